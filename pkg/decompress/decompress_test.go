@@ -1,0 +1,174 @@
+package decompress
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os/exec"
+	"testing"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/ulikunitz/xz"
+)
+
+// payload returns compressible but non-trivial bytes.
+func payload(n int, seed uint64) []byte {
+	r := rand.New(rand.NewPCG(seed, seed))
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = "abcdefgh"[r.IntN(8)]
+	}
+	return b
+}
+
+func compress(t testing.TB, f Format, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	switch f {
+	case None:
+		return data
+	case Bzip2:
+		return Bzip2Fixture(t, data)
+	case Gzip:
+		w := gzip.NewWriter(&buf)
+		_, _ = w.Write(data)
+		require.NoError(t, w.Close())
+	case Zstd:
+		w, err := zstd.NewWriter(&buf)
+		require.NoError(t, err)
+		_, _ = w.Write(data)
+		require.NoError(t, w.Close())
+	case Xz:
+		w, err := xz.NewWriter(&buf)
+		require.NoError(t, err)
+		_, _ = w.Write(data)
+		require.NoError(t, w.Close())
+	}
+	return buf.Bytes()
+}
+
+// Bzip2Fixture compresses data with the system bzip2 (Go has no encoder).
+func Bzip2Fixture(t testing.TB, data []byte) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("bzip2"); err != nil {
+		t.Skip("bzip2 not installed")
+	}
+	cmd := exec.Command("bzip2", "-c", "-1")
+	cmd.Stdin = bytes.NewReader(data)
+	out, err := cmd.Output()
+	require.NoError(t, err)
+	return out
+}
+
+var allFormats = []Format{None, Bzip2, Gzip, Zstd, Xz}
+
+func TestRoundTripDetected(t *testing.T) {
+	data := payload(300_000, 1)
+	for _, f := range allFormats {
+		t.Run(f.String(), func(t *testing.T) {
+			r, err := Open(Auto, bytes.NewReader(compress(t, f, data)))
+			require.NoError(t, err)
+			defer r.Close()
+			assert.Equal(t, f, r.Format())
+			got, err := io.ReadAll(r)
+			require.NoError(t, err)
+			assert.Equal(t, data, got)
+		})
+	}
+}
+
+func TestMultiStream(t *testing.T) {
+	// pbzip2/lbzip2 and pigz write concatenated streams; the whole must decode.
+	a, b := payload(200_000, 2), payload(150_000, 3)
+	for _, f := range []Format{Bzip2, Gzip, Zstd, Xz} {
+		t.Run(f.String(), func(t *testing.T) {
+			in := append(compress(t, f, a), compress(t, f, b)...)
+			r, err := Open(f, bytes.NewReader(in))
+			require.NoError(t, err)
+			got, err := io.ReadAll(r)
+			require.NoError(t, err)
+			assert.Equal(t, append(append([]byte{}, a...), b...), got)
+		})
+	}
+}
+
+func TestTruncatedIsNotCorrupt(t *testing.T) {
+	data := payload(300_000, 4)
+	for _, f := range []Format{Bzip2, Gzip, Zstd, Xz} {
+		t.Run(f.String(), func(t *testing.T) {
+			c := compress(t, f, data)
+			r, err := Open(f, bytes.NewReader(c[:len(c)*2/3]))
+			if err == nil {
+				_, err = io.ReadAll(r)
+			}
+			require.Error(t, err)
+			assert.True(t, IsTruncated(err), "want truncated, got %v", err)
+			assert.False(t, IsCorrupt(err))
+		})
+	}
+}
+
+func TestCorrupt(t *testing.T) {
+	data := payload(300_000, 5)
+	for _, f := range []Format{Bzip2, Gzip, Zstd, Xz} {
+		t.Run(f.String(), func(t *testing.T) {
+			c := compress(t, f, data)
+			// Flip bytes in the middle; the stream stays complete.
+			for i := len(c) / 2; i < len(c)/2+16; i++ {
+				c[i] ^= 0x5a
+			}
+			r, err := Open(f, bytes.NewReader(c))
+			if err == nil {
+				_, err = io.ReadAll(r)
+			}
+			require.Error(t, err)
+			assert.True(t, IsCorrupt(err), "want corrupt, got %v", err)
+		})
+	}
+}
+
+func TestInputErrorsPassThrough(t *testing.T) {
+	boom := errors.New("connection reset")
+	data := payload(300_000, 6)
+	for _, f := range allFormats {
+		t.Run(f.String(), func(t *testing.T) {
+			c := compress(t, f, data)
+			in := io.MultiReader(bytes.NewReader(c[:len(c)/2]), failing{boom})
+			r, err := Open(f, in)
+			if err == nil {
+				_, err = io.ReadAll(r)
+			}
+			require.ErrorIs(t, err, boom)
+		})
+	}
+}
+
+type failing struct{ err error }
+
+func (f failing) Read([]byte) (int, error) { return 0, f.err }
+
+func TestParse(t *testing.T) {
+	for _, f := range allFormats {
+		got, err := Parse(f.String())
+		require.NoError(t, err)
+		assert.Equal(t, f, got)
+	}
+	got, err := Parse("")
+	require.NoError(t, err)
+	assert.Equal(t, Auto, got)
+	_, err = Parse("auto")
+	require.Error(t, err)
+	_, err = Parse("lzma")
+	require.ErrorContains(t, err, "unknown compression")
+}
+
+func TestSniff(t *testing.T) {
+	assert.Equal(t, None, Sniff([]byte("BZhx")), "bzip2 needs a block size digit")
+	assert.Equal(t, Bzip2, Sniff([]byte("BZh9")))
+	assert.Equal(t, None, Sniff(nil))
+	assert.Equal(t, None, Sniff([]byte("PK\x03\x04")))
+}
