@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+)
+
+// env is everything modelfetch reads from its environment, read in one place.
+type env struct {
+	Cache, XDGCache, Home string
+	Manifest              string
+	Netrc                 string
+	HFToken               string
+	Getwd                 func() (string, error)
+	IsRoot                bool
+	IsTerminal            func() bool
+}
+
+func envFromOS() env {
+	home, _ := os.UserHomeDir()
+	return env{
+		Cache:      os.Getenv("MODELFETCH_CACHE"),
+		XDGCache:   os.Getenv("XDG_CACHE_HOME"),
+		Home:       home,
+		Manifest:   os.Getenv("MODELFETCH_MANIFEST"),
+		Netrc:      os.Getenv("NETRC"),
+		HFToken:    os.Getenv("HF_TOKEN"),
+		Getwd:      os.Getwd,
+		IsRoot:     os.Geteuid() == 0,
+		IsTerminal: func() bool { return isTerminal(os.Stderr) },
+	}
+}
+
+// cacheDir is MODELFETCH_CACHE, else $XDG_CACHE_HOME/modelfetch, else
+// ~/.cache/modelfetch.
+func (e env) cacheDir() string {
+	switch {
+	case e.Cache != "":
+		return e.Cache
+	case e.XDGCache != "":
+		return filepath.Join(e.XDGCache, "modelfetch")
+	case e.Home != "":
+		return filepath.Join(e.Home, ".cache", "modelfetch")
+	}
+	return filepath.Join(os.TempDir(), "modelfetch-cache")
+}
+
+func (e env) netrcPath() string {
+	if e.Netrc != "" {
+		return e.Netrc
+	}
+	if e.Home == "" {
+		return ""
+	}
+	return filepath.Join(e.Home, ".netrc")
+}

@@ -1,0 +1,115 @@
+// Command modelfetch fetches, verifies and installs the model files a
+// models.toml lists. This package is the thin layer: flags, output and exit
+// codes; the work is done in pkg/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/manifest"
+)
+
+// Exit codes (DESIGN.md).
+const (
+	exitOK          = 0
+	exitNetwork     = 1
+	exitUsage       = 2
+	exitIntegrity   = 3
+	exitStale       = 4
+	exitInterrupted = 130
+)
+
+func main() { os.Exit(Main()) }
+
+// Main runs the command line against the process's arguments and
+// environment and returns the exit code.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return run(ctx, os.Args[1:], os.Stdout, os.Stderr, envFromOS())
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) int {
+	ui := &ui{stderr: stderr}
+	cmd := newRootCmd(stdout, stderr, env)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	code := exitCode(ctx, err)
+	if err != nil && !errors.Is(err, errReported) {
+		ui.printError(err)
+	}
+	return code
+}
+
+// errReported wraps a failure whose details were already printed.
+var errReported = errors.New("reported")
+
+// exitError carries an exit code decided by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError is a command line mistake (exit 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCode is the one place exit codes are decided.
+func exitCode(ctx context.Context, err error) int {
+	var ee *exitError
+	var ml manifest.ErrorList
+	var me *manifest.Error
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case ctx.Err() != nil || errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case errors.As(err, &ml), errors.As(err, &me), errors.As(err, &ue):
+		return exitUsage
+	}
+	// Cobra's own flag and argument errors.
+	return exitUsage
+}
+
+// resultsExit combines artifact outcomes (DESIGN.md, "combining outcomes"):
+// 3 if any failed with integrity, else 130 if interrupted, else 1 if any
+// failed, else 0.
+func resultsExit(results []fetch.Result) int {
+	code := exitOK
+	for _, r := range results {
+		var fe *fetch.Error
+		if r.Status != fetch.StatusFailed || !errors.As(r.Err, &fe) {
+			continue
+		}
+		switch fe.Kind {
+		case fetch.KindIntegrity:
+			return exitIntegrity
+		case fetch.KindCanceled:
+			code = exitInterrupted
+		default:
+			if code == exitOK {
+				code = exitNetwork
+			}
+		}
+	}
+	return code
+}

@@ -1,0 +1,66 @@
+package fetch
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	neturl "net/url"
+	"strings"
+	"time"
+)
+
+// Credentials finds the Authorization header value for a host ("" for none).
+// It is asked for every request, redirects included, with that request's own
+// host, so a credential never travels to a host it was not given for.
+type Credentials func(scheme, host string) string
+
+// maxRedirects bounds a redirect chain (loops end here too).
+const maxRedirects = 10
+
+// NewClient returns the HTTP client the fetcher uses by default: proxies from
+// proxy (nil: none), per-host credentials, bounded redirects, and timeouts on
+// connecting and on waiting for headers, never on the whole body.
+func NewClient(proxy func(*http.Request) (*neturl.URL, error), creds Credentials, idle time.Duration) *http.Client {
+	tr := &http.Transport{
+		Proxy:                 proxy,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   30 * time.Second,
+		ResponseHeaderTimeout: idle,
+		ExpectContinueTimeout: time.Second,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+		DisableCompression:    true,
+	}
+	return &http.Client{
+		Transport: &authTransport{next: tr, creds: creds},
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= maxRedirects {
+				return &redirectError{fmt.Sprintf("stopped after %d redirects", maxRedirects)}
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return &redirectError{"refusing a redirect from https to " + req.URL.Scheme}
+			}
+			return nil
+		},
+	}
+}
+
+// authTransport adds the credential of each request's own host.
+type authTransport struct {
+	next  http.RoundTripper
+	creds Credentials
+}
+
+func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.creds == nil || req.Header.Get("Authorization") != "" {
+		return t.next.RoundTrip(req)
+	}
+	v := t.creds(req.URL.Scheme, strings.ToLower(req.URL.Hostname()))
+	if v == "" {
+		return t.next.RoundTrip(req)
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", v)
+	return t.next.RoundTrip(r)
+}
