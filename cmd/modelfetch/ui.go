@@ -282,6 +282,16 @@ func (p *progress) Retry(name, source string, err error, wait time.Duration) {
 	fmt.Fprintf(p.w, "modelfetch: %s: %s: retrying in %s: %v\n", name, source, wait.Round(time.Millisecond), oneLine(err))
 }
 
+func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
+	if p.mode == progressNone {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearBars()
+	fmt.Fprintf(p.w, "modelfetch: %s: %s\n", name, oneLine(err))
+}
+
 func (p *progress) Done(r fetch.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

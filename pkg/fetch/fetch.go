@@ -75,6 +75,8 @@ type Observer interface {
 	Progress(name string, n int64)
 	// Retry: a transient fault on source is retried after wait.
 	Retry(name, source string, err error, wait time.Duration)
+	// SourceFailed: source is given up; the next one (if any) is tried.
+	SourceFailed(name string, err *SourceError)
 	// Done: the artifact is finished, well or not.
 	Done(r Result)
 }
@@ -84,6 +86,7 @@ type nopObserver struct{}
 func (nopObserver) Start(string, int64)                        {}
 func (nopObserver) Progress(string, int64)                     {}
 func (nopObserver) Retry(string, string, error, time.Duration) {}
+func (nopObserver) SourceFailed(string, *SourceError)          {}
 func (nopObserver) Done(Result)                                {}
 
 // Target is an artifact and where it goes.
@@ -631,7 +634,9 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			kind = KindIntegrity
 			ferr.Kind = KindIntegrity
 		}
-		ferr.Sources = append(ferr.Sources, &SourceError{Source: name, Kind: kind, Err: err})
+		se := &SourceError{Source: name, Kind: kind, Err: err}
+		ferr.Sources = append(ferr.Sources, se)
+		f.obs.SourceFailed(m.Name, se)
 	}
 	return ferr
 }
@@ -644,8 +649,7 @@ type sourceResult struct {
 // fetchSource runs the pipeline for one source, restarting it from byte 0
 // when the stream asks to (a server that cannot resume) or when a compressed
 // stream was cut short where its length was unknown.
-func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink) (sourceResult, error) {
-	var res sourceResult
+func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink) (res sourceResult, err error) {
 	rt := &retrier{
 		max: f.o.Retries, base: f.o.BackoffBase, cap: f.o.BackoffMax, maxAfter: f.o.MaxRetryAfter,
 		sleep: sleepCtx,
@@ -682,7 +686,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 				return res, &localError{err}
 			}
 		}
-		err := f.pipe(ctx, m, src, st, counted, sinks)
+		err = f.pipe(ctx, m, src, st, counted, sinks)
 		res.served = counted.n
 		if err == nil {
 			return res, nil
