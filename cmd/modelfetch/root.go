@@ -258,11 +258,11 @@ func (o *fetchOptions) targets(env env) ([]fetch.Target, error) {
 }
 
 func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env env) error {
-	targets, err := o.targets(env)
+	mode, err := o.mode(env)
 	if err != nil {
 		return err
 	}
-	mode, err := o.mode(env)
+	targets, err := o.targets(env)
 	if err != nil {
 		return err
 	}

@@ -272,14 +272,14 @@ func (p *progress) Progress(name string, n int64) {
 	}
 }
 
-func (p *progress) Retry(name, source string, err error, wait time.Duration) {
+func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration) {
 	if p.mode == progressNone {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clearBars()
-	fmt.Fprintf(p.w, "modelfetch: %s: %s: retrying in %s: %v\n", name, source, wait.Round(time.Millisecond), oneLine(err))
+	fmt.Fprintf(p.w, "modelfetch: %s: %s: retrying in %s: %s\n", name, err.Source, wait.Round(time.Millisecond), err.Reason())
 }
 
 func (p *progress) SourceFailed(name string, err *fetch.SourceError) {

@@ -4,7 +4,10 @@
 package fsutil
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -65,4 +68,39 @@ func RemoveStaleTemps(root *os.Root, dir string) (int, error) {
 		}
 	}
 	return removed, nil
+}
+
+// CreateTemp creates and locks a new temp file named after base in dir under
+// root. The lock is taken before the file is trusted: a concurrent
+// RemoveStaleTemps may see the file in the instant between its creation and
+// the lock and remove it, so after locking, the name must still lead to our
+// file, or we start again with a new name.
+func CreateTemp(root *os.Root, dir, base string) (*os.File, string, error) {
+	for attempt := 0; ; attempt++ {
+		var rnd [6]byte
+		_, _ = rand.Read(rnd[:])
+		name := path.Join(dir, TempPrefix+base+"."+hex.EncodeToString(rnd[:])+TempSuffix)
+		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, "", err
+		}
+		err = Lock(f)
+		if errors.Is(err, ErrNoLocks) {
+			return f, name, nil // nobody can tell ours apart; nobody removes it
+		}
+		if err != nil {
+			f.Close()
+			_ = root.Remove(name)
+			return nil, "", err
+		}
+		mine, err1 := f.Stat()
+		named, err2 := root.Lstat(name)
+		if err1 == nil && err2 == nil && os.SameFile(mine, named) {
+			return f, name, nil
+		}
+		f.Close()
+		if attempt == 5 {
+			return nil, "", fmt.Errorf("%s: temp file keeps disappearing", name)
+		}
+	}
 }

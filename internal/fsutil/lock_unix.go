@@ -28,3 +28,20 @@ func TryLock(f *os.File) (bool, error) {
 		}
 	}
 }
+
+// Lock takes an exclusive advisory lock on f, waiting for it.
+func Lock(f *os.File) error {
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
+			return ErrNoLocks
+		default:
+			return err
+		}
+	}
+}

@@ -95,8 +95,9 @@ func (c *Cache) Lock(ctx context.Context, d digest.Digest) (unlock func(), err e
 // Writer receives a blob's bytes; Commit verifies nothing (the caller has) and
 // publishes them under the digest.
 type Writer struct {
-	c *Cache
-	f *os.File
+	c    *Cache
+	f    *os.File
+	name string
 }
 
 // Create starts a new blob in the cache's temp folder.
@@ -104,17 +105,17 @@ func (c *Cache) Create() (*Writer, error) {
 	if err := c.mkdirs(); err != nil {
 		return nil, err
 	}
-	f, err := os.CreateTemp(c.tmpDir(), fsutil.TempPrefix+"*"+fsutil.TempSuffix)
+	root, err := os.OpenRoot(c.tmpDir())
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	// Locked while we live, so other processes' cleanup leaves it alone.
-	if _, err := fsutil.TryLock(f); err != nil && !errors.Is(err, fsutil.ErrNoLocks) {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("cache: lock temp file: %w", err)
+	defer root.Close()
+	// Locked while we live, so a concurrent Clean leaves it alone.
+	f, name, err := fsutil.CreateTemp(root, ".", "blob")
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &Writer{c: c, f: f}, nil
+	return &Writer{c: c, f: f, name: filepath.Join(c.tmpDir(), name)}, nil
 }
 
 // Write implements io.Writer.
@@ -138,7 +139,7 @@ func (w *Writer) Commit(d digest.Digest) error {
 	if err := f.Chmod(0o444); err != nil {
 		return w.fail(err)
 	}
-	if err := os.Rename(f.Name(), w.c.BlobPath(d)); err != nil {
+	if err := os.Rename(w.name, w.c.BlobPath(d)); err != nil {
 		return w.fail(err)
 	}
 	w.f = nil
@@ -159,9 +160,8 @@ func (w *Writer) Abort() {
 	if w.f == nil {
 		return
 	}
-	name := w.f.Name()
 	w.f.Close()
-	os.Remove(name)
+	os.Remove(w.name)
 	w.f = nil
 }
 

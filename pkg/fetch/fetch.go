@@ -73,8 +73,8 @@ type Observer interface {
 	Start(name string, total int64)
 	// Progress: n installed bytes of the artifact are written so far.
 	Progress(name string, n int64)
-	// Retry: a transient fault on source is retried after wait.
-	Retry(name, source string, err error, wait time.Duration)
+	// Retry: a transient fault on a source is retried after wait.
+	Retry(name string, err *SourceError, wait time.Duration)
 	// SourceFailed: source is given up; the next one (if any) is tried.
 	SourceFailed(name string, err *SourceError)
 	// Done: the artifact is finished, well or not.
@@ -83,11 +83,11 @@ type Observer interface {
 
 type nopObserver struct{}
 
-func (nopObserver) Start(string, int64)                        {}
-func (nopObserver) Progress(string, int64)                     {}
-func (nopObserver) Retry(string, string, error, time.Duration) {}
-func (nopObserver) SourceFailed(string, *SourceError)          {}
-func (nopObserver) Done(Result)                                {}
+func (nopObserver) Start(string, int64)                       {}
+func (nopObserver) Progress(string, int64)                    {}
+func (nopObserver) Retry(string, *SourceError, time.Duration) {}
+func (nopObserver) SourceFailed(string, *SourceError)         {}
+func (nopObserver) Done(Result)                               {}
 
 // Target is an artifact and where it goes.
 type Target struct {
@@ -187,8 +187,11 @@ type SourceError struct {
 	Err    error
 }
 
-func (e *SourceError) Error() string { return e.Source + ": " + describe(e.Err) }
-func (e *SourceError) Unwrap() error { return e.Err }
+func (e *SourceError) Error() string { return e.Source + ": " + e.Reason() }
+
+// Reason is the failure in one line, without the URL.
+func (e *SourceError) Reason() string { return describe(e.Err) }
+func (e *SourceError) Unwrap() error  { return e.Err }
 
 // Error is an artifact that could not be installed. Kind follows DESIGN.md:
 // integrity when no source delivered good bytes and at least one delivered
@@ -619,6 +622,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		r.Retries += res.retries
 		if err == nil {
 			r.Source = name
+			r.Size = res.installed
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -642,8 +646,9 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 }
 
 type sourceResult struct {
-	served  int64
-	retries int
+	served    int64 // bytes received
+	installed int64 // bytes written (of the last pass)
+	retries   int
 }
 
 // fetchSource runs the pipeline for one source, restarting it from byte 0
@@ -654,7 +659,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 		max: f.o.Retries, base: f.o.BackoffBase, cap: f.o.BackoffMax, maxAfter: f.o.MaxRetryAfter,
 		sleep: sleepCtx,
 		onRetry: func(err error, wait time.Duration) {
-			f.obs.Retry(m.Name, redact.URL(src.Parsed), err, wait)
+			f.obs.Retry(m.Name, &SourceError{Source: redact.URL(src.Parsed), Kind: KindNetwork, Err: err}, wait)
 		},
 	}
 	defer func() { res.retries = rt.attempts }()
@@ -686,7 +691,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 				return res, &localError{err}
 			}
 		}
-		err = f.pipe(ctx, m, src, st, counted, sinks)
+		res.installed, err = f.pipe(ctx, m, src, st, counted, sinks)
 		res.served = counted.n
 		if err == nil {
 			return res, nil
@@ -706,11 +711,11 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 }
 
 // pipe is one pass of the pipeline over st.
-func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink) error {
+func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink) (int64, error) {
 	served := digest.NewReader(in, src.SHA256, src.Size)
 	dec, err := decompress.Open(src.Compression, served)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer dec.Close()
 	if dec.Format() == decompress.None {
@@ -723,19 +728,20 @@ func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Sou
 		ws[i] = s
 	}
 	out := &progressWriter{w: &localWriter{io.MultiWriter(ws...)}, name: m.Name, obs: f.obs}
-	if _, err := copyCtx(ctx, out, installed); err != nil {
-		return err
+	written, err := copyCtx(ctx, out, installed)
+	if err != nil {
+		return written, err
 	}
 	// The decoder stopped at its end marker: whatever follows must be nothing,
 	// and reading it to EOF checks the as-served digest.
 	n, err := io.Copy(io.Discard, served)
 	if err != nil {
-		return err
+		return written, err
 	}
 	if n > 0 {
-		return &trailingError{n}
+		return written, &trailingError{n}
 	}
-	return nil
+	return written, nil
 }
 
 type trailingError struct{ n int64 }

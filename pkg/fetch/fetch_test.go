@@ -160,7 +160,7 @@ type recorder struct {
 
 func (r *recorder) Start(string, int64)    {}
 func (r *recorder) Progress(string, int64) {}
-func (r *recorder) Retry(_, src string, err error, _ time.Duration) {
+func (r *recorder) Retry(_ string, err *SourceError, _ time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.retries = append(r.retries, err.Error())
@@ -763,10 +763,20 @@ func TestStaleTempFilesAreRemoved(t *testing.T) {
 
 func TestRetryAfterParsing(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	assert.Equal(t, 7*time.Second, parseRetryAfter("7", now))
-	assert.Equal(t, 90*time.Second, parseRetryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
-	assert.Equal(t, time.Duration(0), parseRetryAfter("yesterday", now))
-	assert.Equal(t, time.Duration(0), parseRetryAfter("-3", now))
+	for in, want := range map[string]time.Duration{
+		"7": 7 * time.Second,
+		"0": 0,
+		now.Add(90 * time.Second).Format(http.TimeFormat):  90 * time.Second,
+		now.Add(-90 * time.Second).Format(http.TimeFormat): 0,
+	} {
+		d, ok := parseRetryAfter(in, now)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, d, in)
+	}
+	for _, in := range []string{"", "yesterday", "-3"} {
+		_, ok := parseRetryAfter(in, now)
+		assert.False(t, ok, in)
+	}
 }
 
 func TestRetryAfterIsHonoured(t *testing.T) {
@@ -809,3 +819,27 @@ func TestParseContentRange(t *testing.T) {
 	}
 }
 
+func TestManyArtifactsInOneFolder(t *testing.T) {
+	// Each artifact's start cleans stale temp files in its folder; it must
+	// never take a live sibling's temp file for a dead run's.
+	e := newEnv(t)
+	var targets []Target
+	for i := 0; i < 12; i++ {
+		data := randomBytes(50_000, uint64(100+i))
+		srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+			if n == 0 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			serveRanges(data)(w, r, n)
+		})
+		m := model(data, srv.URL+"/m.bin")
+		m.Name, m.Path = fmt.Sprint("m", i), fmt.Sprintf("same/m%d.bin", i)
+		targets = append(targets, e.target(m))
+	}
+	o := e.opts()
+	o.Jobs = 12
+	for _, r := range New(o).Install(context.Background(), targets) {
+		require.NoError(t, r.Err)
+	}
+}

@@ -1,8 +1,6 @@
 package fetch
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -136,17 +134,8 @@ type tempFile struct {
 }
 
 func createTemp(root *os.Root, dest string) (*tempFile, error) {
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	name := path.Join(path.Dir(dest), fsutil.TempPrefix+path.Base(dest)+"."+hex.EncodeToString(rnd[:])+fsutil.TempSuffix)
-	f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, name, err := fsutil.CreateTemp(root, path.Dir(dest), path.Base(dest))
 	if err != nil {
-		return nil, err
-	}
-	// Held until we exit, so a concurrent run's cleanup knows it is alive.
-	if _, err := fsutil.TryLock(f); err != nil && !errors.Is(err, fsutil.ErrNoLocks) {
-		f.Close()
-		_ = root.Remove(name)
 		return nil, err
 	}
 	return &tempFile{root: root, name: name, dest: dest, f: f}, nil

@@ -21,7 +21,9 @@ import (
 // StatusError is an HTTP response other than the one asked for.
 type StatusError struct {
 	Code       int
-	RetryAfter time.Duration // from Retry-After; 0 when absent
+	RetryAfter time.Duration // from Retry-After, when HasRetryAfter
+	// HasRetryAfter is true when the server said when to retry ("0": now).
+	HasRetryAfter bool
 }
 
 func (e *StatusError) Error() string {
@@ -161,7 +163,7 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 	}
 	d = d/2 + rand.N(d/2+1) // jitter in [d/2, d]
 	var se *StatusError
-	if errors.As(err, &se) && se.RetryAfter > 0 {
+	if errors.As(err, &se) && se.HasRetryAfter {
 		d = min(se.RetryAfter, r.maxAfter)
 	}
 	if errors.Is(err, errRestart) {
@@ -190,24 +192,20 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
-func parseRetryAfter(h string, now time.Time) time.Duration {
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
+// (a date in the past means now). ok is false when there is none to read.
+func parseRetryAfter(h string, now time.Time) (d time.Duration, ok bool) {
 	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
 	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s <= 0 {
-			return 0
+		if s < 0 {
+			return 0, false
 		}
-		return time.Duration(min(s, 86400)) * time.Second
+		return time.Duration(min(s, 86400)) * time.Second, true
 	}
 	if t, err := http.ParseTime(h); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
+		return max(t.Sub(now), 0), true
 	}
-	return 0
+	return 0, false
 }
 
 // describe renders err for a one-line message, without the URL that the

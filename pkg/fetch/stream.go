@@ -229,7 +229,7 @@ func (s *httpStream) connect() error {
 	}
 	se := &StatusError{Code: resp.StatusCode}
 	if se.Transient() {
-		se.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
+		se.RetryAfter, se.HasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
 	s.closeBody()
 	return se
