@@ -272,7 +272,9 @@ func New(opts Options) *Fetcher {
 }
 
 // each runs fn for every index with at most Jobs at once and collects results.
-func (f *Fetcher) each(ctx context.Context, n int, fn func(i int) Result) []Result {
+// An index that never started (ctx was cancelled first) gets base(i) marked
+// as cancelled.
+func (f *Fetcher) each(ctx context.Context, n int, base func(i int) Result, fn func(i int) Result) []Result {
 	out := make([]Result, n)
 	sem := make(chan struct{}, f.o.Jobs)
 	var wg sync.WaitGroup
@@ -292,46 +294,40 @@ func (f *Fetcher) each(ctx context.Context, n int, fn func(i int) Result) []Resu
 		}()
 	}
 	wg.Wait()
+	for i := range out {
+		if out[i].Status == "" {
+			r := base(i)
+			out[i] = failed(ctx, &r, KindCanceled, context.Cause(ctx))
+		}
+	}
 	return out
+}
+
+// targetResult returns the Result fields known before any work on targets[i].
+func targetResult(targets []Target) func(i int) Result {
+	return func(i int) Result {
+		t := targets[i]
+		return Result{Name: t.Model.Name, Dest: t.Dest(), Size: t.Model.Size, Digest: t.Model.SHA256}
+	}
 }
 
 // Install makes every target's destination hold its verified bytes: left
 // alone when it already matches, copied from the cache when there, otherwise
 // downloaded. Results are in the order of targets.
 func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
-	res := f.each(ctx, len(targets), func(i int) Result { return f.install(ctx, targets[i]) })
-	for i := range res {
-		if res[i].Name == "" { // never started: cancelled
-			t := targets[i]
-			res[i] = Result{Name: t.Model.Name, Dest: t.Dest(), Status: StatusFailed,
-				Err: &Error{Artifact: t.Model.Name, Kind: KindCanceled, Err: context.Cause(ctx)}}
-		}
-	}
-	return res
+	return f.each(ctx, len(targets), targetResult(targets), func(i int) Result { return f.install(ctx, targets[i]) })
 }
 
 func (f *Fetcher) install(ctx context.Context, t Target) (r Result) {
 	m := t.Model
 	start := time.Now()
-	r = Result{Name: m.Name, Dest: t.Dest(), Size: m.Size, Digest: m.SHA256}
+	r = targetResult([]Target{t})(0)
 	f.obs.Start(m.Name, m.Size)
 	defer func() {
 		r.Duration = time.Since(start)
 		f.obs.Done(r)
 	}()
-	fail := func(kind Kind, err error) Result {
-		r.Status = StatusFailed
-		if ctx.Err() != nil {
-			kind, err = KindCanceled, context.Cause(ctx)
-		}
-		var fe *Error
-		if errors.As(err, &fe) {
-			r.Err = fe
-		} else {
-			r.Err = &Error{Artifact: m.Name, Kind: kind, Err: err}
-		}
-		return r
-	}
+	fail := func(kind Kind, err error) Result { return failed(ctx, &r, kind, err) }
 
 	root, err := ensureRoot(t.Root, t.DirMode, t.Owner)
 	if err != nil {
@@ -408,6 +404,21 @@ func (f *Fetcher) install(ctx context.Context, t Target) (r Result) {
 	return commit()
 }
 
+// failed marks r as failed with err; when ctx was cancelled, that is the
+// cause, whatever err says.
+func failed(ctx context.Context, r *Result, kind Kind, err error) Result {
+	r.Status = StatusFailed
+	if ctx.Err() != nil {
+		kind, err = KindCanceled, context.Cause(ctx)
+	}
+	var fe *Error
+	if !errors.As(err, &fe) {
+		fe = &Error{Artifact: r.Name, Kind: kind, Err: err}
+	}
+	r.Err = fe
+	return *r
+}
+
 func sizeOf(root *os.Root, rel string, def int64) int64 {
 	if fi, err := root.Stat(rel); err == nil {
 		return fi.Size()
@@ -452,14 +463,10 @@ func (f *Fetcher) fromCache(ctx context.Context, m *manifest.Model, tmp *tempFil
 
 // Warm downloads into the cache the models it does not hold yet.
 func (f *Fetcher) Warm(ctx context.Context, models []*manifest.Model) []Result {
-	res := f.each(ctx, len(models), func(i int) Result { return f.warm(ctx, models[i]) })
-	for i := range res {
-		if res[i].Name == "" {
-			res[i] = Result{Name: models[i].Name, Status: StatusFailed,
-				Err: &Error{Artifact: models[i].Name, Kind: KindCanceled, Err: context.Cause(ctx)}}
-		}
+	base := func(i int) Result {
+		return Result{Name: models[i].Name, Size: models[i].Size, Digest: models[i].SHA256}
 	}
-	return res
+	return f.each(ctx, len(models), base, func(i int) Result { return f.warm(ctx, models[i]) })
 }
 
 func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
@@ -470,18 +477,7 @@ func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
 		r.Duration = time.Since(start)
 		f.obs.Done(r)
 	}()
-	fail := func(kind Kind, err error) Result {
-		r.Status = StatusFailed
-		if ctx.Err() != nil {
-			kind, err = KindCanceled, context.Cause(ctx)
-		}
-		var fe *Error
-		if !errors.As(err, &fe) {
-			fe = &Error{Artifact: m.Name, Kind: kind, Err: err}
-		}
-		r.Err = fe
-		return r
-	}
+	fail := func(kind Kind, err error) Result { return failed(ctx, &r, kind, err) }
 	c := f.o.Cache
 	if c == nil {
 		return fail(KindLocal, errors.New("no cache to warm"))
@@ -529,10 +525,10 @@ func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
 
 // Verify re-hashes each target's installed file, offline.
 func (f *Fetcher) Verify(ctx context.Context, targets []Target) []Result {
-	return f.each(ctx, len(targets), func(i int) Result {
+	return f.each(ctx, len(targets), targetResult(targets), func(i int) Result {
 		t := targets[i]
 		m := t.Model
-		r := Result{Name: m.Name, Dest: t.Dest(), Size: m.Size, Digest: m.SHA256}
+		r := targetResult(targets)(i)
 		start := time.Now()
 		err := verifyFile(ctx, t)
 		r.Duration = time.Since(start)
@@ -578,10 +574,11 @@ func verifyFile(ctx context.Context, t Target) error {
 
 // DryRun says what Install would do, without writing or downloading.
 func (f *Fetcher) DryRun(ctx context.Context, targets []Target) []Result {
-	return f.each(ctx, len(targets), func(i int) Result {
+	return f.each(ctx, len(targets), targetResult(targets), func(i int) Result {
 		t := targets[i]
 		m := t.Model
-		r := Result{Name: m.Name, Dest: t.Dest(), Size: m.Size, Digest: m.SHA256, Status: StatusWouldGet}
+		r := targetResult(targets)(i)
+		r.Status = StatusWouldGet
 		if len(m.Sources) > 0 {
 			r.Source = redact.URL(m.Sources[0].Parsed)
 		}
