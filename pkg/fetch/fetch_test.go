@@ -843,3 +843,18 @@ func TestManyArtifactsInOneFolder(t *testing.T) {
 		require.NoError(t, r.Err)
 	}
 }
+
+func TestCertificateErrorsAreNotRetried(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("x")) }))
+	defer srv.Close()
+	e := newEnv(t)
+	o := e.opts()
+	o.Client = NewClient(nil, nil, time.Second) // does not trust the test CA
+	r := e.install(t, o, model([]byte("x"), srv.URL+"/m.bin"))
+	var fe *Error
+	require.ErrorAs(t, r.Err, &fe)
+	assert.Equal(t, KindNetwork, fe.Kind)
+	assert.Contains(t, fe.Error(), "certificate")
+	assert.Equal(t, 0, r.Retries)
+	assert.Empty(t, e.obs.retries)
+}
