@@ -11,7 +11,6 @@ type env struct {
 	Manifest              string
 	Netrc                 string
 	HFToken               string
-	Getwd                 func() (string, error)
 	IsRoot                bool
 	IsTerminal            func() bool
 }
@@ -25,7 +24,6 @@ func envFromOS() env {
 		Manifest:   os.Getenv("MODELFETCH_MANIFEST"),
 		Netrc:      os.Getenv("NETRC"),
 		HFToken:    os.Getenv("HF_TOKEN"),
-		Getwd:      os.Getwd,
 		IsRoot:     os.Geteuid() == 0,
 		IsTerminal: func() bool { return isTerminal(os.Stderr) },
 	}

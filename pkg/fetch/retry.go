@@ -129,15 +129,14 @@ func isLocal(err error) bool {
 // stream than any before it, so a long download over a flaky link finishes,
 // while a server that always fails at the same point gives up.
 type retrier struct {
-	max        int
-	used       int
-	base, cap  time.Duration
-	maxAfter   time.Duration
-	highWater  int64
-	onRetry    func(err error, wait time.Duration)
-	sleep      func(ctx context.Context, d time.Duration) error
-	attempts   int // total retries, for reports
-	lastReason error
+	max       int
+	used      int
+	base, cap time.Duration
+	maxAfter  time.Duration
+	highWater int64
+	onRetry   func(err error, wait time.Duration)
+	sleep     func(ctx context.Context, d time.Duration) error
+	attempts  int // total retries, for reports
 }
 
 // progress records that the stream reached off.
@@ -156,7 +155,6 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 	}
 	r.used++
 	r.attempts++
-	r.lastReason = err
 	d := r.base << min(r.used-1, 20)
 	if d > r.cap || d <= 0 {
 		d = r.cap
