@@ -1,0 +1,39 @@
+package decompress
+
+import (
+	"bytes"
+	"io"
+	"testing"
+
+	"github.com/djok/modelfetch/pkg/digest"
+)
+
+// FuzzOpen feeds arbitrary bytes to every decoder behind the size cap the
+// pipeline uses: no panic, never more than the cap, and every failure is
+// classified (truncated, corrupt, or the cap).
+func FuzzOpen(f *testing.F) {
+	data := payload(20_000, 9)
+	for _, fm := range []Format{Gzip, Zstd, Xz} {
+		f.Add(compress(f, fm, data))
+	}
+	f.Add([]byte("BZh91AY&SY"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		const limit = 64 << 10
+		for _, fm := range []Format{Auto, Bzip2, Gzip, Zstd, Xz} {
+			r, err := Open(fm, bytes.NewReader(in))
+			if err != nil {
+				continue
+			}
+			capped := digest.NewReader(r, digest.Digest{}, limit)
+			n, err := io.Copy(io.Discard, capped)
+			r.Close()
+			if n > limit {
+				t.Fatalf("%v: %d bytes passed a %d byte cap", fm, n, limit)
+			}
+			if err != nil && !IsTruncated(err) && !IsCorrupt(err) && !digest.IsIntegrity(err) {
+				t.Fatalf("%v: unclassified error %T: %v", fm, err, err)
+			}
+		}
+	})
+}
