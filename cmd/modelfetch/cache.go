@@ -129,11 +129,7 @@ func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.C
 			return tw.Flush()
 		},
 	}
-	def := env.Manifest
-	if def == "" {
-		def = "models.toml"
-	}
-	cmd.Flags().StringVarP(&mf, "manifest", "m", def, "manifest whose model names label the blobs")
+	cmd.Flags().StringVarP(&mf, "manifest", "m", env.defaultManifest(), "manifest whose model names label the blobs")
 	return cmd
 }
 
@@ -227,11 +223,7 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 			return nil
 		},
 	}
-	def := env.Manifest
-	if def == "" {
-		def = "models.toml"
-	}
-	cmd.Flags().StringVarP(&mf, "manifest", "m", def, "keep the blobs this manifest names")
+	cmd.Flags().StringVarP(&mf, "manifest", "m", env.defaultManifest(), "keep the blobs this manifest names")
 	cmd.Flags().BoolVar(&all, "all", false, "remove every blob")
 	return cmd
 }

@@ -52,3 +52,11 @@ func (e env) netrcPath() string {
 	}
 	return filepath.Join(e.Home, ".netrc")
 }
+
+// defaultManifest is MODELFETCH_MANIFEST, else models.toml.
+func (e env) defaultManifest() string {
+	if e.Manifest != "" {
+		return e.Manifest
+	}
+	return "models.toml"
+}

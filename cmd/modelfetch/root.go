@@ -70,11 +70,7 @@ type manifestOptions struct {
 }
 
 func (o *manifestOptions) addFlags(fs *pflag.FlagSet, env env, roots bool) {
-	def := env.Manifest
-	if def == "" {
-		def = "models.toml"
-	}
-	fs.StringVarP(&o.manifest, "manifest", "m", def, "the manifest to read (env MODELFETCH_MANIFEST)")
+	fs.StringVarP(&o.manifest, "manifest", "m", env.defaultManifest(), "the manifest to read (env MODELFETCH_MANIFEST)")
 	fs.StringArrayVar(&o.only, "only", nil, "fetch only the model `NAME` (repeatable)")
 	if roots {
 		fs.StringVar(&o.out, "out", "", "install root for dir \"models\" (replaces [dirs] models)")

@@ -526,19 +526,12 @@ func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
 // Verify re-hashes each target's installed file, offline.
 func (f *Fetcher) Verify(ctx context.Context, targets []Target) []Result {
 	return f.each(ctx, len(targets), targetResult(targets), func(i int) Result {
-		t := targets[i]
-		m := t.Model
 		r := targetResult(targets)(i)
 		start := time.Now()
-		err := verifyFile(ctx, t)
+		err := verifyFile(ctx, targets[i])
 		r.Duration = time.Since(start)
 		if err != nil {
-			kind := KindIntegrity
-			if ctx.Err() != nil {
-				kind, err = KindCanceled, ctx.Err()
-			}
-			r.Status, r.Err = StatusFailed, &Error{Artifact: m.Name, Kind: kind, Err: err}
-			return r
+			return failed(ctx, &r, KindIntegrity, err)
 		}
 		r.Status = StatusOK
 		return r
