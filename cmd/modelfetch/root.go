@@ -41,6 +41,7 @@ Without a subcommand it runs fetch.`,
 	root.AddCommand(
 		newFetchCmd(stdout, stderr, env),
 		newVerifyCmd(stdout, stderr, env),
+		newLockCmd(stdout, stderr, env),
 		newCacheCmd(stdout, stderr, env),
 		newVersionCmd(stdout),
 	)

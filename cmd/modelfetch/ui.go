@@ -82,7 +82,7 @@ func (u *ui) resultErrors(results []fetch.Result) {
 		integrity = integrity || fe.Kind == fetch.KindIntegrity
 	}
 	if integrity {
-		u.hintf("a source served bytes that do not match the manifest; if the model was updated upstream, record its new sha256 and size in the manifest after checking where the change came from")
+		u.hintf("a source served bytes that do not match the manifest; if the model was updated upstream on purpose, run `modelfetch lock --update=NAME NAME` and review the diff")
 	}
 	if offline {
 		u.hintf("run `modelfetch cache warm` with network access first, or drop --offline")

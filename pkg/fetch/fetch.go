@@ -584,6 +584,65 @@ func (f *Fetcher) DryRun(ctx context.Context, targets []Target) []Result {
 	})
 }
 
+// Probe is what a source serves, measured without expectations.
+type Probe struct {
+	Source string // redacted URL
+	// Format is the compression the bytes were decoded from.
+	Format decompress.Format
+	// Installed and InstalledSize describe the decoded bytes; Served and
+	// ServedSize the bytes as served.
+	Installed     digest.Digest
+	InstalledSize int64
+	Served        digest.Digest
+	ServedSize    int64
+}
+
+// Probe downloads src through the pipeline (retries, resume, decompression)
+// without checking digests or sizes, and reports what it delivered: this is
+// how `lock` learns the values to record. With a cache, the decoded bytes are
+// stored under their digest, so a later fetch needs no network. The error is
+// a *SourceError.
+func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (Probe, error) {
+	name := redact.URL(src.Parsed)
+	mm, ss := *m, *src
+	mm.SHA256, mm.Size = digest.Digest{}, -1
+	ss.SHA256, ss.Size = digest.Digest{}, -1
+	var sinks []sink
+	var cw *cache.Writer
+	fail := func(err error) (Probe, error) {
+		kind := KindNetwork
+		switch {
+		case ctx.Err() != nil:
+			kind, err = KindCanceled, context.Cause(ctx)
+		case isLocal(err):
+			kind = KindLocal
+		case decompress.IsCorrupt(err) || isTrailing(err):
+			kind = KindIntegrity
+		}
+		return Probe{Source: name}, &SourceError{Source: name, Kind: kind, Err: err}
+	}
+	if f.o.Cache != nil {
+		var err error
+		if cw, err = f.o.Cache.Create(); err != nil {
+			return fail(&localError{err})
+		}
+		defer cw.Abort()
+		sinks = append(sinks, cacheSink{cw})
+	}
+	res, err := f.fetchSource(ctx, &mm, &ss, sinks)
+	if err != nil {
+		return fail(err)
+	}
+	p := res.pass
+	if cw != nil {
+		if err := cw.Commit(p.installed); err != nil {
+			return fail(&localError{err})
+		}
+	}
+	return Probe{Source: name, Format: p.format, Installed: p.installed, InstalledSize: p.installedSize,
+		Served: p.served, ServedSize: p.servedSize}, nil
+}
+
 // sink is where verified bytes go; reset starts it over.
 type sink interface {
 	io.Writer
@@ -612,7 +671,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		r.Retries += res.retries
 		if err == nil {
 			r.Source = name
-			r.Size = res.installed
+			r.Size = res.pass.installedSize
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -636,9 +695,16 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 }
 
 type sourceResult struct {
-	served    int64 // bytes received
-	installed int64 // bytes written (of the last pass)
-	retries   int
+	served  int64 // bytes received, over every pass
+	retries int
+	pass    pass // the last pass
+}
+
+// pass is what one run of the pipeline saw.
+type pass struct {
+	format                    decompress.Format
+	installed, served         digest.Digest
+	installedSize, servedSize int64
 }
 
 // fetchSource runs the pipeline for one source, restarting it from byte 0
@@ -681,7 +747,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 				return res, &localError{err}
 			}
 		}
-		res.installed, err = f.pipe(ctx, m, src, st, counted, sinks)
+		res.pass, err = f.pipe(ctx, m, src, st, counted, sinks)
 		res.served = counted.n
 		if err == nil {
 			return res, nil
@@ -701,11 +767,11 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 }
 
 // pipe is one pass of the pipeline over st.
-func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink) (int64, error) {
+func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink) (p pass, err error) {
 	served := digest.NewReader(in, src.SHA256, src.Size)
 	dec, err := decompress.Open(src.Compression, served)
 	if err != nil {
-		return 0, err
+		return p, err
 	}
 	defer dec.Close()
 	if dec.Format() == decompress.None {
@@ -718,20 +784,20 @@ func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Sou
 		ws[i] = s
 	}
 	out := &progressWriter{w: &localWriter{io.MultiWriter(ws...)}, name: m.Name, obs: f.obs}
-	written, err := copyCtx(ctx, out, installed)
-	if err != nil {
-		return written, err
+	if _, err := copyCtx(ctx, out, installed); err != nil {
+		return p, err
 	}
 	// The decoder stopped at its end marker: whatever follows must be nothing,
 	// and reading it to EOF checks the as-served digest.
 	n, err := io.Copy(io.Discard, served)
 	if err != nil {
-		return written, err
+		return p, err
 	}
 	if n > 0 {
-		return written, &trailingError{n}
+		return p, &trailingError{n}
 	}
-	return written, nil
+	return pass{format: dec.Format(), installed: installed.Digest(), installedSize: installed.Size(),
+		served: served.Digest(), servedSize: served.Size()}, nil
 }
 
 type trailingError struct{ n int64 }

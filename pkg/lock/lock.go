@@ -1,0 +1,305 @@
+// Package lock computes the sha256 and size values a manifest should record,
+// by downloading what its sources serve, and decides what may be written.
+//
+// It is the only way digests get into models.toml, so it is conservative: a
+// recorded value that no longer matches what the sources serve is reported
+// and kept unless the caller asks to update it, and every source of a model
+// must serve the same installed bytes. Lock never writes a file; it returns
+// the edits (see manifest.Apply) and the findings.
+package lock
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/djok/modelfetch/internal/redact"
+	"github.com/djok/modelfetch/pkg/digest"
+	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/manifest"
+)
+
+// Options say what to lock and how.
+type Options struct {
+	// Named lists models the user named; they are checked against their
+	// sources even when fully locked. Empty: only incomplete models are fetched.
+	Named map[string]bool
+	// Update allows replacing recorded values for these models; UpdateAll
+	// for every model.
+	Update    map[string]bool
+	UpdateAll bool
+	// FirstSource stops at the first source that works instead of checking
+	// that every source serves the same bytes.
+	FirstSource bool
+	// Check changes nothing: every selected model is checked, and missing
+	// values are findings rather than edits.
+	Check bool
+}
+
+// Kind classifies a finding.
+type Kind int
+
+// Kinds of finding.
+const (
+	// Incomplete: a value is missing (only reported with Check).
+	Incomplete Kind = iota + 1
+	// Changed: the sources agree on bytes other than the recorded ones.
+	Changed
+	// Disagrees: a source serves other bytes than the others (or the record).
+	Disagrees
+	// Unreachable: a source could not be read.
+	Unreachable
+)
+
+// Finding is one problem, naming the model and (where there is one) the source.
+type Finding struct {
+	Model  string
+	Source string // redacted URL, or ""
+	Kind   Kind
+	Key    string // "sha256" or "size" for Changed/Disagrees/Incomplete
+	Old    string // recorded value
+	New    string // served value
+	Err    error  // for Unreachable
+	Kept   bool   // Changed: the old value was kept (no update asked)
+}
+
+func (f Finding) String() string {
+	prefix := f.Model + ": "
+	if f.Source != "" {
+		prefix += f.Source + ": "
+	}
+	switch f.Kind {
+	case Incomplete:
+		return prefix + "no " + f.Key + " recorded"
+	case Changed:
+		s := fmt.Sprintf("%sserves %s %s, the manifest records %s", prefix, f.Key, f.New, f.Old)
+		if f.Kept {
+			s += " (kept)"
+		} else {
+			s += " (updated)"
+		}
+		return s
+	case Disagrees:
+		return fmt.Sprintf("%sserves %s %s, unlike the other sources (%s)", prefix, f.Key, f.New, f.Old)
+	case Unreachable:
+		var se *fetch.SourceError
+		if errors.As(f.Err, &se) {
+			return prefix + se.Reason()
+		}
+		return prefix + f.Err.Error()
+	}
+	return prefix + "?"
+}
+
+// Report is the outcome of a lock run.
+type Report struct {
+	Edits    []manifest.Edit
+	Findings []Finding
+	// Locked names the models whose values were checked or written.
+	Locked []string
+}
+
+// ExitKind summarises the findings: "integrity" when any recorded value is
+// stale and kept, or sources disagree; "network" when a source could not be
+// read; "incomplete" when (in Check mode) values are missing; "" when clean.
+func (r *Report) ExitKind() string {
+	kind := ""
+	for _, f := range r.Findings {
+		switch {
+		case f.Kind == Disagrees, f.Kind == Changed && f.Kept:
+			return "integrity"
+		case f.Kind == Changed && !f.Kept:
+		case f.Kind == Unreachable:
+			kind = "network"
+		case f.Kind == Incomplete && kind == "":
+			kind = "incomplete"
+		}
+	}
+	return kind
+}
+
+// complete reports whether every value lock records is present.
+func complete(m *manifest.Model) bool {
+	if !m.Locked() || m.Size < 0 {
+		return false
+	}
+	for _, s := range m.Sources {
+		if s.Table && (s.SHA256.IsZero() || s.Size < 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// Prober measures what a source serves (fetch.Fetcher.Probe).
+type Prober interface {
+	Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (fetch.Probe, error)
+}
+
+// Run checks models against their sources and returns the edits to make.
+func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*Report, error) {
+	r := &Report{}
+	for _, m := range models {
+		if err := ctx.Err(); err != nil {
+			return r, err
+		}
+		if !o.Check && !o.Named[m.Name] && complete(m) {
+			continue
+		}
+		if o.Check && !complete(m) {
+			r.incomplete(m)
+			continue
+		}
+		if err := r.model(ctx, p, m, o); err != nil {
+			return r, err
+		}
+	}
+	return r, nil
+}
+
+func (r *Report) incomplete(m *manifest.Model) {
+	add := func(key string) { r.Findings = append(r.Findings, Finding{Model: m.Name, Kind: Incomplete, Key: key}) }
+	if !m.Locked() {
+		add("sha256")
+	}
+	if m.Size < 0 {
+		add("size")
+	}
+	for _, s := range m.Sources {
+		if s.Table && (s.SHA256.IsZero() || s.Size < 0) {
+			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: redact.URL(s.Parsed), Kind: Incomplete, Key: "sha256/size of the served bytes"})
+		}
+	}
+}
+
+type probed struct {
+	src   *manifest.Source
+	table int // index among table sources, -1 for a urls item
+	p     fetch.Probe
+}
+
+func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Options) error {
+	var got []probed
+	table := -1
+	for _, src := range m.Sources {
+		idx := -1
+		if src.Table {
+			table++
+			idx = table
+		}
+		p, err := pr.Probe(ctx, m, src)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: Unreachable, Err: err})
+			continue
+		}
+		got = append(got, probed{src: src, table: idx, p: p})
+		if o.FirstSource {
+			break
+		}
+	}
+	if len(got) == 0 {
+		return nil // every source is unreachable: reported above
+	}
+	update := o.UpdateAll || o.Update[m.Name]
+
+	// The installed bytes: every source must agree, with each other and,
+	// unless updating, with the record.
+	want := m.SHA256
+	if want.IsZero() || update {
+		want = majority(got)
+	}
+	disagree := false
+	for _, g := range got {
+		if g.p.Installed != want {
+			disagree = true
+		}
+	}
+	if disagree {
+		if !m.SHA256.IsZero() && !update && allSame(got) {
+			// Every source moved on together: the model changed upstream.
+			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: got[0].p.Source, Kind: Changed,
+				Key: "sha256", Old: m.SHA256.String(), New: got[0].p.Installed.String(), Kept: true})
+			return nil
+		}
+		for _, g := range got {
+			if g.p.Installed != want {
+				r.Findings = append(r.Findings, Finding{Model: m.Name, Source: g.p.Source, Kind: Disagrees,
+					Key: "sha256", Old: want.String(), New: g.p.Installed.String()})
+			}
+		}
+		return nil // nothing is recorded for a model whose sources disagree
+	}
+	size := got[0].p.InstalledSize
+	r.Locked = append(r.Locked, m.Name)
+	first := got[0].p.Source
+	r.set(m, -1, "sha256", m.SHA256.String(), want.String(), first, update, o.Check)
+	// A size recorded without a digest vouches for nothing: it follows the
+	// digest being recorded now.
+	r.set(m, -1, "size", sizeString(m.Size), fmt.Sprint(size), first, update || m.SHA256.IsZero(), o.Check)
+	for _, g := range got {
+		if g.table < 0 {
+			continue
+		}
+		r.set(m, g.table, "sha256", g.src.SHA256.String(), g.p.Served.String(), g.p.Source, update, o.Check)
+		r.set(m, g.table, "size", sizeString(g.src.Size), fmt.Sprint(g.p.ServedSize), g.p.Source, update, o.Check)
+	}
+	return nil
+}
+
+func sizeString(n int64) string {
+	if n < 0 {
+		return ""
+	}
+	return fmt.Sprint(n)
+}
+
+// set records an edit for a missing value, and a finding for a changed one
+// (an edit too when updating). Check mode only finds.
+func (r *Report) set(m *manifest.Model, source int, key, old, new, src string, update, check bool) {
+	if old == new {
+		return
+	}
+	if old != "" {
+		kept := !update || check
+		r.Findings = append(r.Findings, Finding{Model: m.Name, Source: src, Kind: Changed, Key: key, Old: old, New: new, Kept: kept})
+		if kept {
+			return
+		}
+	}
+	if check {
+		return
+	}
+	var v any = new
+	if key == "size" {
+		var n int64
+		fmt.Sscan(new, &n)
+		v = n
+	}
+	r.Edits = append(r.Edits, manifest.Edit{Model: m.Name, Source: source, Key: key, Value: v})
+}
+
+// majority returns the installed digest most sources served (the first
+// source's on a tie).
+func majority(got []probed) digest.Digest {
+	count := map[digest.Digest]int{}
+	best := got[0].p.Installed
+	for _, g := range got {
+		count[g.p.Installed]++
+		if count[g.p.Installed] > count[best] {
+			best = g.p.Installed
+		}
+	}
+	return best
+}
+
+func allSame(got []probed) bool {
+	for _, g := range got[1:] {
+		if g.p.Installed != got[0].p.Installed {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,83 @@
+package lock
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/pkg/digest"
+	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/manifest"
+)
+
+// fake serves fixed probes by URL.
+type fake map[string]fetch.Probe
+
+func (f fake) Probe(_ context.Context, _ *manifest.Model, src *manifest.Source) (fetch.Probe, error) {
+	p, ok := f[src.URL]
+	if !ok {
+		return fetch.Probe{Source: src.URL}, &fetch.SourceError{Source: src.URL, Kind: fetch.KindNetwork, Err: errors.New("http 404 not found")}
+	}
+	p.Source = src.URL
+	return p, nil
+}
+
+var (
+	good  = fetch.Probe{Installed: digest.Of([]byte("good")), InstalledSize: 4, Served: digest.Of([]byte("good.gz")), ServedSize: 7}
+	other = fetch.Probe{Installed: digest.Of([]byte("other")), InstalledSize: 5, Served: digest.Of([]byte("other")), ServedSize: 5}
+)
+
+func parse(t *testing.T, src string) *manifest.Manifest {
+	t.Helper()
+	m, err := manifest.Parse("m.toml", "/", []byte(src))
+	require.NoError(t, err)
+	return m
+}
+
+func TestRun(t *testing.T) {
+	unlocked := "version = 1\n[models.a]\npath = \"a\"\nurls = [\"https://one/a\", \"https://two/a\"]\n"
+	locked := "version = 1\n[models.a]\npath = \"a\"\nsha256 = \"" + good.Installed.String() + "\"\nsize = 4\nurls = [\"https://one/a\", \"https://two/a\"]\n"
+	for _, tc := range []struct {
+		name      string
+		src       string
+		probes    fake
+		opts      Options
+		wantEdits int
+		wantExit  string
+	}{
+		{name: "fresh, sources agree", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": good}, wantEdits: 2},
+		{name: "fresh, mirror disagrees", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, wantExit: "integrity"},
+		{name: "fresh, first source only", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, opts: Options{FirstSource: true}, wantEdits: 2},
+		{name: "fresh, a mirror is down", src: unlocked, probes: fake{"https://one/a": good}, wantEdits: 2, wantExit: "network"},
+		{name: "complete and not named: skipped", src: locked, probes: fake{}},
+		{name: "named, still good", src: locked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Named: map[string]bool{"a": true}}},
+		{name: "named, changed upstream", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Named: map[string]bool{"a": true}}, wantExit: "integrity"},
+		{name: "named, changed, update", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Named: map[string]bool{"a": true}, Update: map[string]bool{"a": true}}, wantEdits: 2},
+		{name: "check, unlocked", src: unlocked, probes: fake{}, opts: Options{Check: true}, wantExit: "incomplete"},
+		{name: "check, good", src: locked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Check: true}},
+		{name: "check, changed", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Check: true}, wantExit: "integrity"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := parse(t, tc.src)
+			rep, err := Run(context.Background(), tc.probes, m.Models, tc.opts)
+			require.NoError(t, err)
+			assert.Len(t, rep.Edits, tc.wantEdits)
+			assert.Equal(t, tc.wantExit, rep.ExitKind(), "%v", rep.Findings)
+		})
+	}
+}
+
+func TestServedDigestsOfTableSources(t *testing.T) {
+	m := parse(t, "version = 1\n[models.a]\npath = \"a\"\n[[models.a.sources]]\nurl = \"https://one/a.gz\"\n")
+	rep, err := Run(context.Background(), fake{"https://one/a.gz": good}, m.Models, Options{})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []manifest.Edit{
+		{Model: "a", Source: -1, Key: "sha256", Value: good.Installed.String()},
+		{Model: "a", Source: -1, Key: "size", Value: int64(4)},
+		{Model: "a", Source: 0, Key: "sha256", Value: good.Served.String()},
+		{Model: "a", Source: 0, Key: "size", Value: int64(7)},
+	}, rep.Edits)
+}
