@@ -1,0 +1,60 @@
+# Build both images:  docker buildx bake -f docker/docker-bake.hcl
+# Release:            VERSION=1.0.0 docker buildx bake -f docker/docker-bake.hcl --push
+# Tags are :cpu, :gpu, :X.Y.Z-cpu and :X.Y.Z-gpu; there is deliberately no
+# floating default tag, so nobody pulls the wrong variant by accident.
+
+variable "VERSION" {
+  default = "0.0.0-dev"
+}
+
+variable "REPO" {
+  default = "djok/facecraft"
+}
+
+variable "VCS_REF" {
+  default = "unknown"
+}
+
+variable "BUILD_DATE" {
+  default = "unknown"
+}
+
+variable "APP_CONTEXT" {
+  default = "../facecraft"
+}
+
+group "default" {
+  targets = ["cpu", "gpu"]
+}
+
+target "_common" {
+  context = "."
+  contexts = {
+    app = APP_CONTEXT
+  }
+  target = "production"
+  args = {
+    VERSION    = VERSION
+    VCS_REF    = VCS_REF
+    BUILD_DATE = BUILD_DATE
+  }
+  labels = {
+    "org.opencontainers.image.version"  = VERSION
+    "org.opencontainers.image.revision" = VCS_REF
+    "org.opencontainers.image.source"   = "https://github.com/djok/facecraft"
+  }
+}
+
+target "cpu" {
+  inherits   = ["_common"]
+  dockerfile = "Dockerfile.cpu"
+  tags       = ["${REPO}:cpu", "${REPO}:${VERSION}-cpu"]
+  platforms  = ["linux/amd64"]
+}
+
+target "gpu" {
+  inherits   = ["_common"]
+  dockerfile = "Dockerfile.gpu"
+  tags       = ["${REPO}:gpu", "${REPO}:${VERSION}-gpu"]
+  platforms  = ["linux/amd64"]
+}
