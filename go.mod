@@ -16,6 +16,7 @@ require (
 )
 
 require (
+	github.com/cosnicolaou/pbzip2 v1.0.5 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/mitchellh/colorstring v0.0.0-20190213212951-d06e56a500db // indirect
 	github.com/rivo/uniseg v0.4.7 // indirect

@@ -11,9 +11,15 @@ import (
 	"bufio"
 	"bytes"
 	"compress/bzip2"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/cosnicolaou/pbzip2"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -150,20 +156,63 @@ func IsCorrupt(err error) bool {
 	return errors.As(err, &c)
 }
 
+// Options tune decoding. The zero value decodes bzip2 on every core with a
+// pool of its own.
+type Options struct {
+	// Pool, when not nil, bounds bzip2 block decoding across every stream
+	// that shares it (one token per block being decoded); see NewPool.
+	Pool chan struct{}
+	// Serial decodes bzip2 with the standard library's single-threaded
+	// decoder (for comparisons).
+	Serial bool
+}
+
+// NewPool returns a pool that lets n bzip2 blocks decode at once across
+// every stream sharing it; n <= 0 means one per CPU.
+func NewPool(n int) chan struct{} {
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	return pbzip2.CreateConcurrencyPool(n)
+}
+
+// newParallelBzip2 decodes bzip2 blocks concurrently (cosnicolaou/pbzip2),
+// streams and multi-streams alike, handing them back in order.
+func newParallelBzip2(ctx context.Context, r io.Reader, o Options) io.Reader {
+	pool := o.Pool
+	if pool == nil {
+		pool = NewPool(0)
+	}
+	return pbzip2.NewReader(ctx, r, pbzip2.DecompressionOptions(pbzip2.BZConcurrencyPool(pool)))
+}
+
+// classifyBzip2 sorts pbzip2's errors (plain strings) into truncated and corrupt.
+func classifyBzip2(err error) error {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "failed to find trailer"), strings.Contains(msg, "failed to read stream header"),
+		strings.Contains(msg, "stream header is too small"), strings.Contains(msg, "unexpected EOF"):
+		return fmt.Errorf("bzip2 stream ends early (%s): %w", msg, io.ErrUnexpectedEOF)
+	}
+	return &CorruptError{Format: Bzip2, Err: err}
+}
+
 // Reader decodes r under a format and classifies the decoder's own errors:
 // a complete but undecodable stream becomes *CorruptError; a stream cut short
 // stays io.ErrUnexpectedEOF. Errors of the underlying reader are passed through
 // unchanged when the decoder reports them as they are; callers that need to
 // tell them apart should also keep the underlying reader's own error.
 type Reader struct {
-	f   Format
-	dec io.ReadCloser
-	src *errReader
+	f      Format
+	dec    io.ReadCloser
+	src    *errReader
+	cancel context.CancelFunc
 }
 
-// Open detects the format of r when f is Auto and returns a classifying decoder.
-// The detected format is available from Format.
-func Open(f Format, r io.Reader) (*Reader, error) {
+// Open detects the format of r when f is Auto and returns a classifying
+// decoder (bzip2 decodes in parallel unless o.Serial). The detected format is
+// available from Format. Close releases the decoder's goroutines.
+func Open(ctx context.Context, f Format, r io.Reader, o Options) (*Reader, error) {
 	src := &errReader{r: r}
 	var in io.Reader = src
 	if f == Auto {
@@ -174,10 +223,14 @@ func Open(f Format, r io.Reader) (*Reader, error) {
 		}
 		in = br
 	}
+	if f == Bzip2 && !o.Serial {
+		ctx, cancel := context.WithCancel(ctx)
+		return &Reader{f: f, dec: io.NopCloser(newParallelBzip2(ctx, in, o)), src: src, cancel: cancel}, nil
+	}
 	dec, err := NewReader(f, in)
 	if err != nil {
-		if src.err != nil {
-			return nil, src.err
+		if ferr := src.failed(); ferr != nil {
+			return nil, ferr
 		}
 		return nil, err
 	}
@@ -193,26 +246,49 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if err == nil || err == io.EOF {
 		return n, err
 	}
-	if r.src.err != nil && r.src.err != io.EOF {
+	if ferr := r.src.failed(); ferr != nil {
 		// The input failed; that is the cause, whatever the decoder made of it.
-		return n, r.src.err
+		return n, ferr
+	}
+	if r.cancel != nil && !IsCorrupt(err) && !IsTruncated(err) {
+		return n, classifyBzip2(err)
 	}
 	return n, wrapCorrupt(r.f, err)
 }
 
 // Close releases the decoder.
-func (r *Reader) Close() error { return r.dec.Close() }
+func (r *Reader) Close() error {
+	if r.cancel != nil {
+		r.cancel()
+	}
+	return r.dec.Close()
+}
 
-// errReader remembers the first error of the reader it wraps.
+// errReader remembers the first error of the reader it wraps. A parallel
+// decoder reads it from its own goroutine, hence the lock.
 type errReader struct {
 	r   io.Reader
+	mu  sync.Mutex
 	err error
 }
 
 func (e *errReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err != nil && e.err == nil {
-		e.err = err
+	if err != nil {
+		e.mu.Lock()
+		if e.err == nil {
+			e.err = err
+		}
+		e.mu.Unlock()
 	}
 	return n, err
+}
+
+func (e *errReader) failed() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.err == io.EOF {
+		return nil
+	}
+	return e.err
 }

@@ -2,6 +2,7 @@ package decompress
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math/rand/v2"
@@ -70,7 +71,7 @@ func TestRoundTripDetected(t *testing.T) {
 	data := payload(300_000, 1)
 	for _, f := range allFormats {
 		t.Run(f.String(), func(t *testing.T) {
-			r, err := Open(Auto, bytes.NewReader(compress(t, f, data)))
+			r, err := Open(context.Background(), Auto, bytes.NewReader(compress(t, f, data)), Options{})
 			require.NoError(t, err)
 			defer r.Close()
 			assert.Equal(t, f, r.Format())
@@ -87,7 +88,7 @@ func TestMultiStream(t *testing.T) {
 	for _, f := range []Format{Bzip2, Gzip, Zstd, Xz} {
 		t.Run(f.String(), func(t *testing.T) {
 			in := append(compress(t, f, a), compress(t, f, b)...)
-			r, err := Open(f, bytes.NewReader(in))
+			r, err := Open(context.Background(), f, bytes.NewReader(in), Options{})
 			require.NoError(t, err)
 			got, err := io.ReadAll(r)
 			require.NoError(t, err)
@@ -101,7 +102,7 @@ func TestTruncatedIsNotCorrupt(t *testing.T) {
 	for _, f := range []Format{Bzip2, Gzip, Zstd, Xz} {
 		t.Run(f.String(), func(t *testing.T) {
 			c := compress(t, f, data)
-			r, err := Open(f, bytes.NewReader(c[:len(c)*2/3]))
+			r, err := Open(context.Background(), f, bytes.NewReader(c[:len(c)*2/3]), Options{})
 			if err == nil {
 				_, err = io.ReadAll(r)
 			}
@@ -121,7 +122,7 @@ func TestCorrupt(t *testing.T) {
 			for i := len(c) / 2; i < len(c)/2+16; i++ {
 				c[i] ^= 0x5a
 			}
-			r, err := Open(f, bytes.NewReader(c))
+			r, err := Open(context.Background(), f, bytes.NewReader(c), Options{})
 			if err == nil {
 				_, err = io.ReadAll(r)
 			}
@@ -138,7 +139,7 @@ func TestInputErrorsPassThrough(t *testing.T) {
 		t.Run(f.String(), func(t *testing.T) {
 			c := compress(t, f, data)
 			in := io.MultiReader(bytes.NewReader(c[:len(c)/2]), failing{boom})
-			r, err := Open(f, in)
+			r, err := Open(context.Background(), f, in, Options{})
 			if err == nil {
 				_, err = io.ReadAll(r)
 			}
@@ -171,4 +172,17 @@ func TestSniff(t *testing.T) {
 	assert.Equal(t, Bzip2, Sniff([]byte("BZh9")))
 	assert.Equal(t, None, Sniff(nil))
 	assert.Equal(t, None, Sniff([]byte("PK\x03\x04")))
+}
+
+func TestSerialAndParallelBzip2Agree(t *testing.T) {
+	data := payload(2_000_000, 11)
+	c := append(Bzip2Fixture(t, data[:700_000]), Bzip2Fixture(t, data[700_000:])...)
+	for _, o := range []Options{{Serial: true}, {}, {Pool: NewPool(1)}} {
+		r, err := Open(context.Background(), Bzip2, bytes.NewReader(c), o)
+		require.NoError(t, err)
+		got, err := io.ReadAll(r)
+		require.NoError(t, err)
+		require.NoError(t, r.Close())
+		assert.Equal(t, data, got)
+	}
 }

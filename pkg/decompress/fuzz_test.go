@@ -2,6 +2,7 @@ package decompress
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"testing"
 
@@ -18,10 +19,11 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add([]byte("BZh91AY&SY"))
 	f.Add([]byte{})
+	pool := NewPool(2)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		const limit = 64 << 10
 		for _, fm := range []Format{Auto, Bzip2, Gzip, Zstd, Xz} {
-			r, err := Open(fm, bytes.NewReader(in))
+			r, err := Open(context.Background(), fm, bytes.NewReader(in), Options{Pool: pool})
 			if err != nil {
 				continue
 			}

@@ -64,6 +64,9 @@ type Options struct {
 	Observer Observer
 	// Now is the clock (for Retry-After dates); nil means time.Now.
 	Now func() time.Time
+	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
+	// (see decompress.NewPool); nil means one block per CPU.
+	DecodePool chan struct{}
 }
 
 // Observer is told what happens; calls may come from several goroutines at
@@ -239,6 +242,7 @@ type Fetcher struct {
 	o      Options
 	client *http.Client
 	obs    Observer
+	pool   chan struct{}
 }
 
 // New returns a Fetcher with opts, filling in the defaults.
@@ -261,7 +265,10 @@ func New(opts Options) *Fetcher {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	f := &Fetcher{o: opts, client: opts.Client, obs: opts.Observer}
+	f := &Fetcher{o: opts, client: opts.Client, obs: opts.Observer, pool: opts.DecodePool}
+	if f.pool == nil {
+		f.pool = decompress.NewPool(0)
+	}
 	if f.client == nil {
 		f.client = NewClient(nil, nil, opts.IdleTimeout)
 	}
@@ -769,7 +776,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 // pipe is one pass of the pipeline over st.
 func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink) (p pass, err error) {
 	served := digest.NewReader(in, src.SHA256, src.Size)
-	dec, err := decompress.Open(src.Compression, served)
+	dec, err := decompress.Open(ctx, src.Compression, served, decompress.Options{Pool: f.pool})
 	if err != nil {
 		return p, err
 	}
