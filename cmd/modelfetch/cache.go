@@ -82,6 +82,7 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 	o.manifestOptions.addFlags(cmd.Flags(), env, false)
 	fs := cmd.Flags()
 	fs.IntVar(&o.jobs, "jobs", 4, "artifacts fetched at once")
+	fs.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
 	fs.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
 	fs.DurationVar(&o.idle, "idle-timeout", 30e9, "a connection silent this long is stalled")
 	fs.BoolVar(&o.offline, "offline", false, "only check what the cache holds")

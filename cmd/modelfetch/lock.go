@@ -48,6 +48,7 @@ longer serves what is recorded.`,
 	fs.StringArrayVar(&o.update, "update", nil, "replace recorded values that changed upstream: for every model, or with --update=`NAME` for one")
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
+	fs.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
 	fs.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
 	fs.DurationVar(&o.idle, "idle-timeout", 30e9, "a connection silent this long is stalled")
 	fs.StringVar(&o.cacheDir, "cache", "", "cache folder to fill (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")

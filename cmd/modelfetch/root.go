@@ -108,16 +108,18 @@ func (o *manifestOptions) load() (*manifest.Manifest, []*manifest.Model, error) 
 
 // netOptions shape downloading.
 type netOptions struct {
-	jobs     int
-	retries  int
-	idle     time.Duration
-	cacheDir string
-	noCache  bool
-	offline  bool
+	jobs        int
+	connections int
+	retries     int
+	idle        time.Duration
+	cacheDir    string
+	noCache     bool
+	offline     bool
 }
 
 func (o *netOptions) addFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.jobs, "jobs", 4, "artifacts fetched at once")
+	fs.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
 	fs.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
 	fs.DurationVar(&o.idle, "idle-timeout", 30*time.Second, "a connection silent this long is stalled")
 	fs.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
@@ -129,6 +131,8 @@ func (o *netOptions) validate() error {
 	switch {
 	case o.jobs < 1:
 		return usagef("--jobs must be at least 1")
+	case o.connections < 1:
+		return usagef("--connections must be at least 1")
 	case o.retries < 0:
 		return usagef("--retries must not be negative")
 	case o.idle <= 0:
@@ -155,6 +159,7 @@ func (o *netOptions) cache(env env) *cache.Cache {
 func (o *netOptions) fetcher(env env, obs fetch.Observer) *fetch.Fetcher {
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
+		Connections: o.connections,
 		Retries:     o.retries,
 		IdleTimeout: o.idle,
 		Cache:       o.cache(env),

@@ -26,6 +26,7 @@ import (
 	"path"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/djok/modelfetch/internal/fsutil"
@@ -64,6 +65,14 @@ type Options struct {
 	Observer Observer
 	// Now is the clock (for Retry-After dates); nil means time.Now.
 	Now func() time.Time
+	// Connections is how many connections one large file is fetched over
+	// when its server allows ranges; 0 means 1.
+	Connections int
+	// ChunkSize is the size of each ranged request; 0 means 8 MiB.
+	ChunkSize int64
+	// HostConnections caps ranged connections to one host across all
+	// artifacts at once; 0 means 16.
+	HostConnections int
 	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
 	// (see decompress.NewPool); nil means one block per CPU.
 	DecodePool chan struct{}
@@ -243,6 +252,24 @@ type Fetcher struct {
 	client *http.Client
 	obs    Observer
 	pool   chan struct{}
+
+	mu    sync.Mutex
+	hosts map[string]chan struct{} // connection slots per host
+}
+
+// hostSlots returns the connection budget shared by every artifact on host.
+func (f *Fetcher) hostSlots(host string) chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.hosts == nil {
+		f.hosts = map[string]chan struct{}{}
+	}
+	c, ok := f.hosts[host]
+	if !ok {
+		c = make(chan struct{}, f.o.HostConnections)
+		f.hosts[host] = c
+	}
+	return c
 }
 
 // New returns a Fetcher with opts, filling in the defaults.
@@ -264,6 +291,15 @@ func New(opts Options) *Fetcher {
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.Connections <= 0 {
+		opts.Connections = 1
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = 8 << 20
+	}
+	if opts.HostConnections <= 0 {
+		opts.HostConnections = 16
 	}
 	f := &Fetcher{o: opts, client: opts.Client, obs: opts.Observer, pool: opts.DecodePool}
 	if f.pool == nil {
@@ -718,14 +754,19 @@ type pass struct {
 // when the stream asks to (a server that cannot resume) or when a compressed
 // stream was cut short where its length was unknown.
 func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink) (res sourceResult, err error) {
-	rt := &retrier{
-		max: f.o.Retries, base: f.o.BackoffBase, cap: f.o.BackoffMax, maxAfter: f.o.MaxRetryAfter,
-		sleep: sleepCtx,
-		onRetry: func(err error, wait time.Duration) {
-			f.obs.Retry(m.Name, &SourceError{Source: redact.URL(src.Parsed), Kind: KindNetwork, Err: err}, wait)
-		},
+	var chunkRetries atomic.Int64
+	newRetrier := func() *retrier {
+		return &retrier{
+			max: f.o.Retries, base: f.o.BackoffBase, cap: f.o.BackoffMax, maxAfter: f.o.MaxRetryAfter,
+			sleep: sleepCtx,
+			onRetry: func(err error, wait time.Duration) {
+				chunkRetries.Add(1)
+				f.obs.Retry(m.Name, &SourceError{Source: redact.URL(src.Parsed), Kind: KindNetwork, Err: err}, wait)
+			},
+		}
 	}
-	defer func() { res.retries = rt.attempts }()
+	rt := newRetrier()
+	defer func() { res.retries = int(chunkRetries.Load()) }()
 	var st stream
 	switch src.Parsed.Scheme {
 	case "file":
@@ -739,7 +780,8 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 			return res, &permanentError{errors.New("offline")}
 		}
 		st = &httpStream{ctx: ctx, client: f.client, url: src.Parsed, idle: f.o.IdleTimeout, rt: rt,
-			now: f.o.Now, length: -1, declared: -1}
+			now: f.o.Now, length: -1, declared: -1,
+			conns: f.o.Connections, chunk: f.o.ChunkSize, hostSlots: f.hostSlots(src.Parsed.Host), newRetrier: newRetrier}
 	}
 	defer st.Close()
 	if src.Size >= 0 {

@@ -136,7 +136,6 @@ type retrier struct {
 	highWater int64
 	onRetry   func(err error, wait time.Duration)
 	sleep     func(ctx context.Context, d time.Duration) error
-	attempts  int // total retries, for reports
 }
 
 // progress records that the stream reached off.
@@ -154,7 +153,6 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 		return err
 	}
 	r.used++
-	r.attempts++
 	d := r.base << min(r.used-1, 20)
 	if d > r.cap || d <= 0 {
 		d = r.cap

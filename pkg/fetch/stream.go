@@ -44,6 +44,16 @@ type httpStream struct {
 	validator string
 	ranges    bool // the server accepts byte ranges
 
+	// Parallel download: with conns > 1 the first request asks for the
+	// first chunk only; a server that answers with a range gets the rest
+	// over several connections (par), one that answers 200 is read as is.
+	conns      int
+	chunk      int64
+	hostSlots  chan struct{}
+	newRetrier func() *retrier
+	noParallel bool // a parallel attempt failed on ranges: one connection from now on
+	par        *parallel
+
 	body    io.ReadCloser
 	fresh   bool // body starts at byte 0 although off > 0 (see rewind)
 	cancel  context.CancelFunc
@@ -62,6 +72,11 @@ func (s *httpStream) rewind() {
 	s.off = 0
 	s.pending = nil
 	s.final = nil
+	if s.par != nil {
+		s.par.close()
+		s.par = nil
+		s.noParallel = true
+	}
 	if s.fresh {
 		s.fresh = false // keep the body: it already starts at byte 0
 		return
@@ -70,6 +85,10 @@ func (s *httpStream) rewind() {
 }
 
 func (s *httpStream) Close() error {
+	if s.par != nil {
+		s.par.close()
+		s.par = nil
+	}
 	s.closeBody()
 	return nil
 }
@@ -94,6 +113,18 @@ func (s *httpStream) Read(p []byte) (int, error) {
 		if s.final != nil {
 			return 0, s.final
 		}
+		if s.par != nil {
+			n, err := s.par.Read(p)
+			s.off += int64(n)
+			if err != nil && err != io.EOF {
+				if errors.Is(err, errNoRanges) {
+					err = errRestart // rewind falls back to one connection
+				} else {
+					s.final = err
+				}
+			}
+			return n, err
+		}
 		if err := s.pending; err != nil {
 			s.pending = nil
 			if err := s.fail(err); err != nil {
@@ -113,6 +144,9 @@ func (s *httpStream) Read(p []byte) (int, error) {
 			}
 			if s.fresh {
 				return 0, errRestart
+			}
+			if s.par != nil {
+				continue
 			}
 		}
 		n, err := s.body.Read(p)
@@ -184,11 +218,16 @@ func (s *httpStream) connect() error {
 	}
 	// Ask for the bytes as stored: a transparent gzip would change what we hash.
 	req.Header.Set("Accept-Encoding", "identity")
-	if s.off > 0 {
+	probe := s.off == 0 && s.conns > 1 && !s.noParallel
+	switch {
+	case s.off > 0:
 		req.Header.Set("Range", fmt.Sprintf("bytes=%d-", s.off))
 		if s.validator != "" {
 			req.Header.Set("If-Range", s.validator)
 		}
+	case probe:
+		// A ranged GET, not HEAD: signed URLs often refuse HEAD.
+		req.Header.Set("Range", fmt.Sprintf("bytes=0-%d", s.chunk-1))
 	}
 	s.cancel = cancel
 	s.dog = newWatchdog(s.idle, cancel)
@@ -209,6 +248,23 @@ func (s *httpStream) connect() error {
 			// keep this body, which does start at byte 0.
 			s.fresh = true
 		}
+		return nil
+	case resp.StatusCode == http.StatusPartialContent && probe:
+		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		if !ok || start != 0 || total < 0 {
+			s.closeBody()
+			s.noParallel = true
+			return errRestart
+		}
+		s.learn(resp)
+		s.ranges = true
+		s.length = total
+		if total <= s.chunk {
+			return nil // the first chunk is the whole file
+		}
+		first := &watchedBody{ReadCloser: resp.Body, dog: s.dog, cancel: s.cancel, release: func() {}}
+		s.body, s.dog, s.cancel = nil, nil, nil
+		s.par = newParallel(s.ctx, s.client, s.url, s.validator, total, s.chunk, s.conns, s.idle, s.newRetrier, s.hostSlots, first)
 		return nil
 	case resp.StatusCode == http.StatusPartialContent && s.off > 0:
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))

@@ -1,0 +1,159 @@
+package fetch
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func parallelOpts(e *env) Options {
+	o := e.opts()
+	o.Connections = 4
+	o.ChunkSize = 64 << 10
+	return o
+}
+
+// concurrency wraps a handler and records the most requests in flight at once.
+func concurrency(h func(http.ResponseWriter, *http.Request, int), peak *atomic.Int32) func(http.ResponseWriter, *http.Request, int) {
+	var cur atomic.Int32
+	return func(w http.ResponseWriter, r *http.Request, n int) {
+		c := cur.Add(1)
+		defer cur.Add(-1)
+		for {
+			p := peak.Load()
+			if c <= p || peak.CompareAndSwap(p, c) {
+				break
+			}
+		}
+		time.Sleep(5 * time.Millisecond) // let requests overlap
+		h(w, r, n)
+	}
+}
+
+func TestParallelRangedDownload(t *testing.T) {
+	data := randomBytes(1_000_000, 40)
+	var peak atomic.Int32
+	srv := newServer(t, concurrency(serveRanges(data), &peak))
+	e := newEnv(t)
+	r := e.install(t, parallelOpts(e), model(data, srv.URL+"/m.bin"))
+	require.NoError(t, r.Err)
+	assert.Equal(t, data, readFile(t, r.Dest))
+	chunks := (len(data) + 64<<10 - 1) / (64 << 10)
+	assert.Equal(t, chunks, srv.count(), "one request per chunk, the first being the probe")
+	assert.Equal(t, "bytes=0-65535", srv.request(0).Header.Get("Range"), "probed with a ranged GET")
+	assert.Greater(t, peak.Load(), int32(1), "chunks overlap")
+	assert.LessOrEqual(t, peak.Load(), int32(4), "never more than --connections")
+	assert.Equal(t, int64(len(data)), r.Served)
+}
+
+func TestParallelSmallFileAndNoRanges(t *testing.T) {
+	small := randomBytes(10_000, 41)
+	srv := newServer(t, serveRanges(small))
+	e := newEnv(t)
+	r := e.install(t, parallelOpts(e), model(small, srv.URL+"/m.bin"))
+	require.NoError(t, r.Err)
+	assert.Equal(t, 1, srv.count(), "a file smaller than a chunk takes one request")
+
+	big := randomBytes(500_000, 42)
+	plain := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+		w.Write(big) // ignores Range
+	})
+	e = newEnv(t)
+	r = e.install(t, parallelOpts(e), model(big, plain.URL+"/m.bin"))
+	require.NoError(t, r.Err)
+	assert.Equal(t, big, readFile(t, r.Dest))
+	assert.Equal(t, 1, plain.count(), "a server without ranges is read over one connection")
+}
+
+func TestParallelChunkFaults(t *testing.T) {
+	data := randomBytes(800_000, 43)
+	for _, tc := range []struct {
+		name   string
+		handle func(w http.ResponseWriter, r *http.Request, n int)
+		idle   time.Duration
+	}{
+		{
+			name: "a chunk resets mid-way and resumes inside the chunk",
+			handle: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 3 {
+					hj, _ := w.(http.Hijacker)
+					conn, bw, _ := hj.Hijack()
+					var from, to int
+					fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to)
+					fmt.Fprintf(bw, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n", from, to, len(data), to-from+1)
+					bw.Write(data[from : from+1000])
+					bw.Flush()
+					conn.Close()
+					return
+				}
+				serveRanges(data)(w, r, n)
+			},
+		},
+		{
+			name: "a chunk gets 503",
+			handle: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 2 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				serveRanges(data)(w, r, n)
+			},
+		},
+		{
+			name: "a chunk stalls",
+			idle: 200 * time.Millisecond,
+			handle: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n == 4 {
+					<-r.Context().Done()
+					return
+				}
+				serveRanges(data)(w, r, n)
+			},
+		},
+		{
+			name: "the server stops honouring ranges: falls back to one connection",
+			handle: func(w http.ResponseWriter, r *http.Request, n int) {
+				if n >= 2 {
+					w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+					w.Write(data)
+					return
+				}
+				serveRanges(data)(w, r, n)
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newServer(t, tc.handle)
+			e := newEnv(t)
+			o := parallelOpts(e)
+			if tc.idle > 0 {
+				o.IdleTimeout = tc.idle
+			}
+			r := e.install(t, o, model(data, srv.URL+"/m.bin"))
+			require.NoError(t, r.Err)
+			assert.Equal(t, data, readFile(t, r.Dest))
+			e.assertClean(t, "sub/dir/m.bin")
+		})
+	}
+}
+
+func TestParallelCorruptIsIntegrity(t *testing.T) {
+	data := randomBytes(600_000, 44)
+	bad := append([]byte{}, data...)
+	bad[500_000] ^= 1
+	srv := newServer(t, serveRanges(bad))
+	e := newEnv(t)
+	r := e.install(t, parallelOpts(e), model(data, srv.URL+"/m.bin"))
+	var fe *Error
+	require.ErrorAs(t, r.Err, &fe)
+	assert.Equal(t, KindIntegrity, fe.Kind)
+	assert.True(t, strings.Contains(fe.Error(), "sha256 mismatch"))
+	e.assertClean(t)
+}
