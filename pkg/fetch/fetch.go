@@ -68,7 +68,7 @@ type Options struct {
 	// Connections is how many connections one large file is fetched over
 	// when its server allows ranges; 0 means 1.
 	Connections int
-	// ChunkSize is the size of each ranged request; 0 means 8 MiB.
+	// ChunkSize is the size of each ranged request; 0 means 4 MiB.
 	ChunkSize int64
 	// HostConnections caps ranged connections to one host across all
 	// artifacts at once; 0 means 16.
@@ -296,7 +296,7 @@ func New(opts Options) *Fetcher {
 		opts.Connections = 1
 	}
 	if opts.ChunkSize <= 0 {
-		opts.ChunkSize = 8 << 20
+		opts.ChunkSize = 4 << 20
 	}
 	if opts.HostConnections <= 0 {
 		opts.HostConnections = 16

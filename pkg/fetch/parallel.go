@@ -17,7 +17,7 @@ import (
 //
 // Memory is bounded whatever the file size: at most `window` chunks are in
 // flight or buffered and not yet read, plus the one being read, so peak
-// buffering is (window+1) × chunk bytes (with the defaults, 12 × 8 MiB).
+// buffering is (window+1) × chunk bytes (with the defaults, 11 × 4 MiB).
 // Each chunk is retried and resumed on its own.
 type parallel struct {
 	ctx        context.Context
@@ -52,7 +52,7 @@ func newParallel(ctx context.Context, c *http.Client, u *url.URL, validator stri
 	conns int, idle time.Duration, newRetrier func() *retrier, hostSlots chan struct{}, first io.ReadCloser) *parallel {
 	ctx, cancel := context.WithCancel(ctx)
 	k := int((total + chunk - 1) / chunk)
-	window := conns + 4
+	window := conns + 2
 	p := &parallel{ctx: ctx, cancel: cancel, client: c, url: u, validator: validator, total: total, chunk: chunk,
 		idle: idle, newRetrier: newRetrier, hostSlots: hostSlots,
 		chunks: make([]chan []byte, k), window: make(chan struct{}, window), free: make(chan []byte, window+1),
