@@ -73,6 +73,10 @@ type Options struct {
 	// HostConnections caps ranged connections to one host across all
 	// artifacts at once; 0 means 16.
 	HostConnections int
+	// BufferBytes bounds the memory that ranged downloads of all artifacts
+	// together use for chunks fetched but not yet decoded; 0 means 96 MiB.
+	// Peak buffering is this plus one chunk per artifact being read.
+	BufferBytes int64
 	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
 	// (see decompress.NewPool); nil means one block per CPU.
 	DecodePool chan struct{}
@@ -253,8 +257,9 @@ type Fetcher struct {
 	obs    Observer
 	pool   chan struct{}
 
-	mu    sync.Mutex
-	hosts map[string]chan struct{} // connection slots per host
+	mu     sync.Mutex
+	hosts  map[string]chan struct{} // connection slots per host
+	chunks chan struct{}            // chunk buffers, across all artifacts
 }
 
 // hostSlots returns the connection budget shared by every artifact on host.
@@ -301,10 +306,14 @@ func New(opts Options) *Fetcher {
 	if opts.HostConnections <= 0 {
 		opts.HostConnections = 16
 	}
+	if opts.BufferBytes <= 0 {
+		opts.BufferBytes = 96 << 20
+	}
 	f := &Fetcher{o: opts, client: opts.Client, obs: opts.Observer, pool: opts.DecodePool}
 	if f.pool == nil {
 		f.pool = decompress.NewPool(0)
 	}
+	f.chunks = make(chan struct{}, max(2, opts.BufferBytes/opts.ChunkSize))
 	if f.client == nil {
 		f.client = NewClient(nil, nil, opts.IdleTimeout)
 	}
@@ -781,7 +790,8 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 		}
 		st = &httpStream{ctx: ctx, client: f.client, url: src.Parsed, idle: f.o.IdleTimeout, rt: rt,
 			now: f.o.Now, length: -1, declared: -1,
-			conns: f.o.Connections, chunk: f.o.ChunkSize, hostSlots: f.hostSlots(src.Parsed.Host), newRetrier: newRetrier}
+			conns: f.o.Connections, chunk: f.o.ChunkSize, hostSlots: f.hostSlots(src.Parsed.Host), newRetrier: newRetrier,
+			buffers: f.chunks}
 	}
 	defer st.Close()
 	if src.Size >= 0 {

@@ -46,7 +46,7 @@ type server struct {
 	handle   func(w http.ResponseWriter, r *http.Request, n int) // n: 0-based request count
 }
 
-func newServer(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, n int)) *server {
+func newServer(t testing.TB, handle func(w http.ResponseWriter, r *http.Request, n int)) *server {
 	s := &server{handle: handle}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

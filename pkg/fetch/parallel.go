@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,10 +16,12 @@ import (
 // connections, and hands the bytes over in order, so decoding and hashing
 // run while later chunks download.
 //
-// Memory is bounded whatever the file size: at most `window` chunks are in
-// flight or buffered and not yet read, plus the one being read, so peak
-// buffering is (window+1) × chunk bytes (with the defaults, 11 × 4 MiB).
-// Each chunk is retried and resumed on its own.
+// Memory is bounded whatever the file size: a chunk is fetched only with a
+// token from the budget shared by every artifact (Options.BufferBytes), held
+// until the chunk has been read, and at most `window` per file; peak
+// buffering is the budget plus the chunk each artifact is reading. Tokens are
+// taken in chunk order, so the chunk a reader waits for always has one and
+// the budget cannot deadlock. Each chunk is retried and resumed on its own.
 type parallel struct {
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -30,6 +33,7 @@ type parallel struct {
 	idle       time.Duration
 	newRetrier func() *retrier
 	hostSlots  chan struct{} // connections to this host across all artifacts
+	buffers    chan struct{} // chunk buffers across all artifacts
 
 	chunks []chan []byte // chunk i's bytes, once complete
 	window chan struct{} // one token per chunk fetched or buffered, not yet read
@@ -38,6 +42,8 @@ type parallel struct {
 	once   sync.Once
 	err    error
 	wg     sync.WaitGroup
+
+	held atomic.Int64 // buffer tokens taken and not yet given back
 
 	idx int    // next chunk to read
 	cur []byte // unread part of the chunk being read
@@ -49,12 +55,12 @@ type parallel struct {
 var errNoRanges = errors.New("server stopped honouring ranges")
 
 func newParallel(ctx context.Context, c *http.Client, u *url.URL, validator string, total, chunk int64,
-	conns int, idle time.Duration, newRetrier func() *retrier, hostSlots chan struct{}, first io.ReadCloser) *parallel {
+	conns int, idle time.Duration, newRetrier func() *retrier, hostSlots, buffers chan struct{}, first io.ReadCloser) *parallel {
 	ctx, cancel := context.WithCancel(ctx)
 	k := int((total + chunk - 1) / chunk)
 	window := conns + 2
 	p := &parallel{ctx: ctx, cancel: cancel, client: c, url: u, validator: validator, total: total, chunk: chunk,
-		idle: idle, newRetrier: newRetrier, hostSlots: hostSlots,
+		idle: idle, newRetrier: newRetrier, hostSlots: hostSlots, buffers: buffers,
 		chunks: make([]chan []byte, k), window: make(chan struct{}, window), free: make(chan []byte, window+1),
 		done: make(chan struct{})}
 	for i := range p.chunks {
@@ -81,6 +87,15 @@ func (p *parallel) dispatch(conns int, first io.ReadCloser) {
 		case <-p.ctx.Done():
 			closeBody(first)
 			return
+		}
+		if p.buffers != nil {
+			select {
+			case p.buffers <- struct{}{}:
+				p.held.Add(1)
+			case <-p.ctx.Done():
+				closeBody(first)
+				return
+			}
 		}
 		select {
 		case sem <- struct{}{}:
@@ -271,6 +286,7 @@ func (p *parallel) Read(b []byte) (int, error) {
 			p.cur, p.buf = c, c
 			p.idx++
 			<-p.window
+			p.giveBack(1)
 		case <-p.done:
 			return 0, p.err
 		case <-p.ctx.Done():
@@ -282,8 +298,21 @@ func (p *parallel) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// close stops every transfer and waits for the workers.
+// giveBack returns n buffer tokens to the shared budget.
+func (p *parallel) giveBack(n int64) {
+	if p.buffers == nil {
+		return
+	}
+	for ; n > 0; n-- {
+		<-p.buffers
+		p.held.Add(-1)
+	}
+}
+
+// close stops every transfer, waits for the workers and gives back the
+// buffer tokens of chunks that will never be read.
 func (p *parallel) close() {
 	p.cancel()
 	p.wg.Wait()
+	p.giveBack(p.held.Load())
 }

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -156,4 +157,37 @@ func TestParallelCorruptIsIntegrity(t *testing.T) {
 	assert.Equal(t, KindIntegrity, fe.Kind)
 	assert.True(t, strings.Contains(fe.Error(), "sha256 mismatch"))
 	e.assertClean(t)
+}
+
+func TestParallelSharedBufferBudget(t *testing.T) {
+	// Three files share a budget of two chunk buffers: everything still
+	// completes (tokens are taken in chunk order, so no reader starves), and
+	// a failed download gives its tokens back for the next one.
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.BufferBytes = 2 * o.ChunkSize
+	o.Jobs = 3
+	f := New(o)
+	var targets []Target
+	for i := 0; i < 3; i++ {
+		data := randomBytes(700_000, uint64(50+i))
+		srv := newServer(t, serveRanges(data))
+		m := model(data, srv.URL+"/m.bin")
+		m.Name, m.Path = fmt.Sprint("m", i), fmt.Sprintf("m%d.bin", i)
+		targets = append(targets, e.target(m))
+	}
+	for _, r := range f.Install(context.Background(), targets) {
+		require.NoError(t, r.Err)
+	}
+	assert.Len(t, f.chunks, 0, "every buffer token was given back")
+
+	data := randomBytes(700_000, 60)
+	bad := append([]byte{}, data...)
+	bad[650_000] ^= 1
+	corrupt := newServer(t, serveRanges(bad))
+	m := model(data, corrupt.URL+"/bad.bin")
+	m.Path = "bad.bin"
+	r := f.Install(context.Background(), []Target{e.target(m)})[0]
+	require.Error(t, r.Err)
+	assert.Len(t, f.chunks, 0, "a failed download gives its tokens back")
 }

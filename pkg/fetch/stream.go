@@ -50,6 +50,7 @@ type httpStream struct {
 	conns      int
 	chunk      int64
 	hostSlots  chan struct{}
+	buffers    chan struct{} // chunk buffer budget shared by all artifacts
 	newRetrier func() *retrier
 	noParallel bool // a parallel attempt failed on ranges: one connection from now on
 	par        *parallel
@@ -264,7 +265,7 @@ func (s *httpStream) connect() error {
 		}
 		first := &watchedBody{ReadCloser: resp.Body, dog: s.dog, cancel: s.cancel, release: func() {}}
 		s.body, s.dog, s.cancel = nil, nil, nil
-		s.par = newParallel(s.ctx, s.client, s.url, s.validator, total, s.chunk, s.conns, s.idle, s.newRetrier, s.hostSlots, first)
+		s.par = newParallel(s.ctx, s.client, s.url, s.validator, total, s.chunk, s.conns, s.idle, s.newRetrier, s.hostSlots, s.buffers, first)
 		return nil
 	case resp.StatusCode == http.StatusPartialContent && s.off > 0:
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
