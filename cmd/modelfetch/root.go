@@ -115,6 +115,7 @@ type netOptions struct {
 	cacheDir    string
 	noCache     bool
 	offline     bool
+	noLock      bool
 }
 
 func (o *netOptions) addFlags(fs *pflag.FlagSet) {
@@ -125,6 +126,9 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
 	fs.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
 	fs.BoolVar(&o.offline, "offline", false, "use only the cache; never touch the network")
+	// For tests of what happens on filesystems without flock.
+	fs.BoolVar(&o.noLock, "unsafe-no-lock", false, "do not lock cache entries (as on a filesystem without flock)")
+	_ = fs.MarkHidden("unsafe-no-lock")
 }
 
 func (o *netOptions) validate() error {
@@ -149,10 +153,12 @@ func (o *netOptions) cache(env env) *cache.Cache {
 	if o.noCache {
 		return nil
 	}
+	c := cache.New(env.cacheDir())
 	if o.cacheDir != "" {
-		return cache.New(o.cacheDir)
+		c = cache.New(o.cacheDir)
 	}
-	return cache.New(env.cacheDir())
+	c.NoLock = o.noLock
+	return c
 }
 
 // fetcher builds the engine from the options.

@@ -59,3 +59,13 @@ func TestReaderPassesIOErrors(t *testing.T) {
 	require.ErrorIs(t, err, iotest.ErrTimeout)
 	assert.False(t, IsIntegrity(err))
 }
+
+func TestSizeReader(t *testing.T) {
+	r := NewSizeReader(bytes.NewReader([]byte("abcdef")), 6)
+	n, err := io.Copy(io.Discard, r)
+	require.NoError(t, err)
+	assert.Equal(t, int64(6), n)
+	assert.True(t, r.Digest().IsZero())
+	_, err = io.Copy(io.Discard, NewSizeReader(bytes.NewReader([]byte("abcdef")), 4))
+	assert.True(t, IsIntegrity(err))
+}

@@ -681,7 +681,7 @@ func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.So
 		defer cw.Abort()
 		sinks = append(sinks, cacheSink{cw})
 	}
-	res, err := f.fetchSource(ctx, &mm, &ss, sinks)
+	res, err := f.fetchSource(ctx, &mm, &ss, sinks, true)
 	if err != nil {
 		return fail(err)
 	}
@@ -718,7 +718,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 	ferr := &Error{Artifact: m.Name, Kind: KindNetwork}
 	for _, src := range m.Sources {
 		name := redact.URL(src.Parsed)
-		res, err := f.fetchSource(ctx, m, src, sinks)
+		res, err := f.fetchSource(ctx, m, src, sinks, false)
 		r.Served += res.served
 		r.Retries += res.retries
 		if err == nil {
@@ -762,7 +762,7 @@ type pass struct {
 // fetchSource runs the pipeline for one source, restarting it from byte 0
 // when the stream asks to (a server that cannot resume) or when a compressed
 // stream was cut short where its length was unknown.
-func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink) (res sourceResult, err error) {
+func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink, hashServed bool) (res sourceResult, err error) {
 	var chunkRetries atomic.Int64
 	newRetrier := func() *retrier {
 		return &retrier{
@@ -806,7 +806,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 				return res, &localError{err}
 			}
 		}
-		res.pass, err = f.pipe(ctx, m, src, st, counted, sinks)
+		res.pass, err = f.pipe(ctx, m, src, st, counted, sinks, hashServed)
 		res.served = counted.n
 		if err == nil {
 			return res, nil
@@ -826,8 +826,13 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 }
 
 // pipe is one pass of the pipeline over st.
-func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink) (p pass, err error) {
-	served := digest.NewReader(in, src.SHA256, src.Size)
+func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st stream, in io.Reader, sinks []sink, hashServed bool) (p pass, err error) {
+	// The bytes as served are hashed only when a digest of them is declared
+	// or asked for (lock): otherwise it would be a second SHA-256 pass.
+	served := digest.NewSizeReader(in, src.Size)
+	if hashServed || !src.SHA256.IsZero() {
+		served = digest.NewReader(in, src.SHA256, src.Size)
+	}
 	dec, err := decompress.Open(ctx, src.Compression, served, decompress.Options{Pool: f.pool})
 	if err != nil {
 		return p, err
