@@ -238,10 +238,14 @@ func TestDiskFull(t *testing.T) {
 	f := newFixture(t, 2, 3_000_000, 0)
 	out := filepath.Join(f.dir, "out")
 	mountTmpfs(t, out, "size=4m")
-	// m0 (3 MB) fits, m1 does not; m1's previous version must survive.
-	require.NoError(t, os.MkdirAll(filepath.Join(out, "u2net", "sub"), 0o755))
+	// One 3 MB file fits, the second does not; its previous version must
+	// survive whichever goes first.
 	old := []byte("previous model")
-	require.NoError(t, os.WriteFile(filepath.Join(out, "u2net", "sub", "m1.bin"), old, 0o644))
+	prev := map[string]string{"m0.bin": filepath.Join(out, "models", "sub", "m0.bin"), "m1.bin": filepath.Join(out, "u2net", "sub", "m1.bin")}
+	for _, p := range prev {
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, old, 0o644))
+	}
 
 	cmd := f.cmdNoCache("--jobs", "1", "--no-cache", "--retries", "5")
 	stderr, err := cmd.CombinedOutput()
@@ -252,10 +256,21 @@ func TestDiskFull(t *testing.T) {
 	for name, n := range f.hits {
 		assert.LessOrEqual(t, n, 1, "%s: a full disk is not retried", name)
 	}
-	got, err := os.ReadFile(filepath.Join(out, "u2net", "sub", "m1.bin"))
-	require.NoError(t, err)
-	assert.Equal(t, old, got, "the previous file is intact")
-	assert.Contains(t, string(stderr), "m1: ")
+	installed, kept := 0, 0
+	for name, p := range prev {
+		got, err := os.ReadFile(p)
+		require.NoError(t, err)
+		switch {
+		case bytes.Equal(got, f.files[name]):
+			installed++
+		case bytes.Equal(got, old):
+			kept++
+		default:
+			t.Errorf("%s is neither the new file nor the previous one", p)
+		}
+	}
+	assert.Equal(t, 1, installed, "one file fitted")
+	assert.Equal(t, 1, kept, "the other's previous version is intact")
 	matches, _ := filepath.Glob(filepath.Join(out, "*", "sub", ".modelfetch-*"))
 	assert.Empty(t, matches, "no temp file left behind")
 }
