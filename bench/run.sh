@@ -215,6 +215,8 @@ if [ "$mode" = full ] || [ -n "${OUT:-}" ]; then
     echo "$(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), Go $(go env GOVERSION | sed 's/go//')."
     echo
     cat report.md
+    echo
+    cat "$root/bench/ANALYSIS.md"
   } > "$out"
   echo "wrote $out" >&2
 fi
