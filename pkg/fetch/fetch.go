@@ -495,11 +495,12 @@ func (f *Fetcher) fromCache(ctx context.Context, m *manifest.Model, tmp *tempFil
 	}
 	vr := digest.NewReader(blob, m.SHA256, m.Size)
 	w := &progressWriter{w: tmp, name: m.Name, obs: f.obs}
-	_, err = copyCtx(ctx, w, vr)
+	n, err := copyCtx(ctx, w, vr)
 	switch {
 	case err == nil:
 		r.Status = StatusFromCache
 		r.Source = "cache"
+		r.Size = n
 		return true, nil
 	case digest.IsIntegrity(err):
 		_ = f.o.Cache.Remove(m.SHA256)

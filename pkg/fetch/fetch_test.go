@@ -858,3 +858,19 @@ func TestCertificateErrorsAreNotRetried(t *testing.T) {
 	assert.Equal(t, 0, r.Retries)
 	assert.Empty(t, e.obs.retries)
 }
+
+func TestCacheInstallReportsSizeWithoutDeclaredSize(t *testing.T) {
+	data := randomBytes(12_345, 80)
+	srv := newServer(t, serveRanges(data))
+	e := newEnv(t)
+	m := model(data, srv.URL+"/m.bin")
+	m.Size = -1
+	r := e.install(t, e.opts(), m)
+	require.NoError(t, r.Err)
+	assert.Equal(t, int64(len(data)), r.Size)
+	require.NoError(t, os.Remove(r.Dest))
+	r = e.install(t, e.opts(), m)
+	require.NoError(t, r.Err)
+	assert.Equal(t, StatusFromCache, r.Status)
+	assert.Equal(t, int64(len(data)), r.Size, "the size copied from the cache, not 'unknown'")
+}
