@@ -165,7 +165,8 @@ func TestKillAtRandomPoints(t *testing.T) {
 	killed, finishedFirst := 0, 0
 	for i := 0; i < runs; i++ {
 		f := newFixture(t, 4, 1_000_000, 10*time.Millisecond) // about 0.3 s per file
-		for k := 0; k < 3; k++ {                              // kill the same fetch up to three times in a row
+		// Kill the same fetch up to three times in a row.
+		for k := 0; k < 3; k++ {
 			cmd := f.cmd("--connections", strconv.Itoa(1+rng.IntN(4)))
 			require.NoError(t, cmd.Start())
 			time.Sleep(time.Duration(rng.IntN(250)) * time.Millisecond)
