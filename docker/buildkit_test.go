@@ -3,17 +3,12 @@ package docker
 import (
 	"archive/tar"
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,55 +26,10 @@ func TestBuildKit(t *testing.T) {
 	if buildctl == "" || os.Getenv("BUILDKIT_HOST") == "" {
 		t.Skip("needs a BuildKit engine: run docker/smoke.sh")
 	}
-	real, err := manifest.Load("../models.toml")
-	require.NoError(t, err)
-
-	// Stand-ins for the five artifacts; dlib's is served bzip2'd.
-	files := map[string][]byte{}
-	var requests atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		b, ok := files[strings.TrimPrefix(r.URL.Path, "/")]
-		if !ok {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, r.URL.Path, time.Unix(0, 0), bytes.NewReader(b))
-	}))
-	defer srv.Close()
-	installed := map[string][]byte{}
 	// Fresh bytes each run: BuildKit's cache mount outlives builds.
 	seed := int(time.Now().UnixNano()%1000) * 10
-	for i, mod := range real.Models {
-		data := standIn(seed+i, strings.HasPrefix(mod.Name, "dlib"))
-		installed[mod.Name] = data
-		if strings.HasPrefix(mod.Name, "dlib") {
-			files[mod.Name+".bz2"] = bzip2(t, data)
-		} else {
-			files[mod.Name] = data
-		}
-	}
-	manifestFor := func(corrupt string) string {
-		var m strings.Builder
-		fmt.Fprintf(&m, "version = 1\n[defaults]\nowner = %q\nfile_mode = \"%04o\"\ndir_mode = \"%04o\"\n[dirs]\nmodels = %q\nu2net = %q\n",
-			real.Defaults.Owner.String(), real.Defaults.FileMode, real.Defaults.DirMode, real.Dirs["models"], real.Dirs["u2net"])
-		for _, mod := range real.Models {
-			url := mod.Name
-			if strings.HasPrefix(mod.Name, "dlib") {
-				url += ".bz2"
-			}
-			want := installed[mod.Name]
-			if mod.Name == corrupt {
-				url = "corrupt-" + url
-				files[url] = append([]byte{}, want...)
-				files[url][len(want)/2] ^= 1
-			}
-			sum := sha256.Sum256(want)
-			fmt.Fprintf(&m, "[models.%s]\ndir = %q\npath = %q\nsha256 = %q\nsize = %d\nurls = [%q]\n",
-				mod.Name, mod.Dir, mod.Path, hex.EncodeToString(sum[:]), len(want), srv.URL+"/"+url)
-		}
-		return m.String()
-	}
+	st := newStandIns(t, seed)
+	real, installed, requests := st.real, st.installed, &st.requests
 
 	// The build context: what .dockerignore lets through, with the stand-in manifest.
 	context := func(manifestText string) string {
@@ -115,7 +65,7 @@ func TestBuildKit(t *testing.T) {
 			// A comment makes each build's manifest layer new, so the
 			// model-downloader step really runs again, through the same
 			// cache mount.
-			ctxDir := context(manifestFor("") + fmt.Sprintf("# build %d\n", i))
+			ctxDir := context(st.manifest() + fmt.Sprintf("# build %d\n", i))
 			before := requests.Load()
 			tarball, log, err := build(df, ctxDir, false)
 			require.NoError(t, err, "%s", log)
@@ -132,11 +82,11 @@ func TestBuildKit(t *testing.T) {
 	}
 
 	t.Run("corrupt stand-in fails the build", func(t *testing.T) {
-		victim := real.Models[1].Name
-		installed[victim] = standIn(seed+9, false) // new bytes: not in the cache mount
-		_, log, err := build("Dockerfile.cpu", context(manifestFor(victim)), false)
+		victim := real.Models[1]
+		st.set(t, victim, standIn(seed+9, false), true) // new bytes, so not in the cache mount; served corrupt
+		_, log, err := build("Dockerfile.cpu", context(st.manifest()), false)
 		require.Error(t, err, "the build must fail")
-		assert.Contains(t, log, "modelfetch: error: "+victim+": ")
+		assert.Contains(t, log, "modelfetch: error: "+victim.Name+": ")
 		assert.Contains(t, log, "sha256 mismatch")
 	})
 }
