@@ -493,9 +493,26 @@ func (f *Fetcher) fromCache(ctx context.Context, m *manifest.Model, tmp *tempFil
 	if err := tmp.reset(); err != nil {
 		return false, &localError{err}
 	}
-	vr := digest.NewReader(blob, m.SHA256, m.Size)
-	w := &progressWriter{w: tmp, name: m.Name, obs: f.obs}
-	n, err := copyCtx(ctx, w, vr)
+	corrupt := func() (bool, error) {
+		_ = f.o.Cache.Remove(m.SHA256)
+		return false, tmp.reset()
+	}
+	if fi, err := blob.Stat(); err != nil {
+		return false, err
+	} else if m.Size >= 0 && fi.Size() != m.Size {
+		return corrupt()
+	}
+	// The kernel copies (io.Copy between two files is copy_file_range), then
+	// the copy is hashed: one hash pass, and it proves the bytes that will be
+	// installed, not just the ones in the cache.
+	if _, err := io.Copy(tmp.f, blob); err != nil {
+		return false, &localError{err}
+	}
+	if _, err := tmp.f.Seek(0, io.SeekStart); err != nil {
+		return false, &localError{err}
+	}
+	vr := digest.NewReader(tmp.f, m.SHA256, m.Size)
+	n, err := copyCtx(ctx, &progressWriter{w: io.Discard, name: m.Name, obs: f.obs}, vr)
 	switch {
 	case err == nil:
 		r.Status = StatusFromCache
@@ -503,14 +520,11 @@ func (f *Fetcher) fromCache(ctx context.Context, m *manifest.Model, tmp *tempFil
 		r.Size = n
 		return true, nil
 	case digest.IsIntegrity(err):
-		_ = f.o.Cache.Remove(m.SHA256)
-		return false, tmp.reset()
+		return corrupt()
 	case ctx.Err() != nil:
 		return false, ctx.Err()
-	case isLocal(err):
-		return false, err
 	default:
-		return false, err
+		return false, &localError{err}
 	}
 }
 
