@@ -1,0 +1,58 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/pkg/fetch"
+)
+
+// On a pipe (docker build logs) progress is a few plain lines, never a
+// carriage-return stream: at most one line per artifact every plainEvery.
+func TestPlainProgressIsThrottled(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, progressPlain)
+	p.Start("codeformer", 1000)
+	for i := int64(1); i <= 1000; i++ {
+		p.Progress("codeformer", i)
+	}
+	p.Done(fetch.Result{Name: "codeformer", Status: fetch.StatusInstalled, Size: 1000, Source: "https://h/c", Duration: time.Second})
+	p.finish()
+	out := buf.String()
+	assert.NotContains(t, out, "\r")
+	assert.NotContains(t, out, "\x1b")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, []string{"modelfetch: codeformer: installed 1.0 kB from https://h/c in 1.0s"}, lines,
+		"a thousand progress calls within a second print nothing but the result")
+}
+
+func TestNoProgressPrintsNothing(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, progressNone)
+	p.Start("a", 10)
+	p.Progress("a", 5)
+	p.Retry("a", &fetch.SourceError{Source: "https://h/a", Err: assert.AnError}, time.Second)
+	p.Done(fetch.Result{Name: "a", Status: fetch.StatusInstalled})
+	p.finish()
+	assert.Empty(t, buf.String())
+}
+
+func TestCredentialsGoOnlyToTheirHost(t *testing.T) {
+	dir := t.TempDir()
+	netrc := filepath.Join(dir, "netrc")
+	require.NoError(t, os.WriteFile(netrc, []byte("machine models.example.com login alice password s3cret\n"), 0o600))
+	creds := credentials(env{Netrc: netrc, HFToken: "hf_abc"})
+	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", creds("https", "models.example.com"))
+	assert.Equal(t, "", creds("https", "cdn.example.com"), "no netrc entry, no credential")
+	assert.Equal(t, "Bearer hf_abc", creds("https", "huggingface.co"))
+	assert.Equal(t, "Bearer hf_abc", creds("https", "hf.co"))
+	assert.Equal(t, "", creds("http", "huggingface.co"), "the token never goes over plain http")
+	assert.Equal(t, "", creds("https", "cdn-lfs.huggingface.co"), "nor to the CDN a hub redirects to")
+}
