@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,15 +63,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if o.check && len(o.update) > 0 {
 		return usagef("--check changes nothing; drop --update")
 	}
-	src, err := os.ReadFile(o.manifest)
-	if err != nil {
-		return manifest.ErrorList{{File: o.manifest, Msg: "read: " + unwrapPath(err)}}
-	}
-	abs, err := filepath.Abs(o.manifest)
-	if err != nil {
-		return err
-	}
-	m, err := manifest.Parse(o.manifest, filepath.Dir(abs), src)
+	m, src, err := manifest.ReadFile(o.manifest)
 	if err != nil {
 		return err
 	}
@@ -107,7 +98,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		u.errorf("%s", f)
 	}
 	if !o.check && len(rep.Edits) > 0 {
-		out, err := manifest.Apply(o.manifest, filepath.Dir(abs), src, rep.Edits)
+		out, err := manifest.Apply(o.manifest, m.BaseDir, src, rep.Edits)
 		if err != nil {
 			return err
 		}
@@ -131,14 +122,6 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		return &exitError{code: exitStale, err: errReported}
 	}
 	return nil
-}
-
-func unwrapPath(err error) string {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err.Error()
-	}
-	return err.Error()
 }
 
 // writeAtomic replaces the file at name (following a symlink to the real

@@ -388,7 +388,7 @@ func (f *Fetcher) install(ctx context.Context, t Target) (r Result) {
 	defer root.Close()
 	_, _ = fsutil.RemoveStaleTemps(root, path.Dir(m.Path))
 
-	ok, err := matches(root, m.Path, m.SHA256, m.Size)
+	ok, err := matches(ctx, root, m.Path, m.SHA256, m.Size)
 	if err != nil {
 		return fail(KindLocal, err)
 	}
@@ -608,25 +608,10 @@ func (f *Fetcher) Verify(ctx context.Context, targets []Target) []Result {
 func verifyFile(ctx context.Context, t Target) error {
 	root, err := os.OpenRoot(t.Root)
 	if err != nil {
-		return fmt.Errorf("%s: missing", t.Dest())
+		return fmt.Errorf("%s: %w", t.Dest(), errMissing)
 	}
 	defer root.Close()
-	fi, err := root.Lstat(t.Model.Path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: missing", t.Dest())
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular():
-		return fmt.Errorf("%s: not a regular file", t.Dest())
-	}
-	fh, err := root.Open(t.Model.Path)
-	if err != nil {
-		return err
-	}
-	defer fh.Close()
-	_, err = copyCtx(ctx, io.Discard, digest.NewReader(fh, t.Model.SHA256, t.Model.Size))
-	if err != nil {
+	if err := checkInstalled(ctx, root, t.Model.Path, t.Model.SHA256, t.Model.Size); err != nil {
 		return fmt.Errorf("%s: %w", t.Dest(), err)
 	}
 	return nil

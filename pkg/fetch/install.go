@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -192,27 +193,45 @@ func (t *tempFile) abort() {
 	t.f = nil
 }
 
-// matches reports whether rel inside root is a regular file with digest want
-// (and size, when size >= 0). A missing file is (false, nil).
-func matches(root *os.Root, rel string, want digest.Digest, size int64) (bool, error) {
+// Why an installed file is not the one wanted, besides a digest or size
+// mismatch (digest.IsIntegrity).
+var (
+	errMissing    = errors.New("missing")
+	errNotRegular = errors.New("not a regular file")
+)
+
+// checkInstalled verifies rel inside root against want and size (when >= 0),
+// reading it once. A file of the wrong length fails without being read.
+func checkInstalled(ctx context.Context, root *os.Root, rel string, want digest.Digest, size int64) error {
 	fi, err := root.Lstat(rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if !fi.Mode().IsRegular() || (size >= 0 && fi.Size() != size) {
-		return false, nil
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errMissing
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return errNotRegular
+	case size >= 0 && fi.Size() != size:
+		return &digest.SizeError{Got: fi.Size(), Want: size, Over: fi.Size() > size}
 	}
 	f, err := root.Open(rel)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer f.Close()
-	v := digest.NewVerifier()
-	if _, err := io.CopyBuffer(v, f, make([]byte, 1<<20)); err != nil {
+	_, err = copyCtx(ctx, io.Discard, digest.NewReader(f, want, size))
+	return err
+}
+
+// matches reports whether rel inside root is a regular file with digest want
+// (and size, when size >= 0). A missing or different file is (false, nil).
+func matches(ctx context.Context, root *os.Root, rel string, want digest.Digest, size int64) (bool, error) {
+	switch err := checkInstalled(ctx, root, rel, want, size); {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, errMissing), errors.Is(err, errNotRegular), digest.IsIntegrity(err):
+		return false, nil
+	default:
 		return false, err
 	}
-	return v.Digest() == want, nil
 }

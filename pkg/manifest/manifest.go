@@ -144,15 +144,23 @@ func (l ErrorList) Error() string {
 
 // Load reads and parses the manifest at file.
 func Load(file string) (*Manifest, error) {
+	m, _, err := ReadFile(file)
+	return m, err
+}
+
+// ReadFile is Load that also returns the file's bytes, for editing them in
+// place (see Apply).
+func ReadFile(file string) (*Manifest, []byte, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return nil, ErrorList{{File: file, Msg: unwrapPathError(err)}}
+		return nil, nil, ErrorList{{File: file, Msg: unwrapPathError(err)}}
 	}
 	abs, err := filepath.Abs(file)
 	if err != nil {
-		return nil, ErrorList{{File: file, Msg: err.Error()}}
+		return nil, nil, ErrorList{{File: file, Msg: err.Error()}}
 	}
-	return Parse(file, filepath.Dir(abs), b)
+	m, err := Parse(file, filepath.Dir(abs), b)
+	return m, b, err
 }
 
 func unwrapPathError(err error) string {
