@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
@@ -85,7 +87,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		}
 		lo.Update[u] = true
 	}
-	rep, err := lock.Run(cmd.Context(), o.fetcher(env, nil), models, lo)
+	rep, err := lock.Run(cmd.Context(), prober{o.fetcher(env, nil)}, models, lo)
 	if err != nil {
 		return err
 	}
@@ -156,4 +158,11 @@ func writeAtomic(name string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), real)
+}
+
+// prober bounds lock's probes by the declared size (see fetch.Fetcher.Probe).
+type prober struct{ f *fetch.Fetcher }
+
+func (p prober) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (fetch.Probe, error) {
+	return p.f.Probe(ctx, m, src, 0)
 }

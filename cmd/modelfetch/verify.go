@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/djok/modelfetch/pkg/fetch"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ func newVerifyCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			results := fo.fetcher(env, nil).Verify(cmd.Context(), targets)
+			results := fetch.Verify(cmd.Context(), targets, o.jobs)
 			return report(stdout, stderr, "verify", o.json, results, false)
 		},
 	}

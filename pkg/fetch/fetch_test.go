@@ -98,12 +98,12 @@ func resetAfter(w http.ResponseWriter, r *http.Request, data []byte, n int) {
 func model(data []byte, urls ...string) *manifest.Model {
 	m := &manifest.Model{Name: "m", Dir: "models", Path: "sub/dir/m.bin", SHA256: digest.Of(data), Size: int64(len(data))}
 	for _, u := range urls {
-		m.Sources = append(m.Sources, source(u, decompress.Auto))
+		m.Sources = append(m.Sources, srcOf(u, decompress.Auto))
 	}
 	return m
 }
 
-func source(u string, c decompress.Format) *manifest.Source {
+func srcOf(u string, c decompress.Format) *manifest.Source {
 	m, err := manifest.Parse("t.toml", "/", []byte(fmt.Sprintf("version = 1\n[models.x]\npath = \"x\"\nurls = [%q]\n", u)))
 	if err != nil {
 		panic(err)
@@ -505,7 +505,7 @@ func TestCompressedSources(t *testing.T) {
 		srv := newServer(t, serveRanges(one))
 		e := newEnv(t)
 		m := model(data)
-		s := source(srv.URL+"/m.bz2", decompress.Bzip2)
+		s := srcOf(srv.URL+"/m.bz2", decompress.Bzip2)
 		s.SHA256 = digest.Of([]byte("something else"))
 		m.Sources = []*manifest.Source{s}
 		r := e.install(t, e.opts(), m)
@@ -521,19 +521,33 @@ func TestFileSourceAndOffline(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "m.bin"), data, 0o644))
 	e := newEnv(t)
 	m := model(data, "file://"+filepath.ToSlash(filepath.Join(dir, "m.bin")))
-
 	o := e.opts()
 	o.Offline = true
+
+	// A local file is not the network: --offline installs from it.
 	r := e.install(t, o, m)
+	require.NoError(t, r.Err)
+	assert.Equal(t, StatusInstalled, r.Status)
+	assert.Equal(t, data, readFile(t, r.Dest))
+
+	// An http source offline, with a cache miss, fails as a network failure
+	// and reaches no server.
+	srv := newServer(t, serveRanges(data))
+	e2 := newEnv(t)
+	hm := model(data, srv.URL+"/m.bin")
+	o2 := e2.opts()
+	o2.Offline = true
+	r = e2.install(t, o2, hm)
 	var fe *Error
 	require.ErrorAs(t, r.Err, &fe, "offline with a cache miss fails")
 	assert.Equal(t, KindNetwork, fe.Kind)
 	assert.Contains(t, fe.Error(), "not in the cache")
+	assert.Zero(t, srv.count())
 
-	r = e.install(t, e.opts(), m)
+	r = e2.install(t, e2.opts(), hm)
 	require.NoError(t, r.Err)
 	require.NoError(t, os.Remove(r.Dest))
-	r = e.install(t, o, m)
+	r = e2.install(t, o2, hm)
 	require.NoError(t, r.Err)
 	assert.Equal(t, StatusFromCache, r.Status)
 }

@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,23 +21,44 @@ const maxRedirects = 10
 // NewClient returns the HTTP client the fetcher uses by default: proxies from
 // proxy (nil: none), per-host credentials, bounded redirects, and timeouts on
 // connecting and on waiting for headers, never on the whole body.
+//
+// It speaks HTTP/1.1 only, on purpose. Parallelism comes from ranged
+// requests over separate TCP connections; over HTTP/2 the transport puts
+// every request to a host on one multiplexed connection, and CDNs pace each
+// connection, so eight chunks would share one connection's rate (measured
+// in docs/BENCHMARKS.md; replicate/pget and aria2c make the same choice).
 func NewClient(proxy func(*http.Request) (*neturl.URL, error), creds Credentials, idle time.Duration) *http.Client {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
 	tr := &http.Transport{
 		Proxy:                 proxy,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   30 * time.Second,
 		ResponseHeaderTimeout: idle,
 		ExpectContinueTimeout: time.Second,
-		MaxIdleConnsPerHost:   16,
+		MaxIdleConnsPerHost:   64,
 		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
+		Protocols:             &protocols,
 		DisableCompression:    true,
+		// A proxy that refuses CONNECT answers with a status, not an error
+		// type: keep the code, so a 407 is permanent as on plain http.
+		OnProxyConnectResponse: func(_ context.Context, _ *neturl.URL, _ *http.Request, res *http.Response) error {
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+			return &StatusError{Code: res.StatusCode, Proxy: true}
+		},
 	}
 	return &http.Client{
 		Transport: &authTransport{next: tr, creds: creds},
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return &redirectError{fmt.Sprintf("stopped after %d redirects", maxRedirects)}
+			}
+			switch req.URL.Scheme {
+			case "http", "https":
+			default:
+				return &redirectError{"refusing a redirect to a " + req.URL.Scheme + ": url"}
 			}
 			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
 				return &redirectError{"refusing a redirect from https to " + req.URL.Scheme}

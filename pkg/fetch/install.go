@@ -5,124 +5,343 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
+	"time"
 
 	"github.com/djok/modelfetch/internal/fsutil"
+	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
-// Every file operation below an install root goes through os.Root, so no
-// symlink inside the root can lead a write outside it.
+// The install protocol, per artifact:
+//
+//	installed file matches → leave it (fix mode and owner only)
+//	temp file beside the destination (locked, so no sweep removes it)
+//	  ← cached blob, copied and verified; else, under the cache lock for
+//	    its digest, ← download (pipeline.go) into the temp file and a cache
+//	    temp file at once
+//	fsync → chmod/chown → rename over the destination → fsync the folder
+//
+// Nothing reaches the destination but by that rename, after verification.
+// The cache is best-effort: when it fails, the install goes on without it.
 
-// ensureRoot creates dir and its missing parents with mode and owner and opens
-// it as an os.Root. Existing directories are left as they are.
-func ensureRoot(dir string, mode os.FileMode, owner *manifest.Owner) (*os.Root, error) {
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return nil, fmt.Errorf("%s: not a directory", d)
-			}
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		d := missing[i]
-		if err := os.Mkdir(d, mode); err != nil && !errors.Is(err, fs.ErrExist) {
-			return nil, err
-		} else if err == nil {
-			if err := os.Chmod(d, mode); err != nil { // umask-proof
-				return nil, err
-			}
-			if owner != nil {
-				if err := os.Lchown(d, owner.UID, owner.GID); err != nil {
-					return nil, err
-				}
-			}
-		}
-	}
-	return os.OpenRoot(dir)
+// Target is an artifact and where it goes.
+type Target struct {
+	Model *manifest.Model
+	// Root is the absolute install root; Model.Path is relative to it.
+	Root string
+	// FileMode and DirMode apply to the installed file and to directories
+	// created for it.
+	FileMode, DirMode os.FileMode
+	// Owner, when not nil, is given to the file and created directories.
+	Owner *manifest.Owner
 }
 
-// ensureParents creates the missing directories of rel's parent inside root.
-func ensureParents(root *os.Root, rel string, mode os.FileMode, owner *manifest.Owner) error {
-	dir := path.Dir(rel)
-	if dir == "." {
-		return nil
+// Dest returns the absolute destination path.
+func (t Target) Dest() string { return filepath.Join(t.Root, filepath.FromSlash(t.Model.Path)) }
+
+// Targets resolves where each model goes. owner overrides the manifest's
+// owner; chown false means ownership is not changed at all (not root).
+func Targets(m *manifest.Manifest, models []*manifest.Model, owner *manifest.Owner, chown bool) ([]Target, error) {
+	if owner == nil {
+		owner = m.Defaults.Owner
 	}
-	parts := strings.Split(dir, "/")
-	for i := range parts {
-		p := strings.Join(parts[:i+1], "/")
-		fi, err := root.Stat(p)
-		if err == nil {
-			if !fi.IsDir() {
-				return fmt.Errorf("%s: not a directory", p)
-			}
-			continue
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		if err := root.Mkdir(p, mode); err != nil {
-			if errors.Is(err, fs.ErrExist) { // a concurrent run made it
+	if !chown {
+		owner = nil
+	}
+	var out []Target
+	var errs manifest.ErrorList
+	for _, mod := range models {
+		root, err := m.Root(mod)
+		if err != nil {
+			var me *manifest.Error
+			if errors.As(err, &me) {
+				errs = append(errs, me)
 				continue
 			}
+			return nil, err
+		}
+		if err := checkConfined(root, mod.Path); err != nil {
+			errs = append(errs, &manifest.Error{File: m.File, Line: mod.Line, Key: "models." + mod.Name + ".path", Msg: err.Error()})
+			continue
+		}
+		out = append(out, Target{Model: mod, Root: root, FileMode: m.Defaults.FileMode, DirMode: m.Defaults.DirMode, Owner: owner})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return out, nil
+}
+
+// targetResult returns the Result fields known before any work on targets[i].
+func targetResult(targets []Target) func(i int) Result {
+	return func(i int) Result {
+		t := targets[i]
+		return Result{Name: t.Model.Name, Dest: t.Dest(), Size: t.Model.Size, Digest: t.Model.SHA256}
+	}
+}
+
+// Install makes every target's destination hold its verified bytes: left
+// alone when it already matches, copied from the cache when there, otherwise
+// downloaded. Results are in the order of targets. Temp files that killed
+// runs left in the roots are removed first; folders the run created and
+// left empty (a failed model's) are removed last.
+func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
+	swept := map[string]bool{}
+	for _, t := range targets {
+		if swept[t.Root] {
+			continue
+		}
+		swept[t.Root] = true
+		if root, err := os.OpenRoot(t.Root); err == nil {
+			sweep(root)
+			root.Close()
+		}
+	}
+	if f.o.Cache != nil {
+		_, _ = f.o.Cache.Clean()
+	}
+	made := &created{}
+	defer made.removeEmpty()
+	return each(ctx, f.o.Jobs, len(targets), targetResult(targets), func(i int) Result { return f.install(ctx, targets[i], made) })
+}
+
+func (f *Fetcher) install(ctx context.Context, t Target, made *created) (r Result) {
+	m := t.Model
+	start := time.Now()
+	r = targetResult([]Target{t})(0)
+	f.obs.Start(m.Name, m.Size)
+	defer func() {
+		r.Duration = time.Since(start)
+		f.obs.Done(r)
+	}()
+	fail := func(kind Kind, err error) Result { return failed(ctx, &r, kind, err) }
+
+	root, err := ensureRoot(t.Root, t.DirMode, t.Owner, made)
+	if err != nil {
+		return fail(KindLocal, err)
+	}
+	defer root.Close()
+
+	ok, err := matches(ctx, root, m.Path, m.SHA256, m.Size)
+	if err != nil {
+		return fail(KindLocal, err)
+	}
+	if ok {
+		r.Status = StatusUpToDate
+		r.Size = sizeOf(root, m.Path, m.Size)
+		if r.Fixed, err = fixAttrs(root, m.Path, t.FileMode, t.Owner); err != nil {
+			return fail(KindLocal, err)
+		}
+		return r
+	}
+	if err := ensureParents(root, m.Path, t.DirMode, t.Owner, made); err != nil {
+		return fail(KindLocal, err)
+	}
+	tmp, err := createTemp(root, m.Path)
+	if err != nil {
+		return fail(KindLocal, err)
+	}
+	defer tmp.abort()
+	if err := f.fill(ctx, m, tmp, &r); err != nil {
+		return fail(KindNetwork, err)
+	}
+	if err := tmp.commit(t.FileMode, t.Owner); err != nil {
+		return fail(KindLocal, err)
+	}
+	return r
+}
+
+// fill puts the verified bytes of m into tmp: from the cache, else from its
+// sources (filling the cache on the way). The error is an *Error or a
+// cancellation.
+func (f *Fetcher) fill(ctx context.Context, m *manifest.Model, tmp *tempFile, r *Result) error {
+	c := f.o.Cache
+	if c != nil {
+		if done, err := f.fromCache(ctx, m, tmp, r); err != nil || done {
 			return err
 		}
-		if err := root.Chmod(p, mode); err != nil {
-			return err
-		}
-		if owner != nil {
-			if err := root.Lchown(p, owner.UID, owner.GID); err != nil {
+	}
+	if f.o.Offline && !hasLocalSource(m) {
+		return fmt.Errorf("not in the cache (sha256 %s) and offline", m.SHA256.Short())
+	}
+	if c != nil && !f.o.Offline {
+		unlock, err := c.Lock(ctx, m.SHA256)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			r.Warnings = append(r.Warnings, fmt.Errorf("cache: %w", err))
+		default:
+			defer unlock()
+			// Another process may have fetched it while we waited.
+			if done, err := f.fromCache(ctx, m, tmp, r); err != nil || done {
 				return err
 			}
 		}
 	}
+	cs := f.cacheSink(r)
+	defer cs.abort()
+	if err := f.download(ctx, m, tmp, cs, r); err != nil {
+		return err
+	}
+	r.Status = StatusInstalled
+	cs.commit(m.SHA256, r)
 	return nil
 }
 
-// checkConfined reports an error when rel's parent resolves outside root
-// through a symlink (or is not a directory). A parent that does not exist yet
-// is fine: it will be created inside the root.
-func checkConfined(rootDir, rel string) error {
-	root, err := os.OpenRoot(rootDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	dir := path.Dir(rel)
-	if dir == "." {
-		return nil
-	}
-	_, err = root.Stat(dir)
-	switch {
-	case err == nil || errors.Is(err, fs.ErrNotExist):
-		return nil
-	case strings.Contains(err.Error(), "escapes"):
-		return fmt.Errorf("%s escapes its root through a symlink", dir)
-	default:
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
+func hasLocalSource(m *manifest.Model) bool {
+	for _, s := range m.Sources {
+		if s.Parsed.Scheme == "file" {
+			return true
 		}
-		return fmt.Errorf("%s: %w", dir, err)
 	}
+	return false
+}
+
+func sizeOf(root *os.Root, rel string, def int64) int64 {
+	if fi, err := root.Stat(rel); err == nil {
+		return fi.Size()
+	}
+	return def
+}
+
+// fromCache copies the cached blob into tmp, verifying the copy. A blob that
+// cannot be read or fails verification is a miss (and removed when it is
+// bad), so the caller downloads a good one. Only this machine's failures
+// writing tmp, or a cancellation, are errors.
+func (f *Fetcher) fromCache(ctx context.Context, m *manifest.Model, tmp *tempFile, r *Result) (bool, error) {
+	blob, err := f.o.Cache.Open(m.SHA256)
+	if err != nil {
+		return false, nil
+	}
+	defer blob.Close()
+	if err := tmp.reset(); err != nil {
+		return false, &localError{err}
+	}
+	miss := func(bad bool) (bool, error) {
+		if bad {
+			_ = f.o.Cache.Remove(m.SHA256)
+		}
+		return false, tmp.reset()
+	}
+	if fi, err := blob.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return miss(false)
+	} else if m.Size >= 0 && fi.Size() != m.Size {
+		return miss(true)
+	}
+	// The kernel copies (copy_file_range), bounded by the declared size;
+	// then the copy is hashed: one hash pass, and it proves the bytes that
+	// will be installed, not just the ones in the cache.
+	var src io.Reader = blob
+	if m.Size >= 0 {
+		src = io.LimitReader(blob, m.Size+1)
+	}
+	if _, err := io.Copy(tmp.f, src); err != nil {
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+		return miss(false)
+	}
+	if _, err := tmp.f.Seek(0, io.SeekStart); err != nil {
+		return false, &localError{err}
+	}
+	vr := digest.NewReader(tmp.f, m.SHA256, m.Size)
+	n, err := copyCtx(ctx, &progressWriter{w: io.Discard, name: m.Name, obs: f.obs}, vr)
+	switch {
+	case err == nil:
+		r.Status = StatusFromCache
+		r.Source = "cache"
+		r.Size = n
+		return true, nil
+	case ctx.Err() != nil:
+		return false, ctx.Err()
+	case digest.IsIntegrity(err):
+		return miss(true)
+	default:
+		return false, &localError{err}
+	}
+}
+
+// cacheSink fills a cache temp file alongside the install, best-effort: a
+// failing cache (read-only, full, deleted) stops being written, never fails
+// the install, and leaves a warning in the result.
+type cacheSink struct {
+	w   *cache.Writer
+	err error
+}
+
+func (f *Fetcher) cacheSink(r *Result) *cacheSink {
+	if f.o.Cache == nil {
+		return nil
+	}
+	w, err := f.o.Cache.Create()
+	if err != nil {
+		r.Warnings = append(r.Warnings, fmt.Errorf("cache: %w", err))
+		return nil
+	}
+	return &cacheSink{w: w}
+}
+
+func (c *cacheSink) Write(p []byte) (int, error) {
+	if c.err == nil {
+		_, c.err = c.w.Write(p)
+	}
+	return len(p), nil
+}
+
+func (c *cacheSink) reset() error {
+	if c.err == nil {
+		c.err = c.w.Reset()
+	}
+	return nil
+}
+
+// commit stores the blob under d, or records why it could not.
+func (c *cacheSink) commit(d digest.Digest, r *Result) {
+	if c == nil {
+		return
+	}
+	if c.err == nil {
+		c.err = c.w.Commit(d)
+	}
+	if c.err != nil {
+		r.Warnings = append(r.Warnings, fmt.Errorf("cache not updated: %w", c.err))
+	}
+}
+
+func (c *cacheSink) abort() {
+	if c != nil {
+		c.w.Abort()
+	}
+}
+
+// fixAttrs gives an installed file that has the right bytes the mode and
+// owner it should have. It reports whether anything changed.
+func fixAttrs(root *os.Root, rel string, mode os.FileMode, owner *manifest.Owner) (bool, error) {
+	fi, err := root.Lstat(rel)
+	if err != nil {
+		return false, err
+	}
+	fixed := false
+	if fi.Mode().Perm() != mode.Perm() {
+		if err := root.Chmod(rel, mode); err != nil {
+			return false, err
+		}
+		fixed = true
+	}
+	if owner != nil {
+		if uid, gid, ok := fileOwner(fi); ok && (uid != owner.UID || gid != owner.GID) {
+			if err := root.Lchown(rel, owner.UID, owner.GID); err != nil {
+				return false, err
+			}
+			fixed = true
+		}
+	}
+	return fixed, nil
 }
 
 // tempFile is a file being written beside its destination; it becomes the
@@ -193,45 +412,3 @@ func (t *tempFile) abort() {
 	t.f = nil
 }
 
-// Why an installed file is not the one wanted, besides a digest or size
-// mismatch (digest.IsIntegrity).
-var (
-	errMissing    = errors.New("missing")
-	errNotRegular = errors.New("not a regular file")
-)
-
-// checkInstalled verifies rel inside root against want and size (when >= 0),
-// reading it once. A file of the wrong length fails without being read.
-func checkInstalled(ctx context.Context, root *os.Root, rel string, want digest.Digest, size int64) error {
-	fi, err := root.Lstat(rel)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return errMissing
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular():
-		return errNotRegular
-	case size >= 0 && fi.Size() != size:
-		return &digest.SizeError{Got: fi.Size(), Want: size, Over: fi.Size() > size}
-	}
-	f, err := root.Open(rel)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	_, err = copyCtx(ctx, io.Discard, digest.NewReader(f, want, size))
-	return err
-}
-
-// matches reports whether rel inside root is a regular file with digest want
-// (and size, when size >= 0). A missing or different file is (false, nil).
-func matches(ctx context.Context, root *os.Root, rel string, want digest.Digest, size int64) (bool, error) {
-	switch err := checkInstalled(ctx, root, rel, want, size); {
-	case err == nil:
-		return true, nil
-	case errors.Is(err, errMissing), errors.Is(err, errNotRegular), digest.IsIntegrity(err):
-		return false, nil
-	default:
-		return false, err
-	}
-}

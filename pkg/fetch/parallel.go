@@ -3,71 +3,56 @@ package fetch
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
-// parallel fetches a resource that allows byte ranges in chunks over several
-// connections, and hands the bytes over in order, so decoding and hashing
-// run while later chunks download.
+// parallel is the body of a large file from a server that allows ranges:
+// chunks fetched over several connections and handed over in order, so
+// decoding and hashing run while later chunks download.
 //
-// Memory is bounded whatever the file size: a chunk is fetched only with a
-// token from the budget shared by every artifact (Options.BufferBytes), held
-// until the chunk has been read, and at most `window` per file; peak
-// buffering is the budget plus the chunk each artifact is reading. Tokens are
-// taken in chunk order, so the chunk a reader waits for always has one and
-// the budget cannot deadlock. Each chunk is retried and resumed on its own.
+// Memory is bounded whatever the file size, or the size a server claims: a
+// chunk is fetched only with a token from the budget shared by every
+// artifact (Options.BufferBytes), held until the chunk has been read, and
+// at most `window` chunks per file are fetched or waiting, in a ring of
+// that many slots. Tokens are taken in chunk order, so the chunk a reader
+// waits for always has one and the budget cannot deadlock. Each chunk is
+// retried and resumed on its own. Close waits for every worker.
 type parallel struct {
-	ctx        context.Context
-	cancel     context.CancelFunc
-	client     *http.Client
-	url        *url.URL
-	validator  string
-	total      int64
-	chunk      int64
-	idle       time.Duration
-	newRetrier func() *retrier
-	hostSlots  chan struct{} // connections to this host across all artifacts
-	buffers    chan struct{} // chunk buffers across all artifacts
+	ctx    context.Context
+	cancel context.CancelFunc
+	src    *httpSource
+	total  int64
+	chunk  int64
+	n      int64 // chunks
 
-	chunks []chan []byte // chunk i's bytes, once complete
+	slots  []chan []byte // chunk i's bytes, once complete, in slots[i%len]
 	window chan struct{} // one token per chunk fetched or buffered, not yet read
 	free   chan []byte   // buffers to reuse
 	done   chan struct{} // closed on the first failure
 	once   sync.Once
 	err    error
 	wg     sync.WaitGroup
+	held   atomic.Int64 // buffer tokens taken and not yet given back
 
-	held atomic.Int64 // buffer tokens taken and not yet given back
-
-	idx int    // next chunk to read
+	idx int64  // next chunk to read
 	cur []byte // unread part of the chunk being read
 	buf []byte // its whole buffer, returned to free when read
 }
 
-// errNoRanges: a chunk came back whole (200) or with the wrong range; the
-// stream falls back to one connection.
-var errNoRanges = errors.New("server stopped honouring ranges")
-
-func newParallel(ctx context.Context, c *http.Client, u *url.URL, validator string, total, chunk int64,
-	conns int, idle time.Duration, newRetrier func() *retrier, hostSlots, buffers chan struct{}, first io.ReadCloser) *parallel {
+func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
 	ctx, cancel := context.WithCancel(ctx)
-	k := int((total + chunk - 1) / chunk)
-	window := conns + 2
-	p := &parallel{ctx: ctx, cancel: cancel, client: c, url: u, validator: validator, total: total, chunk: chunk,
-		idle: idle, newRetrier: newRetrier, hostSlots: hostSlots, buffers: buffers,
-		chunks: make([]chan []byte, k), window: make(chan struct{}, window), free: make(chan []byte, window+1),
-		done: make(chan struct{})}
-	for i := range p.chunks {
-		p.chunks[i] = make(chan []byte, 1)
+	window := src.conns + 2
+	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk,
+		n:     (first.total + src.chunk - 1) / src.chunk,
+		slots: make([]chan []byte, window), window: make(chan struct{}, window),
+		free: make(chan []byte, window+1), done: make(chan struct{})}
+	for i := range p.slots {
+		p.slots[i] = make(chan []byte, 1)
 	}
 	p.wg.Add(1)
-	go p.dispatch(conns, first)
+	go p.dispatch(first)
 	return p
 }
 
@@ -78,59 +63,59 @@ func (p *parallel) fail(err error) {
 	})
 }
 
-func (p *parallel) dispatch(conns int, first io.ReadCloser) {
+// take waits for a token of c, or for the end.
+func (p *parallel) take(c chan struct{}) bool {
+	select {
+	case c <- struct{}{}:
+		return true
+	case <-p.ctx.Done():
+		return false
+	}
+}
+
+func (p *parallel) dispatch(first *reply) {
 	defer p.wg.Done()
-	sem := make(chan struct{}, conns)
-	for i := range p.chunks {
-		select {
-		case p.window <- struct{}{}:
-		case <-p.ctx.Done():
-			closeBody(first)
+	defer func() {
+		if first != nil {
+			first.body.Close()
+		}
+	}()
+	sem := make(chan struct{}, p.src.conns)
+	for i := int64(0); i < p.n; i++ {
+		if !p.take(p.window) {
 			return
 		}
-		if p.buffers != nil {
-			select {
-			case p.buffers <- struct{}{}:
-				p.held.Add(1)
-			case <-p.ctx.Done():
-				closeBody(first)
+		if p.src.buffers != nil {
+			if !p.take(p.src.buffers) {
 				return
 			}
+			p.held.Add(1)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-p.ctx.Done():
-			closeBody(first)
+		if !p.take(sem) {
 			return
 		}
-		var body io.ReadCloser
+		var r *reply
 		if i == 0 {
-			body, first = first, nil
+			r, first = first, nil
 		}
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer func() { <-sem }()
-			b, err := p.fetchChunk(i, body)
+			b, err := p.fetchChunk(i, r)
 			if err != nil {
 				p.fail(err)
 				return
 			}
-			p.chunks[i] <- b
+			p.slots[i%int64(len(p.slots))] <- b
 		}()
 	}
 }
 
-func closeBody(b io.ReadCloser) {
-	if b != nil {
-		b.Close()
-	}
-}
-
-// fetchChunk downloads chunk i (starting from body, when given: the
-// response that probed for ranges), resuming within the chunk after faults.
-func (p *parallel) fetchChunk(i int, body io.ReadCloser) ([]byte, error) {
-	start := int64(i) * p.chunk
+// fetchChunk downloads chunk i (starting from r, when given: the answer
+// that probed for ranges), resuming within the chunk after faults.
+func (p *parallel) fetchChunk(i int64, r *reply) ([]byte, error) {
+	start := i * p.chunk
 	end := min(start+p.chunk, p.total) // exclusive
 	var buf []byte
 	select {
@@ -140,13 +125,18 @@ func (p *parallel) fetchChunk(i int, body io.ReadCloser) ([]byte, error) {
 	}
 	buf = buf[:end-start]
 	got := 0
-	rt := p.newRetrier()
+	rt := p.src.newRetrier()
 	for {
-		if body == nil {
+		if r == nil {
+			from := start + int64(got)
 			var err error
-			body, err = p.request(start+int64(got), end-1)
+			r, err = p.src.get(p.ctx, from, end-1)
+			if err == nil && (!r.partial || r.start != from || r.total != p.total) {
+				r.body.Close()
+				r, err = nil, errNoRanges
+			}
 			if err != nil {
-				if errors.Is(err, errNoRanges) {
+				if errors.Is(err, errNoRanges) || errors.Is(err, errRestart) {
 					return nil, err
 				}
 				if werr := rt.wait(p.ctx, err); werr != nil {
@@ -155,17 +145,17 @@ func (p *parallel) fetchChunk(i int, body io.ReadCloser) ([]byte, error) {
 				continue
 			}
 		}
-		n, err := p.readFull(body, buf[got:])
+		n, err := io.ReadFull(r.body, buf[got:])
 		got += n
-		body.Close()
-		body = nil
+		r.body.Close()
+		r = nil
 		if got == len(buf) {
 			return buf, nil
 		}
 		if p.ctx.Err() != nil {
 			return nil, p.ctx.Err()
 		}
-		if err == nil || err == io.EOF {
+		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
 			err = &TruncatedError{Got: start + int64(got), Want: end}
 		}
 		rt.progress(int64(got))
@@ -173,99 +163,6 @@ func (p *parallel) fetchChunk(i int, body io.ReadCloser) ([]byte, error) {
 			return nil, werr
 		}
 	}
-}
-
-// readFull reads into b until it is full or the body fails, with the idle
-// watchdog armed by request.
-func (p *parallel) readFull(body io.ReadCloser, b []byte) (int, error) {
-	wb, _ := body.(*watchedBody)
-	n := 0
-	for n < len(b) {
-		m, err := body.Read(b[n:])
-		n += m
-		if m > 0 && wb != nil {
-			wb.dog.kick()
-		}
-		if err != nil {
-			if wb != nil && wb.dog.fired.Load() && p.ctx.Err() == nil {
-				err = &StallError{Idle: p.idle}
-			}
-			return n, err
-		}
-	}
-	return n, nil
-}
-
-// watchedBody is a response body with its request's idle watchdog; closing
-// it releases the request and the connection slot.
-type watchedBody struct {
-	io.ReadCloser
-	dog     *watchdog
-	cancel  context.CancelFunc
-	release func()
-}
-
-func (w *watchedBody) Close() error {
-	w.dog.stop()
-	err := w.ReadCloser.Close()
-	w.cancel()
-	w.release()
-	return err
-}
-
-// request asks for bytes [from, to] and checks that they are what came back.
-func (p *parallel) request(from, to int64) (io.ReadCloser, error) {
-	release := func() {}
-	if p.hostSlots != nil {
-		select {
-		case p.hostSlots <- struct{}{}:
-			release = func() { <-p.hostSlots }
-		case <-p.ctx.Done():
-			return nil, p.ctx.Err()
-		}
-	}
-	ctx, cancel := context.WithCancel(p.ctx)
-	fail := func(err error) (io.ReadCloser, error) {
-		cancel()
-		release()
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url.String(), nil)
-	if err != nil {
-		return fail(&permanentError{err})
-	}
-	req.Header.Set("Accept-Encoding", "identity")
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", from, to))
-	if p.validator != "" {
-		req.Header.Set("If-Range", p.validator)
-	}
-	dog := newWatchdog(p.idle, cancel)
-	resp, err := p.client.Do(req)
-	if err != nil {
-		dog.stop()
-		if dog.fired.Load() && p.ctx.Err() == nil {
-			err = &StallError{Idle: p.idle}
-		}
-		return fail(err)
-	}
-	if resp.StatusCode != http.StatusPartialContent {
-		resp.Body.Close()
-		dog.stop()
-		if resp.StatusCode == http.StatusOK {
-			return fail(errNoRanges)
-		}
-		se := &StatusError{Code: resp.StatusCode}
-		if se.Transient() {
-			se.RetryAfter, se.HasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
-		}
-		return fail(se)
-	}
-	if s, total, ok := parseContentRange(resp.Header.Get("Content-Range")); !ok || s != from || (total >= 0 && total != p.total) {
-		resp.Body.Close()
-		dog.stop()
-		return fail(errNoRanges)
-	}
-	return &watchedBody{ReadCloser: resp.Body, dog: dog, cancel: cancel, release: release}, nil
 }
 
 // Read hands over the chunks in order.
@@ -278,11 +175,11 @@ func (p *parallel) Read(b []byte) (int, error) {
 			}
 			p.buf = nil
 		}
-		if p.idx == len(p.chunks) {
+		if p.idx == p.n {
 			return 0, io.EOF
 		}
 		select {
-		case c := <-p.chunks[p.idx]:
+		case c := <-p.slots[p.idx%int64(len(p.slots))]:
 			p.cur, p.buf = c, c
 			p.idx++
 			<-p.window
@@ -300,19 +197,20 @@ func (p *parallel) Read(b []byte) (int, error) {
 
 // giveBack returns n buffer tokens to the shared budget.
 func (p *parallel) giveBack(n int64) {
-	if p.buffers == nil {
+	if p.src.buffers == nil {
 		return
 	}
 	for ; n > 0; n-- {
-		<-p.buffers
+		<-p.src.buffers
 		p.held.Add(-1)
 	}
 }
 
-// close stops every transfer, waits for the workers and gives back the
+// Close stops every transfer, waits for the workers and gives back the
 // buffer tokens of chunks that will never be read.
-func (p *parallel) close() {
+func (p *parallel) Close() error {
 	p.cancel()
 	p.wg.Wait()
 	p.giveBack(p.held.Load())
+	return nil
 }

@@ -1,0 +1,65 @@
+package fetch
+
+import (
+	"context"
+
+	"github.com/djok/modelfetch/internal/redact"
+	"github.com/djok/modelfetch/pkg/decompress"
+	"github.com/djok/modelfetch/pkg/digest"
+	"github.com/djok/modelfetch/pkg/manifest"
+)
+
+// Probe is what a source serves, measured without expectations.
+type Probe struct {
+	Source string // redacted URL
+	// Format is the compression the bytes were decoded from.
+	Format decompress.Format
+	// Installed and InstalledSize describe the decoded bytes; Served and
+	// ServedSize the bytes as served.
+	Installed     digest.Digest
+	InstalledSize int64
+	Served        digest.Digest
+	ServedSize    int64
+}
+
+// Probe downloads src through the pipeline (retries, resume, decompression)
+// without checking digests or sizes, and reports what it delivered: this is
+// how `lock` learns the values to record. Decoding is bounded by the larger
+// of the model's declared size and limit (limit <= 0: the declared size
+// alone; with neither, no bound besides the decoder's own caps: callers
+// give one). Going past it is an integrity failure. With a cache, the decoded bytes are stored under their
+// digest, so a later fetch needs no network. The error is a *SourceError.
+func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
+	name := redact.URL(src.Parsed)
+	mm, ss := *m, *src
+	mm.SHA256, mm.Size = digest.Digest{}, -1
+	limit = max(limit, m.Size)
+	ss.SHA256, ss.Size = digest.Digest{}, -1
+	fail := func(err error) (Probe, error) {
+		kind := KindNetwork
+		switch {
+		case ctx.Err() != nil:
+			kind, err = KindCanceled, context.Cause(ctx)
+		case isLocal(err):
+			kind = KindLocal
+		case isIntegrity(err):
+			kind = KindIntegrity
+		}
+		return Probe{Source: name}, &SourceError{Source: name, Kind: kind, Err: err}
+	}
+	var r Result
+	cs := f.cacheSink(&r)
+	defer cs.abort()
+	var sinks []sink
+	if cs != nil {
+		sinks = append(sinks, cs)
+	}
+	res, err := f.fetchSource(ctx, &mm, &ss, sinks, true, limit)
+	if err != nil {
+		return fail(err)
+	}
+	p := res.pass
+	cs.commit(p.installed, &r)
+	return Probe{Source: name, Format: p.format, Installed: p.installed, InstalledSize: p.installedSize,
+		Served: p.served, ServedSize: p.servedSize}, nil
+}
