@@ -57,6 +57,9 @@ func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
 }
 
 func (p *parallel) fail(err error) {
+	if errors.Is(err, errNoRanges) {
+		p.src.oneConnection() // the pass that follows reads on one connection
+	}
 	p.once.Do(func() {
 		p.err = err
 		close(p.done)
