@@ -32,6 +32,7 @@ func main() {
 	flag.StringVar(&c.caFile, "ca", "", "with -tls, write the CA certificate (PEM) here for clients to trust")
 	flag.BoolVar(&c.redirect, "redirect", false, "answer 302 to the same path on a second listener, which serves the files")
 	flag.DurationVar(&c.hopDelay, "hop-delay", 0, "with -redirect, how long the first host takes to answer")
+	flag.BoolVar(&c.verbose, "v", false, "log each request: client address, protocol, method, path and range")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("throttle: ")
@@ -59,6 +60,7 @@ type config struct {
 	caFile   string // "" : the CA is kept in server.caPEM only
 	redirect bool
 	hopDelay time.Duration
+	verbose  bool // log each request on stderr
 }
 
 // server is a running throttle: one listener, or two with the redirect hop.
@@ -125,9 +127,16 @@ func start(c config) (*server, error) {
 	}
 	s.url = scheme + "://" + first.Addr().String()
 	s.dataURL = scheme + "://" + data.Addr().String()
-	files := http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
+	var files http.Handler = http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
+	if c.verbose {
+		files = logged(files)
+	}
 	if c.redirect {
-		s.serve(first, hop(s.dataURL, c.hopDelay), cfg)
+		var h http.Handler = hop(s.dataURL, c.hopDelay)
+		if c.verbose {
+			h = logged(h)
+		}
+		s.serve(first, h, cfg)
 	}
 	s.serve(data, files, cfg)
 	return s, nil
@@ -193,6 +202,15 @@ func hop(to string, delay time.Duration) http.Handler {
 			}
 		}
 		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusFound)
+	})
+}
+
+// logged logs each request before h answers it; the client's address tells
+// its TCP connections apart.
+func logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.Printf("%s %s %s %s %s %s", r.RemoteAddr, r.Proto, r.Host, r.Method, r.URL.Path, r.Header.Get("Range"))
+		h.ServeHTTP(w, r)
 	})
 }
 
