@@ -1,31 +1,55 @@
 #!/usr/bin/env bash
 # Benchmark modelfetch against what users would otherwise run, on one machine.
 #
-#   bench/run.sh          full-size stand-ins (about 0.85 GB; several minutes)
+#   bench/run.sh          full-size stand-ins (about 0.85 GB; about 20 minutes)
 #   bench/run.sh quick    the same set scaled down 10x
+#   SCALE=0.01 bench/run.sh quick    a check that the script works (a few minutes)
 #
-# Environment: RATE (bytes/s per connection of the throttled server, default
-# 20 MiB/s), RUNS (hyperfine runs per command, default 3), BENCH_DIR (work
-# folder, default a new temp folder), OUT (markdown report, default
-# docs/BENCHMARKS.md for a full run, stdout only for quick).
+# Every command is timed under each setting of SETTINGS (default
+# "http https http-link https-link"), one table each:
+#   http        plain HTTP/1.1, RATE bytes/s per TCP connection
+#   https       HTTPS with HTTP/2 offered (ALPN h2, http/1.1) under a CA the
+#               server makes at start, RATE per TCP connection (the streams of
+#               one HTTP/2 connection share it), behind a redirect hop to a
+#               second host as GitHub → its storage CDN (REDIRECT=0: none)
+#   *-link      the same, all connections sharing one LINK bytes/s link
+#
+# Environment: SCALE (fraction of the full-size set; default 1, quick 0.1),
+# RATE (bytes/s per connection, default 20 MiB/s), LINK (bytes/s of the link
+# cap, default 125000000: 1 Gb/s), HOP_DELAY (how long the redirecting host
+# takes to answer, a Go duration, default 0s), CONNS (connections the physical
+# bound allows, default 16: modelfetch's per-host cap), RUNS (hyperfine runs per
+# command, default 3), BENCH_DIR (work folder, default a new temp folder), OUT
+# (markdown report; default docs/BENCHMARKS.md for a full-size run, else stdout
+# only).
 #
 # Everything runs on loopback: a Go server (bench/throttle) serves the
-# stand-ins, throttled per connection like release CDNs, and unthrottled.
+# stand-ins, paced per connection like release CDNs, and unpaced.
 set -euo pipefail
 mode=${1:-full}
+case $mode in full) scale=${SCALE:-1} ;; quick) scale=${SCALE:-0.1} ;; *) echo "usage: bench/run.sh [quick]" >&2; exit 2 ;; esac
 rate=${RATE:-20971520}
+link=${LINK:-125000000}
+hop_delay=${HOP_DELAY:-0s}
+redirect=${REDIRECT:-1}
+conns=${CONNS:-16}
 runs=${RUNS:-3}
+settings=${SETTINGS:-http https http-link https-link}
+for s in $settings; do
+  case $s in http | https | http-link | https-link) ;; *) echo "bench: unknown setting $s" >&2; exit 2 ;; esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${BENCH_DIR:-$(mktemp -d /tmp/modelfetch-bench.XXXXXX)}
 mkdir -p "$work"/{bin,srv}
+work=$(cd "$work" && pwd)
 cd "$work"
 
 need=()
-for t in hyperfine aria2c lbzip2 wget curl bzip2 python3 /usr/bin/time; do
+for t in hyperfine aria2c lbzip2 wget curl bzip2 openssl python3 /usr/bin/time; do
   command -v "$t" >/dev/null || need+=("$t")
 done
 if [ ${#need[@]} -gt 0 ]; then
-  pkgs=()
+  pkgs=(ca-certificates)
   for t in "${need[@]}"; do
     case $t in aria2c) pkgs+=(aria2) ;; /usr/bin/time) pkgs+=(time) ;; python3) pkgs+=(python3-minimal) ;; *) pkgs+=("$t") ;; esac
   done
@@ -40,8 +64,6 @@ echo "--- building" >&2
 PATH=$work/bin:$PATH
 
 # name kind installed-size (the real artifacts' sizes)
-scale=1
-[ "$mode" = quick ] && scale=10
 set_files() {
   cat <<LIST
 shape_predictor_68_face_landmarks.dat floats 99693937
@@ -51,13 +73,14 @@ parsing_parsenet.pth random 85331193
 u2net_human_seg.onnx random 175997641
 LIST
 }
-echo "--- generating stand-ins (scale 1/$scale)" >&2
+echo "--- generating stand-ins (scale $scale)" >&2
 : > SHA256SUMS
 seed=1
 while read -r name kind size; do
-  size=$((size / scale))
+  size=$(awk -v s="$size" -v k="$scale" 'BEGIN { printf "%d", s * k }')
   if [ ! -s "data-$name" ] || [ "$(stat -c %s "data-$name")" != "$size" ]; then
     gen -kind "$kind" -size "$size" -seed "$seed" > "data-$name"
+    rm -f "srv/$name.bz2"
   fi
   echo "$(sha256sum "data-$name" | cut -d' ' -f1)  $name" >> SHA256SUMS
   seed=$((seed + 1))
@@ -73,19 +96,34 @@ installed=$(du -cbL data-* | tail -1 | cut -f1)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-start_server() { # rate name: runs in this shell so cleanup can stop it
-  throttle -dir srv -rate "$1" > /dev/null 2> "$2.log" &
+start_server() { # name throttle-flags...: runs in this shell so cleanup can stop it
+  local name=$1; shift
+  throttle -dir srv "$@" > /dev/null 2> "$name.log" &
   pids+=($!)
 }
-server_url() { # name
-  for _ in $(seq 100); do grep -q 'http://' "$1.log" 2>/dev/null && break; sleep 0.1; done
-  grep -o 'http://[0-9.:]*' "$1.log" | head -1
+server_url() { # name: the URL clients start from
+  for _ in $(seq 100); do grep -q '://' "$1.log" 2>/dev/null && break; sleep 0.1; done
+  grep -o 'https\?://[0-9.:]*' "$1.log" | head -1
 }
-start_server "$rate" slow
-start_server 0 fast
-slow=$(server_url slow)
-fast=$(server_url fast)
-[ -n "$slow" ] && [ -n "$fast" ] || { echo "bench: servers did not start" >&2; exit 1; }
+declare -A url ca
+for s in $settings; do
+  flags=(-rate "$rate")
+  case $s in *-link) flags+=(-link "$link") ;; esac
+  ca[$s]=
+  case $s in https*)
+    ca[$s]=$work/ca-$s.pem
+    rm -f "${ca[$s]}"
+    flags+=(-tls -ca "${ca[$s]}")
+    [ "$redirect" = 1 ] && flags+=(-redirect -hop-delay "$hop_delay")
+    ;;
+  esac
+  start_server "$s" "${flags[@]}"
+done
+start_server fast -rate 0
+for s in $settings fast; do
+  url[$s]=$(server_url "$s")
+  [ -n "${url[$s]}" ] || { echo "bench: server $s did not start: $(cat "$s.log")" >&2; exit 1; }
+done
 
 manifest() { # base-url file
   {
@@ -104,28 +142,38 @@ manifest() { # base-url file
     done < SHA256SUMS
   } > "$2"
 }
-manifest "$slow" slow.toml
-manifest "$fast" fast.toml
+for s in $settings fast; do manifest "${url[$s]}" "$s.toml"; done
 
+# Each script takes the base URL and, for HTTPS, the CA file to trust.
 mf="modelfetch --progress none"
 files="codeformer.pth detection_Resnet50_Final.pth parsing_parsenet.pth u2net_human_seg.onnx"
 cat > seed.sh <<SH
 #!/usr/bin/env bash
 # The seed pipeline: one file after another, wget, bunzip2, sha256sum -c.
 set -e
+ca=(); [ -z "\${2:-}" ] || ca=(--ca-certificate="\$2")
 rm -rf dl && mkdir dl && cd dl
-wget -q "\$1/$dlib.bz2" && bunzip2 "$dlib.bz2"
-for f in $files; do wget -q "\$1/\$f"; done
+wget -q "\${ca[@]}" "\$1/$dlib.bz2" && bunzip2 "$dlib.bz2"
+for f in $files; do wget -q "\${ca[@]}" "\$1/\$f"; done
 sha256sum --quiet -c ../SHA256SUMS
+SH
+cat > aria.sh <<SH
+#!/usr/bin/env bash
+# aria2c -x8 for every file at once, and nothing else: the network as the
+# best downloader sees it.
+set -e
+ca=(); [ -z "\${2:-}" ] || ca=(--ca-certificate="\$2")
+rm -rf dl && mkdir dl && cd dl
+for f in $dlib.bz2 $files; do echo "\$1/\$f"; done > list
+aria2c -q -x8 -s8 -j5 --file-allocation=none "\${ca[@]}" -i list
 SH
 cat > best.sh <<SH
 #!/usr/bin/env bash
 # The best shell pipeline: aria2c -x8 for every file at once, lbzip2 -d on
 # every core, then sha256sum -c, files in parallel.
 set -e
-rm -rf dl && mkdir dl && cd dl
-for f in $dlib.bz2 $files; do echo "\$1/\$f"; done > list
-aria2c -q -x8 -s8 -j5 --file-allocation=none -i list
+"\$(dirname "\$0")/aria.sh" "\$@"
+cd dl
 lbzip2 -d -n"$(nproc)" "$dlib.bz2"
 awk '{print \$2}' ../SHA256SUMS | xargs -P"$(nproc)" -n1 sha256sum | diff -q <(sort -k2 -) <(sort -k2 ../SHA256SUMS) >/dev/null
 SH
@@ -133,63 +181,114 @@ cat > curl.sh <<SH
 #!/usr/bin/env bash
 # Streaming with curl: decompress and hash as the bytes arrive (no file kept).
 set -e
-curl -sf "\$1/$dlib.bz2" | bzip2 -dc | sha256sum > /dev/null
-for f in $files; do curl -sf "\$1/\$f" | sha256sum > /dev/null; done
+ca=(); [ -z "\${2:-}" ] || ca=(--cacert "\$2")
+curl -sf "\${ca[@]}" "\$1/$dlib.bz2" | bzip2 -dc | sha256sum > /dev/null
+for f in $files; do curl -sf "\${ca[@]}" "\$1/\$f" | sha256sum > /dev/null; done
 SH
-chmod +x seed.sh best.sh curl.sh
+chmod +x seed.sh aria.sh best.sh curl.sh
 
-hf() { # name args... : median seconds into results/name
+hf() { # name args...: hyperfine into results-name.json
   local name=$1; shift
   hyperfine --style none --runs "$runs" --export-json "results-$name.json" "$@" >&2
 }
-rm -f results-*.json
-echo "--- throttled at $((rate / 1048576)) MiB/s per connection" >&2
-hf mf_cold --prepare "rm -rf out cache" "$mf -m slow.toml --cache cache"
-hf mf_warm "$mf -m slow.toml --cache cache"
-hf mf_cache --prepare "rm -rf out" "$mf -m slow.toml --cache cache"
-hf seed "./seed.sh $slow"
-hf best "./best.sh $slow"
-hf curl "./curl.sh $slow"
+rm -f results-*.json rss-*.txt
+: > settings.tsv
+for s in $settings; do
+  k=${s//-/_}
+  u=${url[$s]}
+  c=${ca[$s]}
+  pre= # modelfetch trusts the server's CA through SSL_CERT_FILE
+  [ -z "$c" ] || pre="env SSL_CERT_FILE=$c "
+  echo "--- $s: $u" >&2
+  hf "${k}_mf_cold" --prepare "rm -rf out cache" "$pre$mf -m $s.toml --cache cache"
+  hf "${k}_mf_warm" "$pre$mf -m $s.toml --cache cache"
+  hf "${k}_mf_cache" --prepare "rm -rf out" "$pre$mf -m $s.toml --cache cache"
+  hf "${k}_seed" "./seed.sh $u $c"
+  [ "$s" != http ] || hf "${k}_curl" "./curl.sh $u"
+  hf "${k}_best" "./best.sh $u $c"
+  hf "${k}_aria" "./aria.sh $u $c"
+  rm -rf out cache
+  /usr/bin/time -v $pre$mf -m "$s.toml" --cache cache 2> "rss-$k.txt" >/dev/null \
+    || { cat "rss-$k.txt" >&2; exit 1; }
+  rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' "rss-$k.txt")
+  hop=0
+  case $s in https*) [ "$redirect" = 1 ] && hop=1 ;; esac
+  lk=0
+  case $s in *-link) lk=$link ;; esac
+  printf '%s\t%s\t%s\t%s\n' "$s" "$lk" "$hop" "$rss_kb" >> settings.tsv
+done
 echo "--- unthrottled" >&2
 hf mf_cold_fast --prepare "rm -rf out cache" "$mf -m fast.toml --cache cache"
-hf best_fast "./best.sh $fast"
+hf best_fast "./best.sh ${url[fast]}"
 echo "--- stages" >&2
+rm -rf out cache && $mf -m fast.toml --cache cache > /dev/null
 hf sha_installed "sha256sum out/models/* out/u2net/*"
+hf ssl_installed "openssl dgst -sha256 out/models/* out/u2net/*"
 hf bz_std "bz2dec -serial srv/$dlib.bz2"
 hf bz_par "bz2dec srv/$dlib.bz2"
 hf bz_lbzip2 "lbzip2 -d -n2 -c srv/$dlib.bz2 > /dev/null"
-rm -rf out cache
-/usr/bin/time -v modelfetch --progress none -m slow.toml --cache cache 2> rss.txt >/dev/null
-rss_kb=$(awk -F: '/Maximum resident set size/ {gsub(/ /, "", $2); print $2}' rss.txt)
+rm -rf out cache dl
 bz_cpu=$( { /usr/bin/time -f '%U %S' bz2dec "srv/$dlib.bz2" ; } 2>&1 | tail -1)
 
-python3 - "$served" "$installed" "$rate" "$rss_kb" "$bz_cpu" "$mode" "$runs" <<'PY' > report.md
+python3 - "$served" "$installed" "$rate" "$conns" "$bz_cpu" "$scale" "$runs" "$hop_delay" <<'PY' > report.md
 import json, os, sys
-served, installed, rate, rss_kb = (int(x) for x in sys.argv[1:5])
+served, installed, rate, conns = (int(x) for x in sys.argv[1:5])
 bz_cpu = sum(float(x) for x in sys.argv[5].split())
-mode, runs = sys.argv[6], sys.argv[7]
+scale, runs, hop_delay = sys.argv[6], sys.argv[7], sys.argv[8]
 cores = os.cpu_count()
 med = {f[8:-5]: json.load(open(f))["results"][0]["median"] for f in os.listdir(".") if f.startswith("results-")}
-conns = 16  # modelfetch's per-host cap: every file is on one loopback host
-bound = max(served / (conns * rate), bz_cpu / cores)
 mib = 1 << 20
-def row(label, key, base=None, note=""):
-    t = med[key]
-    ratio = f"{t / med[base]:.2f}x" if base else ""
-    print(f"| {label} | {t:.2f} s | {ratio} | {note} |")
-print(f"Stand-ins: {installed/1e6:.0f} MB installed, {served/1e6:.0f} MB served ({mode} set); "
-      f"{cores} cores; throttled server: {rate/mib:.0f} MiB/s per connection; median of {runs} runs.\n")
-print("| command | median | vs seed pipeline | note |")
-print("|---|---|---|---|")
-row("seed: wget → bunzip2 → sha256sum -c, one by one", "seed", "seed")
-row("curl \\| bzip2 -dc \\| sha256sum, streaming, one by one", "curl", "seed", "installs nothing")
-row("best shell: aria2c -x8 (all files) → lbzip2 → sha256sum", "best", "seed")
-row("**modelfetch cold** (empty cache and out)", "mf_cold", "seed",
-    f"{med['mf_cold']/med['best']:.2f}x the best shell; lower bound {bound:.2f} s ({med['mf_cold']/bound:.2f}x)")
-row("modelfetch from cache", "mf_cache", "seed")
-row("modelfetch warm (all installed)", "mf_warm", "seed", f"{med['mf_warm']/med['sha_installed']:.2f}x sha256sum of the installed files")
-print()
-print("| unthrottled | median | |")
+size = "full set" if float(scale) == 1 else f"scale {scale} of the full set"
+print(f"Stand-ins: {installed/1e6:.0f} MB installed, {served/1e6:.0f} MB served ({size}); "
+      f"{cores} cores; median of {runs} runs. Paced servers: {rate/mib:.0f} MiB/s per TCP connection, "
+      f"no burst credit for idle connections.\n")
+
+def ratio(a, b):
+    return f"{med[a] / med[b]:.2f}x" if a in med and b in med else ""
+
+for line in open("settings.tsv"):
+    name, link, hop, rss_kb = line.split()
+    link, hop, rss_kb = int(link), hop == "1", int(rss_kb)
+    k = name.replace("-", "_")
+    proto = "HTTPS, HTTP/2 offered" if name.startswith("https") else "plain HTTP/1.1"
+    title = f"**{name}**: {proto}, {rate/mib:.0f} MiB/s per connection"
+    if link:
+        title += f", {link/1e6:.0f} MB/s link for all connections"
+    if hop:
+        title += ", behind a 302 hop to a second host"
+        if hop_delay not in ("0", "0s"):
+            title += f" that answers after {hop_delay}"
+    print(title + "\n")
+    print("| command | median | vs seed | vs best shell | vs aria2c alone | note |")
+    print("|---|---|---|---|---|---|")
+    rows = [
+        ("seed: wget → bunzip2 → sha256sum -c, one by one", "seed", ""),
+        ("curl \\| bzip2 -dc \\| sha256sum, streaming, one by one", "curl", "installs nothing"),
+        ("best shell: aria2c -x8 -j5 → lbzip2 → sha256sum", "best", ""),
+        ("aria2c -x8 -j5 alone (the network as aria2c sees it)", "aria", ""),
+        ("**modelfetch cold** (empty cache and out)", "mf_cold", ""),
+        ("modelfetch from cache", "mf_cache", ""),
+        ("modelfetch warm (all installed)", "mf_warm",
+         f"{ratio(k + '_mf_warm', 'ssl_installed')} openssl dgst -sha256 of the installed files"),
+    ]
+    for label, key, note in rows:
+        if f"{k}_{key}" not in med:
+            continue
+        print(f"| {label} | {med[f'{k}_{key}']:.2f} s | {ratio(f'{k}_{key}', f'{k}_seed')} | "
+              f"{ratio(f'{k}_{key}', f'{k}_best')} | {ratio(f'{k}_{key}', f'{k}_aria')} | {note} |")
+    net = served / (conns * rate)
+    how = f"{served/1e6:.0f} MB ÷ ({conns} connections × {rate/mib:.0f} MiB/s)"
+    if link and link < conns * rate:
+        net = served / link
+        how = f"{served/1e6:.0f} MB ÷ {link/1e6:.0f} MB/s link"
+    bound = max(net, bz_cpu / cores)
+    print()
+    print(f"Physical bound: max(network {how} = {net:.2f} s, bzip2 CPU {bz_cpu:.2f} s ÷ {cores} cores) "
+          f"= {bound:.2f} s; modelfetch cold is {med[k + '_mf_cold'] / bound:.2f}x it, "
+          f"aria2c alone {med[k + '_aria'] / bound:.2f}x.  ")
+    print(f"Peak RSS of modelfetch cold: {rss_kb/1024:.0f} MiB.\n")
+
+print("| unthrottled (plain HTTP) | median | |")
 print("|---|---|---|")
 print(f"| modelfetch cold | {med['mf_cold_fast']:.2f} s | |")
 print(f"| best shell | {med['best_fast']:.2f} s | |")
@@ -199,13 +298,11 @@ print("|---|---|---|")
 for label, key in [("Go compress/bzip2", "bz_std"), ("modelfetch (pbzip2, all cores)", "bz_par"), ("lbzip2 -n2", "bz_lbzip2")]:
     print(f"| {label} | {med[key]:.2f} s | {med['bz_std']/med[key]:.2f}x faster |")
 print()
-print(f"Lower bound: max({served/1e6:.0f} MB ÷ ({conns} connections × {rate/mib:.0f} MiB/s), "
-      f"bzip2 CPU {bz_cpu:.2f} s ÷ {cores} cores) = {bound:.2f} s.  ")
-print(f"Peak RSS of modelfetch cold: {rss_kb/1024:.0f} MiB.  ")
-print(f"sha256sum of the installed files: {med['sha_installed']:.2f} s.")
+print(f"Hashing the installed files: sha256sum {med['sha_installed']:.2f} s, "
+      f"openssl dgst -sha256 {med['ssl_installed']:.2f} s (one file after another).")
 PY
 cat report.md
-if [ "$mode" = full ] || [ -n "${OUT:-}" ]; then
+if { [ "$mode" = full ] && [ "$scale" = 1 ]; } || [ -n "${OUT:-}" ]; then
   out=${OUT:-$root/docs/BENCHMARKS.md}
   mkdir -p "$(dirname "$out")"
   {

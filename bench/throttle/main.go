@@ -1,70 +1,239 @@
-// Command throttle serves a folder over HTTP on loopback with Range support,
-// limiting each connection to a fixed rate: the way release CDNs and model
-// hosts throttle per connection. It is the server of bench/run.sh.
+// Command throttle serves a folder on loopback the way release CDNs do, for
+// bench/run.sh: Range requests, each TCP connection paced to a fixed rate
+// with no burst credit for idle connections, an optional cap on the whole
+// link, HTTPS with HTTP/2 offered under a CA it makes at start, and an
+// optional redirect hop from a first host to a second (GitHub → its storage
+// host).
+//
+// It prints one line, "serving DIR on URL" (and "→ URL" of the second host
+// with -redirect), once it accepts connections and the CA file is written.
 package main
 
 import (
+	"crypto/tls"
+	"errors"
 	"flag"
-	"io"
+	"fmt"
 	"log"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
-	dir := flag.String("dir", ".", "folder to serve")
-	rate := flag.Int64("rate", 20<<20, "bytes per second per connection; 0 for no limit")
+	var c config
+	flag.StringVar(&c.addr, "addr", "127.0.0.1:0", "listen address (loopback); with -redirect, the first host's")
+	flag.StringVar(&c.dir, "dir", ".", "folder to serve")
+	flag.Int64Var(&c.rate, "rate", 20<<20, "bytes per second per TCP connection; 0 for no limit")
+	flag.Int64Var(&c.link, "link", 0, "bytes per second across all connections (125000000 is 1 Gb/s); 0 for no cap")
+	flag.BoolVar(&c.tls, "tls", false, "serve HTTPS, offering HTTP/2 and HTTP/1.1, under a CA made at start")
+	flag.StringVar(&c.caFile, "ca", "", "with -tls, write the CA certificate (PEM) here for clients to trust")
+	flag.BoolVar(&c.redirect, "redirect", false, "answer 302 to the same path on a second listener, which serves the files")
+	flag.DurationVar(&c.hopDelay, "hop-delay", 0, "with -redirect, how long the first host takes to answer")
+	flag.BoolVar(&c.verbose, "v", false, "log each request: client address, protocol, method, path and range")
 	flag.Parse()
-	ln, err := net.Listen("tcp", *addr)
+	log.SetFlags(0)
+	log.SetPrefix("throttle: ")
+	if c.caFile != "" && !c.tls {
+		log.Fatal("-ca needs -tls")
+	}
+	s, err := start(c)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if *rate > 0 {
-		ln = &throttled{Listener: ln, rate: *rate}
+	if c.redirect {
+		log.Printf("serving %s on %s → %s", c.dir, s.url, s.dataURL)
+	} else {
+		log.Printf("serving %s on %s", c.dir, s.url)
 	}
-	log.Printf("serving %s on http://%s", *dir, ln.Addr())
-	log.Fatal(http.Serve(ln, http.FileServer(http.Dir(*dir))))
+	log.Fatal(<-s.errc)
 }
 
-type throttled struct {
-	net.Listener
-	rate int64
+type config struct {
+	addr     string
+	dir      string
+	rate     int64 // bytes/s per connection; 0: none
+	link     int64 // bytes/s across all connections; 0: none
+	tls      bool
+	caFile   string // "" : the CA is kept in server.caPEM only
+	redirect bool
+	hopDelay time.Duration
+	verbose  bool // log each request on stderr
 }
 
-func (t *throttled) Accept() (net.Conn, error) {
-	c, err := t.Listener.Accept()
+// server is a running throttle: one listener, or two with the redirect hop.
+type server struct {
+	url     string // where clients start
+	dataURL string // the host that serves the files (url without -redirect)
+	caPEM   []byte // nil without TLS
+	lns     []*pacedListener
+	srvs    []*http.Server
+	errc    chan error
+}
+
+// start listens, writes the CA file, and serves in the background.
+func start(c config) (*server, error) {
+	s := &server{errc: make(chan error, 2)}
+	var link *bucket
+	if c.link > 0 {
+		link = newBucket(c.link, time.Now())
+	}
+	listen := func(addr string) (*pacedListener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		pl := &pacedListener{Listener: ln, rate: c.rate, link: link}
+		s.lns = append(s.lns, pl)
+		return pl, nil
+	}
+	first, err := listen(c.addr)
 	if err != nil {
 		return nil, err
 	}
-	return &conn{Conn: c, rate: t.rate, start: time.Now()}, nil
-}
-
-// conn paces writes so the connection never runs ahead of rate bytes/s.
-type conn struct {
-	net.Conn
-	rate  int64
-	start time.Time
-	sent  int64
-}
-
-func (c *conn) Write(p []byte) (int, error) {
-	n := 0
-	for n < len(p) {
-		m := min(len(p)-n, 64<<10)
-		due := c.start.Add(time.Duration(float64(c.sent+int64(m)) / float64(c.rate) * float64(time.Second)))
-		if d := time.Until(due); d > 0 {
-			time.Sleep(d)
-		}
-		w, err := c.Conn.Write(p[n : n+m])
-		n += w
-		c.sent += int64(w)
-		if err != nil {
-			return n, err
+	data := first
+	if c.redirect {
+		// The second host listens on the same address, another port.
+		host, _, _ := net.SplitHostPort(c.addr)
+		if data, err = listen(net.JoinHostPort(host, "0")); err != nil {
+			s.closeListeners()
+			return nil, err
 		}
 	}
-	return n, nil
+	var cfg *tls.Config
+	scheme := "http"
+	if c.tls {
+		ip := first.Addr().(*net.TCPAddr).IP
+		cert, caPEM, err := newCerts(ip)
+		if err != nil {
+			s.closeListeners()
+			return nil, err
+		}
+		if c.caFile != "" {
+			if err := writeFile(c.caFile, caPEM); err != nil {
+				s.closeListeners()
+				return nil, err
+			}
+		}
+		s.caPEM = caPEM
+		cfg = &tls.Config{
+			Certificates: []tls.Certificate{cert},
+			NextProtos:   []string{"h2", "http/1.1"},
+			MinVersion:   tls.VersionTLS12,
+		}
+		scheme = "https"
+	}
+	s.url = scheme + "://" + first.Addr().String()
+	s.dataURL = scheme + "://" + data.Addr().String()
+	var files http.Handler = http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
+	if c.verbose {
+		files = logged(files)
+	}
+	if c.redirect {
+		var h http.Handler = hop(s.dataURL, c.hopDelay)
+		if c.verbose {
+			h = logged(h)
+		}
+		s.serve(first, h, cfg)
+	}
+	s.serve(data, files, cfg)
+	return s, nil
 }
 
-var _ io.Writer = (*conn)(nil)
+func (s *server) serve(ln net.Listener, h http.Handler, cfg *tls.Config) {
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         cfg.Clone(), // ServeTLS writes to it
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          log.New(os.Stderr, "throttle: ", 0),
+	}
+	s.srvs = append(s.srvs, srv)
+	go func() {
+		var err error
+		if cfg != nil {
+			err = srv.ServeTLS(ln, "", "") // HTTP/2 comes with ServeTLS
+		} else {
+			err = srv.Serve(ln)
+		}
+		if !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- err
+		}
+	}()
+}
+
+// accepted counts the TCP connections accepted on all listeners.
+func (s *server) accepted() int64 {
+	var n int64
+	for _, ln := range s.lns {
+		n += ln.accepted.Load()
+	}
+	return n
+}
+
+// Close stops listening and drops every connection.
+func (s *server) Close() error {
+	var errs []error
+	for _, srv := range s.srvs {
+		errs = append(errs, srv.Close())
+	}
+	s.closeListeners() // a Serve not yet running has not taken its listener
+	return errors.Join(errs...)
+}
+
+func (s *server) closeListeners() {
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+}
+
+// hop answers every request with a redirect to the same path on to, after
+// delay (the time a real first host takes to answer).
+func hop(to string, delay time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				return
+			}
+		}
+		http.Redirect(w, r, to+r.URL.RequestURI(), http.StatusFound)
+	})
+}
+
+// logged logs each request before h answers it; the client's address tells
+// its TCP connections apart.
+func logged(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.Printf("%s %s %s %s %s %s", r.RemoteAddr, r.Proto, r.Host, r.Method, r.URL.Path, r.Header.Get("Range"))
+		h.ServeHTTP(w, r)
+	})
+}
+
+// writeFile writes b to name through a temporary file, so a reader never
+// sees half a certificate.
+func writeFile(name string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(name), ".ca-*")
+	if err != nil {
+		return fmt.Errorf("write ca %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write ca %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write ca %s: %w", name, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write ca %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("write ca %s: %w", name, err)
+	}
+	return nil
+}
