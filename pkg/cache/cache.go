@@ -176,7 +176,7 @@ func (c *Cache) Lock(ctx context.Context, d digest.Digest) (unlock func(), err e
 	}
 	defer root.Close()
 	name := path.Join(lockDir, d.String()+".lock")
-	for {
+	for attempt := 0; attempt < 10; attempt++ {
 		f, err := openLockFile(root, name)
 		if err != nil {
 			return noop, nil
@@ -196,6 +196,7 @@ func (c *Cache) Lock(ctx context.Context, d digest.Digest) (unlock func(), err e
 		// nothing any other process can see. Lock the new one.
 		f.Close()
 	}
+	return noop, nil // the lock file keeps changing under us: go on unlocked
 }
 
 // openLockFile opens (or creates) the lock file name, replacing an entry that
@@ -348,6 +349,7 @@ func (w *Writer) Commit(d digest.Digest) error {
 		dir.Close()
 	}
 	w.root.Close()
+	w.root = nil
 	if cerr != nil {
 		return w.c.unavailable(cerr)
 	}
