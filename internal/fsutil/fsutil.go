@@ -1,6 +1,12 @@
 // Package fsutil holds the small file-system steps modelfetch's durable writes
-// are made of: advisory locks on temp files, and finding temp files that a
+// are made of: advisory locks on open files, opening a file without following
+// a symlink or blocking on a special file, and finding the temp files that a
 // killed run left behind.
+//
+// It is the one file-lock implementation in modelfetch. gofrs/flock was
+// weighed and left out: it locks a path it opens itself, so it cannot lock the
+// temp file CreateTemp has just created (reopening it by name races with a
+// sweep), and it follows symlinks and blocks on a FIFO when it opens.
 package fsutil
 
 import (
@@ -12,10 +18,15 @@ import (
 	"os"
 	"path"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrNoLocks means the filesystem does not support advisory locks.
 var ErrNoLocks = errors.New("file locks are not supported here")
+
+// ErrNotRegular means a name leads to something other than a regular file: a
+// symlink, a FIFO, a device, a socket or a folder.
+var ErrNotRegular = errors.New("not a regular file")
 
 // TempPrefix and TempSuffix frame the names of modelfetch's temp files, so a
 // later run can recognise (and remove) those of a killed one.
@@ -24,62 +35,177 @@ const (
 	TempSuffix = ".tmp"
 )
 
+// NameMax is the longest file name (one path component, in bytes) that the
+// common filesystems accept; temp names never exceed it.
+const NameMax = 255
+
+// tempRandLen is the length of the random part of a temp name, in hex digits.
+const tempRandLen = 12
+
 // IsTemp reports whether name is a modelfetch temp file name.
 func IsTemp(name string) bool {
 	return strings.HasPrefix(name, TempPrefix) && strings.HasSuffix(name, TempSuffix)
 }
 
+// TempName returns a temp file name for base with the random part rnd:
+// TempPrefix + base + "." + rnd + TempSuffix, where base is cut short (at a
+// UTF-8 boundary) when the whole would be longer than NameMax, so any legal
+// file name gets a temp name that fits beside it.
+func TempName(base, rnd string) string {
+	keep := NameMax - len(TempPrefix) - 1 - len(rnd) - len(TempSuffix)
+	if keep < 0 {
+		keep = 0
+	}
+	if len(base) > keep {
+		for keep > 0 && !utf8.RuneStart(base[keep]) {
+			keep--
+		}
+		base = base[:keep]
+	}
+	return TempPrefix + base + "." + rnd + TempSuffix
+}
+
+// OpenRegular opens name under root and returns it only if it is a regular
+// file. It never blocks on a FIFO or device (the open is non-blocking, and a
+// special file is refused before it is opened when it can be seen), it never
+// follows a symlink in the last component, and root keeps every earlier
+// component inside root. Anything but a regular file gives an error matching
+// ErrNotRegular; the file itself is left as it is.
+func OpenRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.File, error) {
+	notRegular := &fs.PathError{Op: "open", Path: name, Err: ErrNotRegular}
+	if fi, err := root.Lstat(name); err == nil && !fi.Mode().IsRegular() {
+		return nil, notRegular
+	}
+	f, err := root.OpenFile(name, flag|openNoBlock, perm)
+	if err != nil {
+		// Swapped for a symlink out of root, a FIFO with no reader, …
+		if fi, lerr := root.Lstat(name); lerr == nil && !fi.Mode().IsRegular() {
+			return nil, notRegular
+		}
+		return nil, err
+	}
+	// The name may have been swapped between the check and the open: what
+	// was opened must be a regular file and still be what the name leads to.
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	lfi, err := root.Lstat(name)
+	if fi.Mode().IsRegular() && err == nil && os.SameFile(fi, lfi) {
+		return f, nil
+	}
+	f.Close()
+	return nil, notRegular
+}
+
 // RemoveStaleTemps removes, from dir under root, the modelfetch temp files that
 // no live process holds locked. A temp file is locked for as long as the run
-// writing it lives, so an unlocked one belongs to a run that was killed. Where
-// locks are unsupported nothing is removed. It returns how many were removed.
+// writing it lives, so an unlocked one belongs to a run that was killed. It
+// follows no symlink and opens no special file: an entry with a temp name that
+// is not a regular file is left alone. Where locks are unsupported nothing is
+// removed. A missing dir is not an error. It returns how many were removed.
 func RemoveStaleTemps(root *os.Root, dir string) (int, error) {
-	d, err := root.Open(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
+	return noLocksIsFine(sweep(root, dir, false))
+}
+
+// RemoveStaleTempsTree is RemoveStaleTemps for dir and every folder beneath
+// it: the sweep of a whole install root, which finds the temp files of a
+// killed run whatever models it was installing. It does not descend through
+// symlinks. It reads every folder of the tree, so give it a root that holds
+// only installed files. A folder it cannot read is skipped; the first such
+// error is returned after the rest of the tree has been swept.
+func RemoveStaleTempsTree(root *os.Root, dir string) (int, error) {
+	return noLocksIsFine(sweep(root, dir, true))
+}
+
+func noLocksIsFine(n int, err error) (int, error) {
+	if errors.Is(err, ErrNoLocks) {
+		return n, nil
 	}
+	return n, err
+}
+
+func sweep(root *os.Root, dir string, tree bool) (int, error) {
+	if fi, err := root.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	} else if !fi.IsDir() {
+		return 0, nil // a symlink or a file: nothing of ours is beneath it
+	}
+	d, err := root.Open(dir)
 	if err != nil {
 		return 0, err
 	}
-	names, err := d.Readdirnames(-1)
+	des, err := d.ReadDir(-1)
 	d.Close()
 	if err != nil {
 		return 0, err
 	}
 	removed := 0
-	for _, n := range names {
-		if !IsTemp(n) {
-			continue
-		}
-		p := path.Join(dir, n)
-		f, err := root.OpenFile(p, os.O_RDWR, 0)
-		if err != nil {
-			continue
-		}
-		ok, err := TryLock(f)
-		if ok {
-			if root.Remove(p) == nil {
-				removed++
+	var first error
+	for _, de := range des {
+		p := path.Join(dir, de.Name())
+		if tree && de.IsDir() {
+			n, err := sweep(root, p, true)
+			removed += n
+			if errors.Is(err, ErrNoLocks) {
+				return removed, err
 			}
+			if err != nil && first == nil {
+				first = err
+			}
+			continue
 		}
-		f.Close()
+		if !IsTemp(de.Name()) || !de.Type().IsRegular() {
+			continue
+		}
+		ok, err := removeIfStale(root, p)
+		if ok {
+			removed++
+		}
 		if errors.Is(err, ErrNoLocks) {
-			return removed, nil
+			return removed, err // nobody's temp files can be told apart here
 		}
 	}
-	return removed, nil
+	return removed, first
+}
+
+// removeIfStale removes the temp file p if nobody holds it locked.
+func removeIfStale(root *os.Root, p string) (bool, error) {
+	// Read-only is enough for flock, and opens a temp file already made
+	// read-only by its commit.
+	f, err := OpenRegular(root, p, os.O_RDONLY, 0)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	ok, err := TryLock(f)
+	if !ok {
+		return false, err
+	}
+	// Locked by us now: remove it only if the name still leads to this file
+	// (its writer may have renamed it into place and let go).
+	fi, err1 := f.Stat()
+	named, err2 := root.Lstat(p)
+	if err1 != nil || err2 != nil || !os.SameFile(fi, named) {
+		return false, nil
+	}
+	return root.Remove(p) == nil, nil
 }
 
 // CreateTemp creates and locks a new temp file named after base in dir under
-// root. The lock is taken before the file is trusted: a concurrent
-// RemoveStaleTemps may see the file in the instant between its creation and
-// the lock and remove it, so after locking, the name must still lead to our
-// file, or we start again with a new name.
+// root. The name fits NameMax whatever the length of base (see TempName). The
+// lock is taken before the file is trusted: a concurrent RemoveStaleTemps may
+// see the file in the instant between its creation and the lock and remove it,
+// so after locking, the name must still lead to our file, or we start again
+// with a new name.
 func CreateTemp(root *os.Root, dir, base string) (*os.File, string, error) {
 	for attempt := 0; ; attempt++ {
-		var rnd [6]byte
+		var rnd [tempRandLen / 2]byte
 		_, _ = rand.Read(rnd[:])
-		name := path.Join(dir, TempPrefix+base+"."+hex.EncodeToString(rnd[:])+TempSuffix)
+		name := path.Join(dir, TempName(base, hex.EncodeToString(rnd[:])))
 		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, "", err

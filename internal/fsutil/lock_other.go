@@ -10,3 +10,7 @@ func TryLock(*os.File) (bool, error) { return false, ErrNoLocks }
 
 // Lock reports ErrNoLocks (see TryLock).
 func Lock(*os.File) error { return ErrNoLocks }
+
+// openNoBlock: no such open flags here; OpenRegular's checks still refuse
+// what is not a regular file.
+const openNoBlock = 0

@@ -45,3 +45,7 @@ func Lock(f *os.File) error {
 		}
 	}
 }
+
+// openNoBlock keeps an open from waiting on a FIFO or device and from
+// following a symlink in the last component.
+const openNoBlock = syscall.O_NONBLOCK | syscall.O_NOFOLLOW

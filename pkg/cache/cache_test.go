@@ -90,7 +90,7 @@ func TestCleanRemovesOnlyDeadTemps(t *testing.T) {
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, n, 1)
 	assert.NoFileExists(t, dead)
-	_, err = os.Stat(live.name)
+	_, err = os.Stat(filepath.Join(c.Dir(), live.name))
 	assert.NoError(t, err, "a live writer's temp file is kept")
 }
 

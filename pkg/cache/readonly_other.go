@@ -1,0 +1,5 @@
+//go:build !unix
+
+package cache
+
+func isReadOnly(error) bool { return false }
