@@ -106,18 +106,23 @@ func OpenRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.Fi
 // is not a regular file is left alone. Where locks are unsupported nothing is
 // removed. A missing dir is not an error. It returns how many were removed.
 func RemoveStaleTemps(root *os.Root, dir string) (int, error) {
-	return noLocksIsFine(sweep(root, dir, false))
+	return noLocksIsFine(sweep(root, dir, nil))
 }
 
 // RemoveStaleTempsTree is RemoveStaleTemps for dir and every folder beneath
 // it: the sweep of a whole install root, which finds the temp files of a
 // killed run whatever models it was installing. It does not descend through
-// symlinks. It reads every folder of the tree, so give it a root that holds
-// only installed files. A folder it cannot read is skipped; the first such
-// error is returned after the rest of the tree has been swept.
+// symlinks, and reads at most TreeLimit folders (an install root holds few;
+// one given as / must not cost a walk of the disk). A folder it cannot read
+// is skipped; the first such error is returned after the rest of the tree
+// has been swept.
 func RemoveStaleTempsTree(root *os.Root, dir string) (int, error) {
-	return noLocksIsFine(sweep(root, dir, true))
+	budget := TreeLimit
+	return noLocksIsFine(sweep(root, dir, &budget))
 }
+
+// TreeLimit bounds the folders RemoveStaleTempsTree reads.
+const TreeLimit = 4096
 
 func noLocksIsFine(n int, err error) (int, error) {
 	if errors.Is(err, ErrNoLocks) {
@@ -126,7 +131,15 @@ func noLocksIsFine(n int, err error) (int, error) {
 	return n, err
 }
 
-func sweep(root *os.Root, dir string, tree bool) (int, error) {
+// sweep removes stale temps from dir, and from the folders beneath it while
+// budget (nil: dir alone) lasts.
+func sweep(root *os.Root, dir string, budget *int) (int, error) {
+	if budget != nil {
+		if *budget <= 0 {
+			return 0, nil
+		}
+		*budget--
+	}
 	if fi, err := root.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	} else if err != nil {
@@ -147,8 +160,8 @@ func sweep(root *os.Root, dir string, tree bool) (int, error) {
 	var first error
 	for _, de := range des {
 		p := path.Join(dir, de.Name())
-		if tree && de.IsDir() {
-			n, err := sweep(root, p, true)
+		if budget != nil && de.IsDir() {
+			n, err := sweep(root, p, budget)
 			removed += n
 			if errors.Is(err, ErrNoLocks) {
 				return removed, err

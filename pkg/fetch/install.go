@@ -96,13 +96,14 @@ func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
 			continue
 		}
 		swept[t.Root] = true
+		// Whatever models this run selects (DESIGN.md: install roots).
 		if root, err := os.OpenRoot(t.Root); err == nil {
-			sweep(root)
+			_, _ = fsutil.RemoveStaleTempsTree(root, ".")
 			root.Close()
 		}
 	}
 	if f.o.Cache != nil {
-		_, _ = f.o.Cache.Clean()
+		_, _ = f.o.Cache.RemoveStaleTemps()
 	}
 	made := &created{}
 	defer made.removeEmpty()
@@ -411,4 +412,3 @@ func (t *tempFile) abort() {
 	_ = t.root.Remove(t.name)
 	t.f = nil
 }
-

@@ -11,14 +11,13 @@ import (
 	"sync"
 	"syscall"
 
-	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // The install roots: every file operation below one goes through os.Root,
 // so no symlink inside the root can lead a write outside it. A run records
 // the folders it creates (created), so that it can leave a root as it found
-// it when it fails, and sweeps the temp files of killed runs (sweep).
+// it when it fails.
 
 // created is the folders one run made, to remove again those it left empty.
 type created struct {
@@ -45,26 +44,6 @@ func (c *created) removeEmpty() {
 		_ = syscall.Rmdir(c.dirs[i]) // never a file, never a folder with anything in it
 	}
 	c.dirs = nil
-}
-
-// sweepLimit bounds how many folders a sweep visits per root.
-const sweepLimit = 4096
-
-// sweep removes the temp files that killed runs left anywhere in root (not
-// only beside the models this run selects). A live run's temp files are
-// locked, so they are never removed; symlinks are not followed.
-func sweep(root *os.Root) {
-	visited := 0
-	_ = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
-		if visited++; visited > sweepLimit {
-			return fs.SkipAll
-		}
-		_, _ = fsutil.RemoveStaleTemps(root, p)
-		return nil
-	})
 }
 
 // ensureRoot creates dir and its missing parents with mode and owner and opens
@@ -174,4 +153,3 @@ func checkConfined(rootDir, rel string) error {
 		return fmt.Errorf("%s: %w", dir, err)
 	}
 }
-

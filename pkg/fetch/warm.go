@@ -15,7 +15,7 @@ func (f *Fetcher) Warm(ctx context.Context, models []*manifest.Model) []Result {
 		return Result{Name: models[i].Name, Size: models[i].Size, Digest: models[i].SHA256}
 	}
 	if f.o.Cache != nil {
-		_, _ = f.o.Cache.Clean()
+		_, _ = f.o.Cache.RemoveStaleTemps()
 	}
 	return each(ctx, f.o.Jobs, len(models), base, func(i int) Result { return f.warm(ctx, models[i]) })
 }
@@ -74,17 +74,10 @@ func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
 	return r
 }
 
-// present reports whether the cache holds m's blob, verified. A blob that
-// fails verification is removed; one that could not be read (an I/O error,
-// a cancellation) is kept: only proof of bad bytes deletes a blob.
+// present reports whether the cache holds m's blob, verified. Only proof of
+// bad bytes removes a blob (cache.Check): never a cancellation (Ctrl-C
+// during `cache warm`) or an I/O error.
 func (f *Fetcher) present(ctx context.Context, m *manifest.Model) bool {
-	c := f.o.Cache
-	if !c.Has(m.SHA256) {
-		return false
-	}
-	err := c.Verify(ctx, m.SHA256)
-	if err != nil && isIntegrity(err) && ctx.Err() == nil {
-		_ = c.Remove(m.SHA256)
-	}
-	return err == nil
+	ok, _ := f.o.Cache.Check(ctx, m.SHA256, m.Size)
+	return ok
 }
