@@ -24,7 +24,8 @@ const (
 	exitUsage       = 2
 	exitIntegrity   = 3
 	exitStale       = 4
-	exitInterrupted = 130
+	exitInterrupted = 130 // SIGINT
+	exitTerminated  = 143 // SIGTERM
 )
 
 func main() { os.Exit(Main()) }
@@ -39,7 +40,10 @@ func Main() int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := withSignals(context.Background(), sigs, os.Exit)
 	defer stop()
 	return run(ctx, os.Args[1:], os.Stdout, os.Stderr, envFromOS())
 }
@@ -80,6 +84,14 @@ func usagef(format string, args ...any) error {
 
 // exitCode is the one place exit codes are decided.
 func exitCode(ctx context.Context, err error) int {
+	code := errorExit(ctx, err)
+	if code == exitInterrupted {
+		return interruptedExit(ctx)
+	}
+	return code
+}
+
+func errorExit(ctx context.Context, err error) int {
 	var ee *exitError
 	var ml manifest.ErrorList
 	var me *manifest.Error
