@@ -11,7 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -49,15 +52,52 @@ func Main() int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) int {
-	ui := &ui{stderr: stderr}
-	cmd := newRootCmd(stdout, stderr, env)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	u := &ui{stderr: stderr}
+	root := newRootCmd(stdout, stderr, env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
 	if err != nil && !errors.Is(err, errReported) {
-		ui.printError(err)
+		u.printError(err)
+		// A failure before any result still gets its document.
+		if wantsJSON(cmd, args) {
+			_ = writeJSON(stdout, commandName(cmd), code, nil, problems(err))
+		}
 	}
 	return code
+}
+
+// wantsJSON reports whether --json was asked of cmd, reading the arguments
+// themselves when flag parsing stopped before it.
+func wantsJSON(cmd *cobra.Command, args []string) bool {
+	if cmd == nil {
+		return false
+	}
+	f := cmd.Flags().Lookup("json")
+	if f == nil {
+		return false
+	}
+	if f.Changed {
+		return f.Value.String() == "true"
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
+}
+
+// commandName is cmd's path below the root ("fetch" for the root).
+func commandName(cmd *cobra.Command) string {
+	if cmd == nil || !cmd.HasParent() {
+		return "fetch"
+	}
+	_, name, _ := strings.Cut(cmd.CommandPath(), " ")
+	return name
 }
 
 // errReported wraps a failure whose details were already printed.
@@ -72,14 +112,17 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// usageError is a command line mistake (exit 2).
-type usageError struct{ err error }
+// usageError is a command line mistake (exit 2), with a next step or "".
+type usageError struct {
+	err  error
+	hint string
+}
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
+	return &usageError{err: fmt.Errorf(format, args...)}
 }
 
 // exitCode is the one place exit codes are decided.

@@ -36,57 +36,115 @@ func (u *ui) hintf(format string, args ...any) {
 	fmt.Fprintf(u.stderr, "modelfetch: hint: "+format+"\n", args...)
 }
 
-// printError prints a command's error, one line per problem, with hints.
-func (u *ui) printError(err error) {
+// infof prints a message that is not an error, unless quiet.
+func (u *ui) infof(quiet bool, format string, args ...any) {
+	if !quiet {
+		fmt.Fprintf(u.stderr, "modelfetch: "+format+"\n", args...)
+	}
+}
+
+// problem is one line of a command's error, with where it is and what to do.
+type problem struct {
+	Message string `json:"message"`
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Key     string `json:"key,omitempty"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// problems splits a command's error into its lines.
+func problems(err error) []problem {
 	var ml manifest.ErrorList
 	var me *manifest.Error
+	var ue *usageError
+	fromManifest := func(e *manifest.Error) problem {
+		return problem{Message: e.Error(), File: e.File, Line: e.Line, Key: e.Key, Hint: e.Hint}
+	}
 	switch {
 	case errors.As(err, &ml):
-		hints := map[string]bool{}
-		for _, e := range ml {
-			u.errorf("%s", e.Error())
-			if e.Hint != "" {
-				hints[e.Hint] = true
-			}
+		out := make([]problem, len(ml))
+		for i, e := range ml {
+			out[i] = fromManifest(e)
 		}
-		for _, e := range ml {
-			if hints[e.Hint] {
-				u.hintf("%s", e.Hint)
-				delete(hints, e.Hint)
-			}
-		}
+		return out
 	case errors.As(err, &me):
-		u.errorf("%s", me.Error())
-		if me.Hint != "" {
-			u.hintf("%s", me.Hint)
-		}
-	default:
-		for _, line := range strings.Split(err.Error(), "\n") {
-			u.errorf("%s", line)
+		return []problem{fromManifest(me)}
+	}
+	var out []problem
+	for _, line := range strings.Split(err.Error(), "\n") {
+		out = append(out, problem{Message: line})
+	}
+	if errors.As(err, &ue) && ue.hint != "" {
+		out[len(out)-1].Hint = ue.hint
+	}
+	return out
+}
+
+// printError prints a command's error, one line per problem, then each
+// distinct hint once.
+func (u *ui) printError(err error) {
+	ps := problems(err)
+	seen := map[string]bool{}
+	for _, p := range ps {
+		u.errorf("%s", p.Message)
+	}
+	for _, p := range ps {
+		if p.Hint != "" && !seen[p.Hint] {
+			seen[p.Hint] = true
+			u.hintf("%s", p.Hint)
 		}
 	}
 }
 
-// resultErrors prints each failed artifact's lines and the hints they call for.
-func (u *ui) resultErrors(results []fetch.Result) {
-	integrity, offline := false, false
-	for _, r := range results {
+// reporter ends a command that produced results: the summary (or the JSON
+// document), each failure once, the hints, and the exit status.
+type reporter struct {
+	stdout, stderr io.Writer
+	command        string
+	out            outputOptions
+	live           *progress // what was already shown during the run, or nil
+	hints          func([]fetch.Result) []string
+}
+
+func (r reporter) report(results []fetch.Result, dry bool) error {
+	code := resultsExit(results)
+	u := &ui{stderr: r.stderr}
+	if r.out.json {
+		if err := writeJSON(r.stdout, r.command, code, results, nil); err != nil {
+			return err
+		}
+	} else if !r.out.quiet {
+		u.summary(results, dry)
+	}
+	for _, res := range results {
 		var fe *fetch.Error
-		if r.Status != fetch.StatusFailed || !errors.As(r.Err, &fe) {
+		if res.Status != fetch.StatusFailed || !errors.As(res.Err, &fe) {
 			continue
 		}
 		for _, l := range fe.Lines() {
-			u.errorf("%s", l)
-			offline = offline || strings.Contains(l, "offline")
+			if !r.live.shown(l) {
+				u.errorf("%s", l)
+			}
 		}
-		integrity = integrity || fe.Kind == fetch.KindIntegrity
 	}
-	if integrity {
-		u.hintf("a source served bytes that do not match the manifest; if the model was updated upstream on purpose, run `modelfetch lock --update=NAME NAME` and review the diff")
+	if r.hints != nil {
+		for _, h := range r.hints(results) {
+			u.hintf("%s", h)
+		}
 	}
-	if offline {
-		u.hintf("run `modelfetch cache warm` with network access first, or drop --offline")
+	if code != exitOK {
+		return &exitError{code: code, err: errReported}
 	}
+	return nil
+}
+
+// statusText is a status as the summary shows it: in words, as the progress
+// lines say it.
+func statusText(s fetch.Status) string {
+	if s == fetch.StatusUpToDate {
+		return "up to date"
+	}
+	return string(s)
 }
 
 // summary prints a table: artifact, size, status, source, time, throughput.
@@ -99,7 +157,7 @@ func (u *ui) summary(results []fetch.Result, dry bool) {
 	if dry {
 		fmt.Fprintln(tw, "artifact\tsize\twould\tdestination\tsource")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, humanSize(r.Size), r.Status, r.Dest, dash(r.Source))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), r.Dest, dash(r.Source))
 		}
 		tw.Flush()
 		return
@@ -107,12 +165,14 @@ func (u *ui) summary(results []fetch.Result, dry bool) {
 	fmt.Fprintln(tw, "artifact\tsize\tstatus\tsource\ttime\tthroughput")
 	for _, r := range results {
 		rate := "-"
-		if r.Served > 0 && r.Duration > 0 {
+		switch {
+		case r.Status == fetch.StatusFailed:
+		case r.Served > 0 && r.Duration > 0:
 			rate = humanSize(int64(float64(r.Served)/r.Duration.Seconds())) + "/s"
-		} else if r.Status == fetch.StatusFromCache && r.Duration > 0 && r.Size > 0 {
+		case r.Status == fetch.StatusFromCache && r.Duration > 0 && r.Size > 0:
 			rate = humanSize(int64(float64(r.Size)/r.Duration.Seconds())) + "/s"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.Name, humanSize(r.Size), r.Status, dash(r.Source), r.Duration.Seconds(), rate)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), dash(r.Source), r.Duration.Seconds(), rate)
 	}
 	tw.Flush()
 }
@@ -165,13 +225,19 @@ var kindNames = map[fetch.Kind]string{
 	fetch.KindLocal: "local", fetch.KindCanceled: "interrupted",
 }
 
-func writeJSON(w io.Writer, command string, code int, results []fetch.Result) error {
+// writeJSON prints the result document: the artifacts, and the problems of
+// a run that failed before it had any (a usage or manifest error).
+func writeJSON(w io.Writer, command string, code int, results []fetch.Result, errs []problem) error {
 	doc := struct {
 		Command   string       `json:"command"`
 		OK        bool         `json:"ok"`
 		ExitCode  int          `json:"exit_code"`
 		Artifacts []jsonResult `json:"artifacts"`
-	}{Command: command, OK: code == exitOK, ExitCode: code, Artifacts: []jsonResult{}}
+		Errors    []problem    `json:"errors"`
+	}{Command: command, OK: code == exitOK, ExitCode: code, Artifacts: []jsonResult{}, Errors: errs}
+	if doc.Errors == nil {
+		doc.Errors = []problem{}
+	}
 	for _, r := range results {
 		jr := jsonResult{Name: r.Name, Status: string(r.Status), Path: r.Dest, Size: r.Size,
 			SHA256: r.Digest.String(), Source: r.Source, ServedBytes: r.Served, Retries: r.Retries,
@@ -200,15 +266,21 @@ const (
 // progress is the fetch.Observer the CLI shows. On a terminal it draws one
 // live bar per artifact in flight; on a pipe (docker build, CI) it prints
 // plain lines, at most one per artifact every plainEvery; or nothing.
+//
+// A source given up while another is left is shown at once, "trying the next
+// source"; the last source's failure is left to the final error lines, so
+// each failure is printed once.
 type progress struct {
-	mode  progressMode
-	w     io.Writer
-	mu    sync.Mutex
-	items map[string]*item
-	order []string
-	lines int // bar lines drawn last time
-	stop  chan struct{}
-	done  chan struct{}
+	mode    progressMode
+	w       io.Writer
+	mu      sync.Mutex
+	items   map[string]*item
+	order   []string
+	lines   int            // bar lines drawn last time
+	sources map[string]int // artifact -> sources not yet given up
+	printed map[string]bool
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 type item struct {
@@ -220,8 +292,12 @@ type item struct {
 
 const plainEvery = 5 * time.Second
 
-func newProgress(w io.Writer, mode progressMode) *progress {
-	p := &progress{mode: mode, w: w, items: map[string]*item{}}
+// newProgress shows the work on models (whose sources it counts).
+func newProgress(w io.Writer, mode progressMode, models []*manifest.Model) *progress {
+	p := &progress{mode: mode, w: w, items: map[string]*item{}, sources: map[string]int{}, printed: map[string]bool{}}
+	for _, m := range models {
+		p.sources[m.Name] = len(m.Sources)
+	}
 	if mode == progressBar {
 		p.stop, p.done = make(chan struct{}), make(chan struct{})
 		go p.loop()
@@ -283,25 +359,50 @@ func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration
 }
 
 func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
-	if p.mode == progressNone {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sources[name]--
+	if p.mode == progressNone || p.sources[name] <= 0 {
 		return
+	}
+	p.clearBars()
+	line := name + ": " + oneLine(err)
+	p.printed[line] = true
+	fmt.Fprintf(p.w, "modelfetch: %s; trying the next source\n", line)
+}
+
+// shown reports whether a failure line was already printed during the run.
+func (p *progress) shown(line string) bool {
+	if p == nil {
+		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.clearBars()
-	fmt.Fprintf(p.w, "modelfetch: %s: %s\n", name, oneLine(err))
+	return p.printed[line]
+}
+
+// drop forgets an artifact without a line.
+func (p *progress) drop(name string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.forget(name)
+}
+
+// forget removes an artifact's bar (the caller holds mu).
+func (p *progress) forget(name string) {
+	delete(p.items, name)
+	for i, n := range p.order {
+		if n == name {
+			p.order = append(p.order[:i], p.order[i+1:]...)
+			break
+		}
+	}
 }
 
 func (p *progress) Done(r fetch.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	delete(p.items, r.Name)
-	for i, n := range p.order {
-		if n == r.Name {
-			p.order = append(p.order[:i], p.order[i+1:]...)
-			break
-		}
-	}
+	p.forget(r.Name)
 	if p.mode == progressNone {
 		return
 	}
