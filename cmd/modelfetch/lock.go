@@ -73,28 +73,9 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check}
-	for _, u := range o.update {
-		if u == "*" {
-			lo.UpdateAll = true
-			continue
-		}
-		if m.Model(u) == nil {
-			return usagef("--update %s: no model of that name in %s", u, o.manifest)
-		}
-		lo.Update[u] = true
-		// --update=NAME selects NAME: there is nothing to update unchecked.
-		if !slices.Contains(names, u) {
-			names = append(names, u)
-		}
-	}
-	models, err := m.Select(names)
+	models, lo, err := o.selection(m, names)
 	if err != nil {
-		return &usageError{err: err}
-	}
-	for _, mod := range models {
-		// Named models are checked even when complete; --update alone names all.
-		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll
+		return err
 	}
 	p := newProgress(stderr, mode, nil)
 	rep, err := lock.Run(cmd.Context(), probeProgress{o.fetcher(env, m, p), p}, models, lo)
@@ -102,7 +83,39 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	u := &ui{stderr: stderr}
+	return o.finish(m, src, rep, &ui{stderr: stderr}, env)
+}
+
+// selection is what lock checks: the NAMEs, the --update=NAMEs (a model
+// to update is a model to check), every model with --update alone, else
+// those missing a value.
+func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manifest.Model, lock.Options, error) {
+	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check}
+	for _, u := range o.update {
+		if u == "*" {
+			lo.UpdateAll = true
+			continue
+		}
+		if m.Model(u) == nil {
+			return nil, lo, usagef("--update %s: no model of that name in %s", u, o.manifest)
+		}
+		lo.Update[u] = true
+		if !slices.Contains(names, u) {
+			names = append(names, u)
+		}
+	}
+	models, err := m.Select(names)
+	if err != nil {
+		return nil, lo, &usageError{err: err}
+	}
+	for _, mod := range models {
+		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll
+	}
+	return models, lo, nil
+}
+
+// finish prints the findings, writes the edits and decides the exit.
+func (o *lockOptions) finish(m *manifest.Manifest, src []byte, rep *lock.Report, u *ui, env env) error {
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
 			u.infof(o.quiet, "%s", f)
