@@ -57,6 +57,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) 
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
+	var sig *signalError
+	if errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sig) {
+		err = sig // say which signal
+	}
 	if err != nil && !errors.Is(err, errReported) {
 		u.printError(err)
 		// A failure before any result still gets its document.

@@ -22,7 +22,10 @@ import (
 // exit status is 130 for SIGINT and 143 for SIGTERM (as shells report them),
 // promptly, and no temp file is left in the install root.
 func TestInterruptExits130AndCleansUp(t *testing.T) {
-	for sig, code := range map[syscall.Signal]int{syscall.SIGINT: 130, syscall.SIGTERM: 143} {
+	for sig, want := range map[syscall.Signal]struct {
+		code int
+		msg  string
+	}{syscall.SIGINT: {130, "interrupted (SIGINT)"}, syscall.SIGTERM: {143, "terminated (SIGTERM)"}} {
 		t.Run(sig.String(), func(t *testing.T) {
 			started := make(chan struct{}, 1)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -55,7 +58,8 @@ func TestInterruptExits130AndCleansUp(t *testing.T) {
 			err := cmd.Wait()
 			var ee *exec.ExitError
 			require.ErrorAs(t, err, &ee, stderr.String())
-			assert.Equal(t, code, ee.ExitCode(), stderr.String())
+			assert.Equal(t, want.code, ee.ExitCode(), stderr.String())
+			assert.Contains(t, stderr.String(), "modelfetch: error: m: "+want.msg+"\n")
 			assert.Less(t, time.Since(sent), 5*time.Second, "exits promptly")
 			var files []string
 			filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {
@@ -163,4 +167,32 @@ func TestSignalWatch(t *testing.T) {
 	ctx, stop := withSignals(context.Background(), make(chan os.Signal), func(int) { t.Error("exit called") })
 	stop()
 	assert.Equal(t, 130, interruptedExit(ctx), "canceled without a signal: interrupted")
+}
+
+// TestLockInterrupted: lock stops on SIGINT with 130 and says why, and
+// leaves the manifest as it was.
+func TestLockInterrupted(t *testing.T) {
+	started := make(chan struct{}, 1)
+	srv := hangingServer(t, started)
+	dir := t.TempDir()
+	mf := filepath.Join(dir, "models.toml")
+	text := fmt.Sprintf("version = 1\n[models.m]\npath = \"m.bin\"\nurls = [\"%s/m.bin\"]\n", srv.URL)
+	require.NoError(t, os.WriteFile(mf, []byte(text), 0o644))
+	cmd := exec.Command("modelfetch", "lock", "-m", mf, "--no-cache", "--progress", "none")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("download did not start")
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	var ee *exec.ExitError
+	require.ErrorAs(t, cmd.Wait(), &ee)
+	assert.Equal(t, 130, ee.ExitCode())
+	assert.Equal(t, "modelfetch: error: interrupted (SIGINT)\n", stderr.String())
+	b, err := os.ReadFile(mf)
+	require.NoError(t, err)
+	assert.Equal(t, text, string(b))
 }

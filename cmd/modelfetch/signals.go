@@ -14,7 +14,12 @@ import (
 // signalError is the cause of a run canceled by a signal.
 type signalError struct{ sig os.Signal }
 
-func (e *signalError) Error() string { return "interrupted by " + e.sig.String() }
+func (e *signalError) Error() string {
+	if e.sig == syscall.SIGTERM {
+		return "terminated (SIGTERM)"
+	}
+	return "interrupted (SIGINT)"
+}
 
 // signalExit is the exit status for a run ended by sig.
 func signalExit(sig os.Signal) int {
