@@ -139,34 +139,23 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 		Short: "Re-hash every cached blob; corrupt ones are removed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := open()
-			entries, err := c.List()
+			checked, bad, err := prune.Corrupt(cmd.Context(), open())
 			if err != nil {
 				return err
 			}
 			u := &ui{stderr: stderr}
-			bad := 0
-			for _, e := range entries {
-				err := c.Verify(cmd.Context(), e.Digest)
-				if cmd.Context().Err() != nil {
-					return cmd.Context().Err()
-				}
-				if err == nil {
-					continue
-				}
-				bad++
-				if digest.IsIntegrity(err) {
-					if rerr := c.Remove(e.Digest); rerr != nil {
-						u.errorf("cache: %s: %v; could not remove it: %v", e.Digest, err, rerr)
-						continue
-					}
-					u.errorf("cache: %s: %v; removed", e.Digest, err)
-				} else {
-					u.errorf("cache: %s: %v", e.Digest, err)
+			for _, b := range bad {
+				switch {
+				case b.Removed:
+					u.errorf("cache: %s: %v; removed", b.Digest, b.Err)
+				case b.RemoveErr != nil:
+					u.errorf("cache: %s: %v; could not remove it: %v", b.Digest, b.Err, b.RemoveErr)
+				default:
+					u.errorf("cache: %s: %v", b.Digest, b.Err)
 				}
 			}
-			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", len(entries), bad)
-			if bad > 0 {
+			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", checked, len(bad))
+			if len(bad) > 0 {
 				return &exitError{code: exitIntegrity, err: errReported}
 			}
 			return nil

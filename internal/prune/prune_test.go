@@ -1,6 +1,7 @@
 package prune
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,4 +76,28 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestCorruptRemovesOnlyBadBytes(t *testing.T) {
+	c := cache.New(t.TempDir())
+	good := put(t, c, "good")
+	bad := put(t, c, "soon bad")
+	p := c.BlobPath(bad)
+	require.NoError(t, os.Chmod(p, 0o644))
+	require.NoError(t, os.WriteFile(p, []byte("soon BAD"), 0o644))
+
+	checked, found, err := Corrupt(context.Background(), c)
+	require.NoError(t, err)
+	assert.Equal(t, 2, checked)
+	require.Len(t, found, 1)
+	assert.Equal(t, bad, found[0].Digest)
+	assert.True(t, found[0].Removed)
+	assert.True(t, c.Has(good))
+	assert.False(t, c.Has(bad))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err = Corrupt(ctx, c)
+	assert.ErrorIs(t, err, context.Canceled, "an interrupted check removes nothing more")
+	assert.True(t, c.Has(good))
 }
