@@ -106,7 +106,7 @@ func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manife
 	}
 	models, err := m.Select(names)
 	if err != nil {
-		return nil, lo, &usageError{err: err}
+		return nil, lo, &usageError{err}
 	}
 	for _, mod := range models {
 		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll

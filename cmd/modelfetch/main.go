@@ -116,18 +116,24 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// usageError is a command line mistake (exit 2), with a next step or "".
-type usageError struct {
-	err  error
-	hint string
-}
+// usageError is a command line mistake (exit 2).
+type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error {
-	return &usageError{err: fmt.Errorf(format, args...)}
+	return &usageError{fmt.Errorf(format, args...)}
 }
+
+// hinted is an error with a next step.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e *hinted) Error() string { return e.err.Error() }
+func (e *hinted) Unwrap() error { return e.err }
 
 // exitCode is the one place exit codes are decided.
 func exitCode(ctx context.Context, err error) int {

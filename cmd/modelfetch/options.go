@@ -3,10 +3,8 @@ package main
 // Flags shared between commands, each declared once.
 
 import (
-	"fmt"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -16,52 +14,6 @@ import (
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
-
-// manifestOptions select a manifest, its roots and its models.
-type manifestOptions struct {
-	manifest string
-	out      string
-	dirs     []string
-	only     []string
-}
-
-// addFlags declares -m and --only ("VERB only the model NAME") and, with
-// roots, --out and --dir.
-func (o *manifestOptions) addFlags(fs *pflag.FlagSet, env env, verb string, roots bool) {
-	fs.StringVarP(&o.manifest, "manifest", "m", env.defaultManifest(), "the manifest to read (env MODELFETCH_MANIFEST)")
-	fs.StringArrayVar(&o.only, "only", nil, verb+" only the model `NAME` (repeatable)")
-	if roots {
-		fs.StringVar(&o.out, "out", "", "install root for dir \"models\" (replaces [dirs] models)")
-		fs.StringArrayVar(&o.dirs, "dir", nil, "replace the install root `NAME=PATH` (repeatable)")
-	}
-}
-
-// load reads the manifest and applies --out and --dir.
-func (o *manifestOptions) load() (*manifest.Manifest, []*manifest.Model, error) {
-	m, err := manifest.Load(o.manifest)
-	if err != nil {
-		return nil, nil, err
-	}
-	if o.out != "" {
-		if err := m.SetDir(manifest.DefaultDir, o.out); err != nil {
-			return nil, nil, &usageError{err: err}
-		}
-	}
-	for _, d := range o.dirs {
-		name, p, ok := strings.Cut(d, "=")
-		if !ok || name == "" || p == "" {
-			return nil, nil, usagef("--dir %q: want NAME=PATH", d)
-		}
-		if err := m.SetDir(name, p); err != nil {
-			return nil, nil, &usageError{err: fmt.Errorf("--dir %s: %w", name, err)}
-		}
-	}
-	models, err := m.Select(o.only)
-	if err != nil {
-		return nil, nil, &usageError{err: err}
-	}
-	return m, models, nil
-}
 
 // netOptions shape downloading: fetch, lock and cache warm share them.
 type netOptions struct {

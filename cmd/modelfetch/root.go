@@ -38,7 +38,7 @@ MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate(versionText())
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err: err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	opts.addFlags(root.Flags(), env)
 	root.AddCommand(
 		newFetchCmd(stdout, stderr, env),
@@ -56,12 +56,12 @@ func knownCommand(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
 	}
-	err := &usageError{err: fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
+	err := &usageError{fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())}
 	if cmd.SuggestionsMinimumDistance <= 0 {
 		cmd.SuggestionsMinimumDistance = 2 // cobra's own default
 	}
 	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		err.hint = "did you mean " + strings.Join(quoteAll(s), " or ") + "?"
+		return &hinted{err, "did you mean " + strings.Join(quoteAll(s), " or ") + "?"}
 	}
 	return err
 }
@@ -86,6 +86,52 @@ func newFetchCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 	}
 	opts.addFlags(cmd.Flags(), env)
 	return cmd
+}
+
+// manifestOptions select a manifest, its roots and its models.
+type manifestOptions struct {
+	manifest string
+	out      string
+	dirs     []string
+	only     []string
+}
+
+// addFlags declares -m and --only ("VERB only the model NAME") and, with
+// roots, --out and --dir.
+func (o *manifestOptions) addFlags(fs *pflag.FlagSet, env env, verb string, roots bool) {
+	fs.StringVarP(&o.manifest, "manifest", "m", env.defaultManifest(), "the manifest to read (env MODELFETCH_MANIFEST)")
+	fs.StringArrayVar(&o.only, "only", nil, verb+" only the model `NAME` (repeatable)")
+	if roots {
+		fs.StringVar(&o.out, "out", "", "install root for dir \"models\" (replaces [dirs] models)")
+		fs.StringArrayVar(&o.dirs, "dir", nil, "replace the install root `NAME=PATH` (repeatable)")
+	}
+}
+
+// load reads the manifest and applies --out and --dir.
+func (o *manifestOptions) load() (*manifest.Manifest, []*manifest.Model, error) {
+	m, err := manifest.Load(o.manifest)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.out != "" {
+		if err := m.SetDir(manifest.DefaultDir, o.out); err != nil {
+			return nil, nil, &usageError{err}
+		}
+	}
+	for _, d := range o.dirs {
+		name, p, ok := strings.Cut(d, "=")
+		if !ok || name == "" || p == "" {
+			return nil, nil, usagef("--dir %q: want NAME=PATH", d)
+		}
+		if err := m.SetDir(name, p); err != nil {
+			return nil, nil, &usageError{fmt.Errorf("--dir %s: %w", name, err)}
+		}
+	}
+	models, err := m.Select(o.only)
+	if err != nil {
+		return nil, nil, &usageError{err}
+	}
+	return m, models, nil
 }
 
 type fetchOptions struct {
@@ -113,7 +159,7 @@ func (o *fetchOptions) targets(env env) (*manifest.Manifest, []fetch.Target, err
 	if o.owner != "" {
 		var err error
 		if owner, err = manifest.ParseOwner(o.owner); err != nil {
-			return nil, nil, &usageError{err: fmt.Errorf("--owner: %w", err)}
+			return nil, nil, &usageError{fmt.Errorf("--owner: %w", err)}
 		}
 	}
 	m, models, err := o.load()

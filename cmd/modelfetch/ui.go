@@ -51,7 +51,7 @@ type problem struct {
 func problems(err error) []problem {
 	var ml manifest.ErrorList
 	var me *manifest.Error
-	var ue *usageError
+	var h *hinted
 	fromManifest := func(e *manifest.Error) problem {
 		return problem{Message: e.Error(), File: e.File, Line: e.Line, Key: e.Key, Hint: e.Hint}
 	}
@@ -69,8 +69,8 @@ func problems(err error) []problem {
 	for _, line := range strings.Split(err.Error(), "\n") {
 		out = append(out, problem{Message: line})
 	}
-	if errors.As(err, &ue) && ue.hint != "" {
-		out[len(out)-1].Hint = ue.hint
+	if errors.As(err, &h) {
+		out[len(out)-1].Hint = h.hint
 	}
 	return out
 }
