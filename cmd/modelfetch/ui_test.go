@@ -56,3 +56,21 @@ func TestCredentialsGoOnlyToTheirHost(t *testing.T) {
 	assert.Equal(t, "", creds("http", "huggingface.co"), "the token never goes over plain http")
 	assert.Equal(t, "", creds("https", "cdn-lfs.huggingface.co"), "nor to the CDN a hub redirects to")
 }
+
+// A hint's command pastes into a shell as it is.
+func TestHintCommandQuotes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"lock", "--update=codeformer"}, want: "modelfetch lock --update=codeformer"},
+		{args: []string{"fetch", "-m", "my models.toml"}, want: "modelfetch fetch -m 'my models.toml'"},
+		{args: []string{"fetch", "--out", "it's"}, want: `modelfetch fetch --out 'it'\''s'`},
+		{args: []string{"fetch", "--out", "$HOME/x"}, want: "modelfetch fetch --out '$HOME/x'"},
+	} {
+		assert.Equal(t, tt.want, command(tt.args...))
+	}
+	assert.Nil(t, manifestArg("models.toml", env{}), "the default manifest needs no -m")
+	assert.Equal(t, []string{"-m", "other.toml"}, manifestArg("other.toml", env{}))
+	assert.Nil(t, manifestArg("conf/m.toml", env{Manifest: "conf/m.toml"}), "nor MODELFETCH_MANIFEST's")
+}
