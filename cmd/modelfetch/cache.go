@@ -11,8 +11,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/prune"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
+	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
@@ -21,7 +23,7 @@ func newCacheCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "cache",
 		Short: "Inspect and manage the download cache",
-		Args:  cobra.NoArgs,
+		Args:  knownCommand,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return usagef("cache needs a subcommand: warm, ls, verify, prune or path")
 		},
@@ -59,7 +61,7 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.cacheDir = *dir
-			if err := o.netOptions.validate(); err != nil {
+			if err := o.netOptions.validate(env); err != nil {
 				return err
 			}
 			mode, err := o.mode(env)
@@ -73,20 +75,17 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err := m.RequireLocked(models); err != nil {
 				return err
 			}
-			p := newProgress(stderr, mode)
-			results := o.fetcher(env, p).Warm(cmd.Context(), models)
-			p.finish()
-			return report(stdout, stderr, "cache warm", o.json, results, false)
+			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions,
+				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
+			rep.live = newProgress(stderr, mode, models)
+			results := o.fetcher(env, m, rep.live).Warm(cmd.Context(), models)
+			rep.live.finish()
+			return rep.report(results, false)
 		},
 	}
-	o.manifestOptions.addFlags(cmd.Flags(), env, false)
-	fs := cmd.Flags()
-	fs.IntVar(&o.jobs, "jobs", 4, "artifacts fetched at once")
-	fs.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
-	fs.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
-	fs.DurationVar(&o.idle, "idle-timeout", 30e9, "a connection silent this long is stalled")
-	fs.BoolVar(&o.offline, "offline", false, "only check what the cache holds")
-	o.outputOptions.addFlags(fs)
+	o.manifestOptions.addFlags(cmd.Flags(), env, "warm", false)
+	o.netOptions.addFlags(cmd.Flags(), "cache", "no-cache") // --cache is the cache command's
+	o.outputOptions.addFlags(cmd.Flags(), true, true)
 	return cmd
 }
 
@@ -140,34 +139,23 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 		Short: "Re-hash every cached blob; corrupt ones are removed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := open()
-			entries, err := c.List()
+			checked, bad, err := prune.Corrupt(cmd.Context(), open())
 			if err != nil {
 				return err
 			}
 			u := &ui{stderr: stderr}
-			bad := 0
-			for _, e := range entries {
-				err := c.Verify(cmd.Context(), e.Digest)
-				if cmd.Context().Err() != nil {
-					return cmd.Context().Err()
-				}
-				if err == nil {
-					continue
-				}
-				bad++
-				if digest.IsIntegrity(err) {
-					if rerr := c.Remove(e.Digest); rerr != nil {
-						u.errorf("cache: %s: %v; could not remove it: %v", e.Digest, err, rerr)
-						continue
-					}
-					u.errorf("cache: %s: %v; removed", e.Digest, err)
-				} else {
-					u.errorf("cache: %s: %v", e.Digest, err)
+			for _, b := range bad {
+				switch {
+				case b.Removed:
+					u.errorf("cache: %s: %v; removed", b.Digest, b.Err)
+				case b.RemoveErr != nil:
+					u.errorf("cache: %s: %v; could not remove it: %v", b.Digest, b.Err, b.RemoveErr)
+				default:
+					u.errorf("cache: %s: %v", b.Digest, b.Err)
 				}
 			}
-			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", len(entries), bad)
-			if bad > 0 {
+			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", checked, len(bad))
+			if len(bad) > 0 {
 				return &exitError{code: exitIntegrity, err: errReported}
 			}
 			return nil
@@ -183,8 +171,7 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 		Short: "Remove blobs the manifest no longer names (or --all), and stale temp files",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c := open()
-			keep := map[digest.Digest]bool{}
+			var keep map[digest.Digest]bool
 			if !all {
 				m, err := manifest.Load(mf)
 				if err != nil {
@@ -194,33 +181,13 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 					}
 					return err
 				}
-				for _, mod := range m.Models {
-					if mod.Locked() {
-						keep[mod.SHA256] = true
-					}
-				}
+				keep = prune.Keep(m)
 			}
-			entries, err := c.List()
+			r, err := prune.Run(open(), keep)
 			if err != nil {
 				return err
 			}
-			var n int
-			var freed int64
-			for _, e := range entries {
-				if keep[e.Digest] {
-					continue
-				}
-				if err := c.Remove(e.Digest); err != nil {
-					return err
-				}
-				n++
-				freed += e.Size
-			}
-			stale, err := c.Clean()
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "modelfetch: removed %d blobs (%s) and %d stale files\n", n, humanSize(freed), stale)
+			fmt.Fprintf(stderr, "modelfetch: removed %d blobs (%s) and %d stale files\n", r.Blobs, humanSize(r.Freed), r.Stale)
 			return nil
 		},
 	}

@@ -11,6 +11,7 @@ type env struct {
 	Manifest              string
 	Netrc                 string
 	HFToken               string
+	NetrcDefault          string // MODELFETCH_NETRC_DEFAULT
 	IsRoot                bool
 	IsTerminal            func() bool
 }
@@ -18,14 +19,15 @@ type env struct {
 func envFromOS() env {
 	home, _ := os.UserHomeDir()
 	return env{
-		Cache:      os.Getenv("MODELFETCH_CACHE"),
-		XDGCache:   os.Getenv("XDG_CACHE_HOME"),
-		Home:       home,
-		Manifest:   os.Getenv("MODELFETCH_MANIFEST"),
-		Netrc:      os.Getenv("NETRC"),
-		HFToken:    os.Getenv("HF_TOKEN"),
-		IsRoot:     os.Geteuid() == 0,
-		IsTerminal: func() bool { return isTerminal(os.Stderr) },
+		Cache:        os.Getenv("MODELFETCH_CACHE"),
+		XDGCache:     os.Getenv("XDG_CACHE_HOME"),
+		Home:         home,
+		Manifest:     os.Getenv("MODELFETCH_MANIFEST"),
+		Netrc:        os.Getenv("NETRC"),
+		HFToken:      os.Getenv("HF_TOKEN"),
+		NetrcDefault: os.Getenv("MODELFETCH_NETRC_DEFAULT"),
+		IsRoot:       os.Geteuid() == 0,
+		IsTerminal:   func() bool { return isTerminal(os.Stderr) },
 	}
 }
 
@@ -51,6 +53,19 @@ func (e env) netrcPath() string {
 		return ""
 	}
 	return filepath.Join(e.Home, ".netrc")
+}
+
+// netrcDefaultAnyHost reads MODELFETCH_NETRC_DEFAULT: "manifest" (or unset)
+// sends the netrc default entry only to the hosts the manifest names, "any"
+// to every https host.
+func (e env) netrcDefaultAnyHost() (bool, error) {
+	switch e.NetrcDefault {
+	case "", "manifest":
+		return false, nil
+	case "any":
+		return true, nil
+	}
+	return false, usagef("MODELFETCH_NETRC_DEFAULT=%q: want manifest or any", e.NetrcDefault)
 }
 
 // defaultManifest is MODELFETCH_MANIFEST, else models.toml.

@@ -3,11 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,13 +19,14 @@ import (
 
 type lockOptions struct {
 	netOptions
+	outputOptions
 	manifest    string
 	check       bool
 	update      []string
 	firstSource bool
 }
 
-func newLockCmd(stdout, stderr io.Writer, env env) *cobra.Command {
+func newLockCmd(stderr io.Writer, env env) *cobra.Command {
 	o := &lockOptions{}
 	cmd := &cobra.Command{
 		Use:   "lock [NAME...]",
@@ -35,7 +37,8 @@ entries) into the manifest, keeping everything else byte for byte.
 
 Without NAMEs it fetches only models that lack a value; a NAME is checked
 against its sources even when complete. A recorded value that no longer
-matches is reported and kept (exit 3) unless --update allows replacing it.
+matches is reported and kept (exit 3) unless --update allows replacing it:
+--update=NAME checks and updates NAME, --update alone every model.
 Every source of a model must serve the same bytes (--first-source skips that).
 --check changes nothing: exit 4 when a value is missing, 3 when a source no
 longer serves what is recorded.`,
@@ -46,20 +49,21 @@ longer serves what is recorded.`,
 	fs := cmd.Flags()
 	fs.StringVarP(&o.manifest, "manifest", "m", env.defaultManifest(), "the manifest to lock (env MODELFETCH_MANIFEST)")
 	fs.BoolVar(&o.check, "check", false, "change nothing; exit 4 if not fully locked, 3 if a source disagrees with the record")
-	fs.StringArrayVar(&o.update, "update", nil, "replace recorded values that changed upstream: for every model, or with --update=`NAME` for one")
+	fs.StringArrayVar(&o.update, "update", nil, "check and replace recorded values that changed upstream: of every model, or with --update=`NAME` of NAME (repeatable)")
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
-	fs.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
-	fs.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
-	fs.DurationVar(&o.idle, "idle-timeout", 30e9, "a connection silent this long is stalled")
-	fs.StringVar(&o.cacheDir, "cache", "", "cache folder to fill (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
-	fs.BoolVar(&o.noCache, "no-cache", false, "do not fill the cache")
+	o.netOptions.addFlags(fs, "jobs", "offline")
+	o.outputOptions.addFlags(fs, true, false)
 	return cmd
 }
 
 func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Writer, env env) error {
 	o.jobs = 1
-	if err := o.netOptions.validate(); err != nil {
+	if err := o.netOptions.validate(env); err != nil {
+		return err
+	}
+	mode, err := o.mode(env)
+	if err != nil {
 		return err
 	}
 	if o.check && len(o.update) > 0 {
@@ -69,32 +73,52 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	models, err := m.Select(names)
+	models, lo, err := o.selection(m, names)
 	if err != nil {
-		return &usageError{err}
+		return err
 	}
+	p := newProgress(stderr, mode, nil)
+	rep, err := lock.Run(cmd.Context(), probeProgress{o.fetcher(env, m, p), p}, models, lo)
+	p.finish()
+	if err != nil {
+		return err
+	}
+	return o.finish(m, src, rep, &ui{stderr: stderr}, env)
+}
+
+// selection is what lock checks: the NAMEs, the --update=NAMEs (a model
+// to update is a model to check), every model with --update alone, else
+// those missing a value.
+func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manifest.Model, lock.Options, error) {
 	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check}
-	for _, n := range names {
-		lo.Named[n] = true
-	}
 	for _, u := range o.update {
 		if u == "*" {
 			lo.UpdateAll = true
 			continue
 		}
 		if m.Model(u) == nil {
-			return usagef("--update %s: no model of that name in %s", u, o.manifest)
+			return nil, lo, usagef("--update %s: no model of that name in %s", u, o.manifest)
 		}
 		lo.Update[u] = true
+		if !slices.Contains(names, u) {
+			names = append(names, u)
+		}
 	}
-	rep, err := lock.Run(cmd.Context(), prober{o.fetcher(env, nil)}, models, lo)
+	models, err := m.Select(names)
 	if err != nil {
-		return err
+		return nil, lo, &usageError{err}
 	}
-	u := &ui{stderr: stderr}
+	for _, mod := range models {
+		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll
+	}
+	return models, lo, nil
+}
+
+// finish prints the findings, writes the edits and decides the exit.
+func (o *lockOptions) finish(m *manifest.Manifest, src []byte, rep *lock.Report, u *ui, env env) error {
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
-			fmt.Fprintf(stderr, "modelfetch: %s\n", f)
+			u.infof(o.quiet, "%s", f)
 			continue
 		}
 		u.errorf("%s", f)
@@ -108,22 +132,42 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 			if err := writeAtomic(o.manifest, out); err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "modelfetch: lock: wrote %d values to %s (%s)\n", len(rep.Edits), o.manifest, strings.Join(rep.Locked, ", "))
+			u.infof(o.quiet, "lock: wrote %d values to %s (%s)", len(rep.Edits), o.manifest, strings.Join(rep.Locked, ", "))
 		}
 	} else if len(rep.Findings) == 0 {
-		fmt.Fprintf(stderr, "modelfetch: lock: %s is up to date\n", o.manifest)
+		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
+	}
+	for _, h := range lockHints(rep.Findings, o.manifest, env) {
+		u.hintf("%s", h)
 	}
 	switch rep.ExitKind() {
 	case "integrity":
-		u.hintf("a source no longer serves the recorded bytes, or mirrors disagree; if the change is expected, run `modelfetch lock --update=NAME NAME` and review the diff")
 		return &exitError{code: exitIntegrity, err: errReported}
 	case "network":
 		return &exitError{code: exitNetwork, err: errReported}
 	case "incomplete":
-		u.hintf("run `modelfetch lock` to record the missing values")
 		return &exitError{code: exitStale, err: errReported}
 	}
 	return nil
+}
+
+// probeProgress shows what lock downloads as fetch shows its artifacts: a
+// line (or bar) per source read.
+type probeProgress struct {
+	f *fetch.Fetcher
+	p *progress
+}
+
+func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (fetch.Probe, error) {
+	pp.p.Start(m.Name, m.Size)
+	start := time.Now()
+	r, err := pp.f.Probe(ctx, m, src)
+	if err != nil {
+		pp.p.drop(m.Name) // the finding says why, once
+		return r, err
+	}
+	pp.p.Done(fetch.Result{Name: m.Name, Status: statusDownloaded, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
+	return r, err
 }
 
 // writeAtomic replaces the file at name (following a symlink to the real
@@ -158,11 +202,4 @@ func writeAtomic(name string, data []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), real)
-}
-
-// prober bounds lock's probes by the declared size (see fetch.Fetcher.Probe).
-type prober struct{ f *fetch.Fetcher }
-
-func (p prober) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (fetch.Probe, error) {
-	return p.f.Probe(ctx, m, src, 0)
 }

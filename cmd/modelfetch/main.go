@@ -11,7 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -24,7 +27,8 @@ const (
 	exitUsage       = 2
 	exitIntegrity   = 3
 	exitStale       = 4
-	exitInterrupted = 130
+	exitInterrupted = 130 // SIGINT
+	exitTerminated  = 143 // SIGTERM
 )
 
 func main() { os.Exit(Main()) }
@@ -39,21 +43,65 @@ func Main() int {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := withSignals(context.Background(), sigs, os.Exit)
 	defer stop()
 	return run(ctx, os.Args[1:], os.Stdout, os.Stderr, envFromOS())
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) int {
-	ui := &ui{stderr: stderr}
-	cmd := newRootCmd(stdout, stderr, env)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	u := &ui{stderr: stderr}
+	root := newRootCmd(stdout, stderr, env)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
 	code := exitCode(ctx, err)
+	var sig *signalError
+	if errors.Is(err, context.Canceled) && errors.As(context.Cause(ctx), &sig) {
+		err = sig // say which signal
+	}
 	if err != nil && !errors.Is(err, errReported) {
-		ui.printError(err)
+		u.printError(err)
+		// A failure before any result still gets its document.
+		if wantsJSON(cmd, args) {
+			_ = writeJSON(stdout, commandName(cmd), code, nil, problems(err))
+		}
 	}
 	return code
+}
+
+// wantsJSON reports whether --json was asked of cmd, reading the arguments
+// themselves when flag parsing stopped before it.
+func wantsJSON(cmd *cobra.Command, args []string) bool {
+	if cmd == nil {
+		return false
+	}
+	f := cmd.Flags().Lookup("json")
+	if f == nil {
+		return false
+	}
+	if f.Changed {
+		return f.Value.String() == "true"
+	}
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "--json=true", "--json=1":
+			return true
+		}
+	}
+	return false
+}
+
+// commandName is cmd's path below the root ("fetch" for the root).
+func commandName(cmd *cobra.Command) string {
+	if cmd == nil || !cmd.HasParent() {
+		return "fetch"
+	}
+	_, name, _ := strings.Cut(cmd.CommandPath(), " ")
+	return name
 }
 
 // errReported wraps a failure whose details were already printed.
@@ -78,8 +126,25 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
+// hinted is an error with a next step.
+type hinted struct {
+	err  error
+	hint string
+}
+
+func (e *hinted) Error() string { return e.err.Error() }
+func (e *hinted) Unwrap() error { return e.err }
+
 // exitCode is the one place exit codes are decided.
 func exitCode(ctx context.Context, err error) int {
+	code := errorExit(ctx, err)
+	if code == exitInterrupted {
+		return interruptedExit(ctx)
+	}
+	return code
+}
+
+func errorExit(ctx context.Context, err error) int {
 	var ee *exitError
 	var ml manifest.ErrorList
 	var me *manifest.Error

@@ -2,9 +2,17 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/sha256"
+	cryptotls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -65,7 +73,7 @@ func cmdMF(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	cmd := exec.Command("modelfetch", args[1:]...)
 	cmd.Dir = ts.MkAbs(".")
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "MODELFETCH_CACHE", "MODELFETCH_MANIFEST", "XDG_CACHE_HOME", "NETRC", "HF_TOKEN", "GOCOVERDIR"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "MODELFETCH_CACHE", "MODELFETCH_MANIFEST", "XDG_CACHE_HOME", "NETRC", "HF_TOKEN", "MODELFETCH_NETRC_DEFAULT", "SSL_CERT_FILE", "GOCOVERDIR"} {
 		if v := ts.Getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
@@ -141,6 +149,9 @@ func writeFile(ts *testscript.TestScript, name string, b []byte) {
 //	/reset/F    the first request resets the connection half way
 //	/503/F      the first request answers 503 Retry-After: 0
 //	/404/F      always 404
+//	/auth/F     401 unless the request has an Authorization header
+//	/redirect/P a 302 to /P on the host "localhost" (another host name for
+//	            the same server)
 type scriptServer struct {
 	*httptest.Server
 	dir  string
@@ -156,8 +167,22 @@ func (s *scriptServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.hits[r.URL.Path]++
 	first := s.hits[r.URL.Path] == 1
 	s.mu.Unlock()
-	if mode == "404" {
+	switch mode {
+	case "404":
 		http.NotFound(w, r)
+		return
+	case "auth":
+		if r.Header.Get("Authorization") == "" {
+			http.Error(w, "who are you?", http.StatusUnauthorized)
+			return
+		}
+	case "redirect":
+		_, port, _ := net.SplitHostPort(r.Host)
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		http.Redirect(w, r, scheme+"://localhost:"+port+"/"+name, http.StatusFound)
 		return
 	}
 	b, err := os.ReadFile(filepath.Join(s.dir, filepath.FromSlash(name)))
@@ -191,11 +216,16 @@ func (s *scriptServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 var servers sync.Map // *testscript.TestScript -> *scriptServer
 
-// serve DIR starts a loopback server for DIR and sets $SERVER; serve stop
-// stops it.
+// serve [-tls] DIR starts a loopback server for DIR and sets $SERVER; with
+// -tls it serves https, for the names 127.0.0.1 and localhost, and sets
+// $SSL_CERT_FILE to its certificate. serve stop stops it.
 func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
+	tls := len(args) == 2 && args[0] == "-tls"
+	if tls {
+		args = args[1:]
+	}
 	if len(args) != 1 {
-		ts.Fatalf("usage: serve DIR | serve stop")
+		ts.Fatalf("usage: serve [-tls] DIR | serve stop")
 	}
 	if args[0] == "stop" {
 		if s, ok := servers.Load(ts); ok {
@@ -204,10 +234,42 @@ func cmdServe(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	s := &scriptServer{dir: ts.MkAbs(args[0]), hits: map[string]int{}}
-	s.Server = httptest.NewServer(s)
+	if tls {
+		s.Server = httptest.NewUnstartedServer(s)
+		cert, pemCert := selfSigned(ts)
+		s.TLS = &cryptotls.Config{Certificates: []cryptotls.Certificate{cert}}
+		s.StartTLS()
+		writeFile(ts, "server-cert.pem", pemCert)
+		ts.Setenv("SSL_CERT_FILE", ts.MkAbs("server-cert.pem"))
+	} else {
+		s.Server = httptest.NewServer(s)
+	}
 	servers.Store(ts, s)
 	ts.Defer(s.Close)
 	ts.Setenv("SERVER", s.URL)
+}
+
+// selfSigned makes a certificate for 127.0.0.1 and localhost.
+func selfSigned(ts *testscript.TestScript) (cryptotls.Certificate, []byte) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), cryptorand.Reader)
+	ts.Check(err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "modelfetch test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IsCA:         true,
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(cryptorand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	ts.Check(err)
+	return cryptotls.Certificate{Certificate: [][]byte{der}, PrivateKey: key},
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
 // requests N checks how many requests the server has had.

@@ -18,7 +18,7 @@ import (
 // carriage-return stream: at most one line per artifact every plainEvery.
 func TestPlainProgressIsThrottled(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain)
+	p := newProgress(&buf, progressPlain, nil)
 	p.Start("codeformer", 1000)
 	for i := int64(1); i <= 1000; i++ {
 		p.Progress("codeformer", i)
@@ -35,7 +35,7 @@ func TestPlainProgressIsThrottled(t *testing.T) {
 
 func TestNoProgressPrintsNothing(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, progressNone)
+	p := newProgress(&buf, progressNone, nil)
 	p.Start("a", 10)
 	p.Progress("a", 5)
 	p.Retry("a", &fetch.SourceError{Source: "https://h/a", Err: assert.AnError}, time.Second)
@@ -48,11 +48,29 @@ func TestCredentialsGoOnlyToTheirHost(t *testing.T) {
 	dir := t.TempDir()
 	netrc := filepath.Join(dir, "netrc")
 	require.NoError(t, os.WriteFile(netrc, []byte("machine models.example.com login alice password s3cret\n"), 0o600))
-	creds := credentials(env{Netrc: netrc, HFToken: "hf_abc"})
+	creds := credentialPolicy(env{Netrc: netrc, HFToken: "hf_abc"}, nil).Func()
 	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", creds("https", "models.example.com"))
 	assert.Equal(t, "", creds("https", "cdn.example.com"), "no netrc entry, no credential")
 	assert.Equal(t, "Bearer hf_abc", creds("https", "huggingface.co"))
 	assert.Equal(t, "Bearer hf_abc", creds("https", "hf.co"))
 	assert.Equal(t, "", creds("http", "huggingface.co"), "the token never goes over plain http")
 	assert.Equal(t, "", creds("https", "cdn-lfs.huggingface.co"), "nor to the CDN a hub redirects to")
+}
+
+// A hint's command pastes into a shell as it is.
+func TestHintCommandQuotes(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{args: []string{"lock", "--update=codeformer"}, want: "modelfetch lock --update=codeformer"},
+		{args: []string{"fetch", "-m", "my models.toml"}, want: "modelfetch fetch -m 'my models.toml'"},
+		{args: []string{"fetch", "--out", "it's"}, want: `modelfetch fetch --out 'it'\''s'`},
+		{args: []string{"fetch", "--out", "$HOME/x"}, want: "modelfetch fetch --out '$HOME/x'"},
+	} {
+		assert.Equal(t, tt.want, command(tt.args...))
+	}
+	assert.Nil(t, manifestArg("models.toml", env{}), "the default manifest needs no -m")
+	assert.Equal(t, []string{"-m", "other.toml"}, manifestArg("other.toml", env{}))
+	assert.Nil(t, manifestArg("conf/m.toml", env{Manifest: "conf/m.toml"}), "nor MODELFETCH_MANIFEST's")
 }

@@ -5,11 +5,13 @@ import (
 	"io"
 
 	"github.com/spf13/cobra"
+
+	"github.com/djok/modelfetch/pkg/fetch"
 )
 
 type verifyOptions struct {
 	manifestOptions
-	json bool
+	outputOptions
 	jobs int
 }
 
@@ -24,16 +26,17 @@ func newVerifyCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 				return usagef("--jobs must be at least 1")
 			}
 			fo := &fetchOptions{manifestOptions: o.manifestOptions, netOptions: netOptions{jobs: o.jobs, connections: 1, retries: 0, idle: 1, noCache: true}}
-			targets, err := fo.targets(env)
+			m, targets, err := fo.targets(env)
 			if err != nil {
 				return err
 			}
-			results := fetch.Verify(cmd.Context(), targets, o.jobs)
-			return report(stdout, stderr, "verify", o.json, results, false)
+			rep := reporter{stdout: stdout, stderr: stderr, command: "verify", out: o.outputOptions,
+				hints: func(r []fetch.Result) []string { return verifyHints(r, &o.manifestOptions, env) }}
+			return rep.report(fetch.Verify(cmd.Context(), targets, o.jobs), false)
 		},
 	}
-	o.manifestOptions.addFlags(cmd.Flags(), env, true)
-	cmd.Flags().BoolVar(&o.json, "json", false, "print one JSON result document on stdout")
+	o.manifestOptions.addFlags(cmd.Flags(), env, "verify", true)
+	o.outputOptions.addFlags(cmd.Flags(), false, true)
 	cmd.Flags().IntVar(&o.jobs, "jobs", 4, "files hashed at once")
 	return cmd
 }

@@ -1,0 +1,134 @@
+package main
+
+// Hints: the next step after a failure. Each fits the failure that caused it
+// and is a command the user can paste, naming the real models and manifest.
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/lock"
+)
+
+// statusDownloaded is what lock's progress says of a source it has read.
+const statusDownloaded fetch.Status = "downloaded"
+
+// failedNames returns the names of the artifacts that failed with kind (any
+// kind when kind is 0) and whose error lines pass match (nil: all).
+func failedNames(results []fetch.Result, kind fetch.Kind, match func(string) bool) []string {
+	var out []string
+	for _, r := range results {
+		var fe *fetch.Error
+		if r.Status != fetch.StatusFailed || !errors.As(r.Err, &fe) || (kind != 0 && fe.Kind != kind) {
+			continue
+		}
+		if match == nil || slices.ContainsFunc(fe.Lines(), match) {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+// sourceHints follow a fetch or cache warm: a source served bad bytes, or the
+// cache could not serve an offline run.
+func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
+	var hints []string
+	if names := failedNames(results, fetch.KindIntegrity, nil); len(names) > 0 {
+		args := append([]string{"lock"}, manifestArg(o.manifest, env)...)
+		for _, n := range names {
+			args = append(args, "--update="+n)
+		}
+		hints = append(hints, fmt.Sprintf("no source served the bytes the manifest records for %s; if the model changed upstream on purpose, run `%s` and review the diff", strings.Join(names, ", "), command(args...)))
+	}
+	offline := failedNames(results, 0, func(l string) bool { return strings.Contains(l, "offline") })
+	if len(offline) > 0 {
+		args := append([]string{"cache", "warm"}, manifestArg(o.manifest, env)...)
+		for _, n := range offline {
+			args = append(args, "--only", n)
+		}
+		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or drop --offline", command(args...)))
+	}
+	return hints
+}
+
+// verifyHints follow a verify that found installed files changed or missing:
+// fetch repairs them.
+func verifyHints(results []fetch.Result, o *manifestOptions, env env) []string {
+	names := failedNames(results, fetch.KindIntegrity, nil)
+	if len(names) == 0 {
+		return nil
+	}
+	args := append([]string{"fetch"}, manifestArg(o.manifest, env)...)
+	if o.out != "" {
+		args = append(args, "--out", o.out)
+	}
+	for _, d := range o.dirs {
+		args = append(args, "--dir", d)
+	}
+	for _, n := range names {
+		args = append(args, "--only", n)
+	}
+	return []string{fmt.Sprintf("run `%s` to reinstall what was changed or removed", command(args...))}
+}
+
+// lockHints follow lock's findings: a model that changed upstream is
+// updated on purpose; sources that disagree need a mirror removed or
+// --first-source; missing values need a lock.
+func lockHints(findings []lock.Finding, manifest string, env env) []string {
+	var changed, disagree []string
+	incomplete := false
+	for _, f := range findings {
+		switch {
+		case f.Kind == lock.Changed && f.Kept && !slices.Contains(changed, f.Model):
+			changed = append(changed, f.Model)
+		case f.Kind == lock.Disagrees && !slices.Contains(disagree, f.Model):
+			disagree = append(disagree, f.Model)
+		case f.Kind == lock.Incomplete:
+			incomplete = true
+		}
+	}
+	m := manifestArg(manifest, env)
+	var hints []string
+	if len(changed) > 0 {
+		args := append([]string{"lock"}, m...)
+		for _, n := range changed {
+			args = append(args, "--update="+n)
+		}
+		hints = append(hints, fmt.Sprintf("%s changed upstream; if that is expected, run `%s` and review the diff", strings.Join(changed, ", "), command(args...)))
+	}
+	if len(disagree) > 0 {
+		args := append(append([]string{"lock"}, m...), "--first-source")
+		args = append(args, disagree...)
+		hints = append(hints, fmt.Sprintf("the sources of %s serve different bytes: remove the bad mirror from %s, or run `%s` to record what the first working source serves", strings.Join(disagree, ", "), manifest, command(args...)))
+	}
+	if incomplete {
+		hints = append(hints, fmt.Sprintf("run `%s` to record the missing values", command(append([]string{"lock"}, m...)...)))
+	}
+	return hints
+}
+
+// manifestArg is "-m FILE", unless FILE is what a bare command reads.
+func manifestArg(file string, env env) []string {
+	if file == env.defaultManifest() {
+		return nil
+	}
+	return []string{"-m", file}
+}
+
+var plainArg = regexp.MustCompile(`^[A-Za-z0-9_./=:@%+,-]+$`)
+
+// command renders a modelfetch command line, quoting for a POSIX shell.
+func command(args ...string) string {
+	q := []string{"modelfetch"}
+	for _, a := range args {
+		if !plainArg.MatchString(a) {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q = append(q, a)
+	}
+	return strings.Join(q, " ")
+}
