@@ -181,7 +181,9 @@ func TestSelectAndDirs(t *testing.T) {
 
 func TestPositionsSkipMultiline(t *testing.T) {
 	src := "version = 1\ns = \"\"\"\nfake = 1\n\"\"\"\n[models.a]\nurls = [\n  \"https://x\",\n]\npath = \"a\"\n"
-	pos := scanPositions(src)
+	d, err := parseDoc([]byte(src))
+	require.NoError(t, err)
+	pos := d.pos
 	assert.Equal(t, 0, pos.line("fake"))
 	assert.Equal(t, 5, pos.line("models.a"))
 	assert.Equal(t, 6, pos.line("models.a.urls"))
