@@ -20,6 +20,7 @@ type lockOptions struct {
 	check       bool
 	update      []string
 	firstSource bool
+	maxSize     int64
 }
 
 func newLockCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -47,6 +48,7 @@ longer serves what is recorded.`,
 	fs.StringArrayVar(&o.update, "update", nil, "replace recorded values that changed upstream: for every model, or with --update=`NAME` for one")
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
+	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
 	fs.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
 	fs.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
 	fs.DurationVar(&o.idle, "idle-timeout", 30e9, "a connection silent this long is stalled")
@@ -63,6 +65,9 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if o.check && len(o.update) > 0 {
 		return usagef("--check changes nothing; drop --update")
 	}
+	if o.maxSize <= 0 || o.maxSize > manifest.MaxSize {
+		return usagef("--max-size must be between 1 and %d bytes", int64(manifest.MaxSize))
+	}
 	m, src, err := manifest.ReadFile(o.manifest)
 	if err != nil {
 		return err
@@ -71,7 +76,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return &usageError{err}
 	}
-	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check}
+	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check, MaxSize: o.maxSize}
 	for _, n := range names {
 		lo.Named[n] = true
 	}

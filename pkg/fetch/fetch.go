@@ -651,21 +651,25 @@ type Probe struct {
 
 // Probe downloads src through the pipeline (retries, resume, decompression)
 // without checking digests or sizes, and reports what it delivered: this is
-// how `lock` learns the values to record. With a cache, the decoded bytes are
-// stored under their digest, so a later fetch needs no network. The error is
-// a *SourceError.
-func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (Probe, error) {
+// how `lock` learns the values to record. It decodes at most limit installed
+// bytes: more is a KindIntegrity error wrapping a *digest.SizeError with
+// Over set. With a cache, the decoded bytes are stored under their digest, so
+// a later fetch needs no network. The error is a *SourceError.
+func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
 	name := redact.URL(src.Parsed)
 	mm, ss := *m, *src
 	mm.SHA256, mm.Size = digest.Digest{}, -1
 	ss.SHA256, ss.Size = digest.Digest{}, -1
-	var sinks []sink
+	sinks := []sink{&limitSink{limit: limit}}
 	var cw *cache.Writer
 	fail := func(err error) (Probe, error) {
 		kind := KindNetwork
+		var se *digest.SizeError
 		switch {
 		case ctx.Err() != nil:
 			kind, err = KindCanceled, context.Cause(ctx)
+		case errors.As(err, &se):
+			kind = KindIntegrity
 		case isLocal(err):
 			kind = KindLocal
 		case decompress.IsCorrupt(err) || isTrailing(err):
@@ -702,6 +706,18 @@ type sink interface {
 }
 
 type cacheSink struct{ *cache.Writer }
+
+// limitSink fails once more than limit bytes are written to it.
+type limitSink struct{ n, limit int64 }
+
+func (l *limitSink) Write(p []byte) (int, error) {
+	if l.n += int64(len(p)); l.n > l.limit {
+		return 0, &digest.SizeError{Got: l.limit + 1, Want: l.limit, Over: true}
+	}
+	return len(p), nil
+}
+
+func (l *limitSink) reset() error { l.n = 0; return nil }
 
 func (c cacheSink) reset() error { return c.Reset() }
 
