@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -94,6 +91,18 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
+	written := 0
+	if !o.check {
+		// Serialised with other writers of this manifest by a lock file in
+		// the cache folder (even with --no-cache: it holds no blob).
+		lockDir := env.cacheDir()
+		if o.cacheDir != "" {
+			lockDir = o.cacheDir
+		}
+		if written, err = rep.Write(cmd.Context(), o.manifest, src, lockDir); err != nil {
+			return err
+		}
+	}
 	u := &ui{stderr: stderr}
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
@@ -102,17 +111,8 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		}
 		u.errorf("%s", f)
 	}
-	if !o.check && len(rep.Edits) > 0 {
-		out, err := manifest.Apply(o.manifest, m.BaseDir, src, rep.Edits)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(out, src) {
-			if err := writeAtomic(o.manifest, out); err != nil {
-				return err
-			}
-			fmt.Fprintf(stderr, "modelfetch: lock: wrote %d values to %s (%s)\n", len(rep.Edits), o.manifest, strings.Join(rep.Locked, ", "))
-		}
+	if written > 0 {
+		fmt.Fprintf(stderr, "modelfetch: lock: wrote %d values to %s (%s)\n", written, o.manifest, strings.Join(rep.Locked, ", "))
 	} else if len(rep.Findings) == 0 {
 		fmt.Fprintf(stderr, "modelfetch: lock: %s is up to date\n", o.manifest)
 	}
@@ -127,38 +127,4 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		return &exitError{code: exitStale, err: errReported}
 	}
 	return nil
-}
-
-// writeAtomic replaces the file at name (following a symlink to the real
-// file) by temp file + fsync + rename, keeping its permissions.
-func writeAtomic(name string, data []byte) error {
-	real, err := filepath.EvalSymlinks(name)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), real)
 }
