@@ -172,40 +172,45 @@ func (p *parser) model(m *Manifest, name string, raw rawModel) *Model {
 		mod.Sources = append(mod.Sources, s)
 	}
 	for i, rs := range raw.Sources {
-		k := fmt.Sprintf("%s.sources.%d", key, i)
-		s := &Source{Size: -1, Table: true, Line: p.pos.line(k)}
-		if rs.URL == nil {
-			p.errf(k, "", "source has no url")
-		} else {
-			s.URL = *rs.URL
-			s.Parsed = p.url(k+".url", m.BaseDir, s.URL)
-		}
-		if rs.Compression != nil {
-			f, err := decompress.Parse(*rs.Compression)
-			if err != nil {
-				p.errf(k+".compression", "", "%v", err)
-			}
-			s.Compression = f
-		}
-		if rs.SHA256 != nil {
-			d, err := digest.Parse(*rs.SHA256)
-			if err != nil {
-				p.errf(k+".sha256", "", "%v", err)
-			}
-			s.SHA256 = d
-		}
-		if rs.Size != nil {
-			if err := checkSize(*rs.Size); err != nil {
-				p.errf(k+".size", "", "%v", err)
-			}
-			s.Size = *rs.Size
-		}
-		mod.Sources = append(mod.Sources, s)
+		mod.Sources = append(mod.Sources, p.source(fmt.Sprintf("%s.sources.%d", key, i), m.BaseDir, rs))
 	}
 	if len(mod.Sources) == 0 {
 		p.errf(key, "", "no urls and no sources: nothing to fetch from")
 	}
 	return mod
+}
+
+// source checks a [[models.NAME.sources]] entry (or an inline table in
+// sources = [...]); k is its key with its index.
+func (p *parser) source(k, baseDir string, rs rawSource) *Source {
+	s := &Source{Size: -1, Table: true, Line: p.pos.line(k)}
+	if rs.URL == nil {
+		p.errf(k, "", "source has no url")
+	} else {
+		s.URL = *rs.URL
+		s.Parsed = p.url(k+".url", baseDir, s.URL)
+	}
+	if rs.Compression != nil {
+		f, err := decompress.Parse(*rs.Compression)
+		if err != nil {
+			p.errf(k+".compression", "", "%v", err)
+		}
+		s.Compression = f
+	}
+	if rs.SHA256 != nil {
+		d, err := digest.Parse(*rs.SHA256)
+		if err != nil {
+			p.errf(k+".sha256", "", "%v", err)
+		}
+		s.SHA256 = d
+	}
+	if rs.Size != nil {
+		if err := checkSize(*rs.Size); err != nil {
+			p.errf(k+".size", "", "%v", err)
+		}
+		s.Size = *rs.Size
+	}
+	return s
 }
 
 func validName(s string) bool {
