@@ -59,6 +59,9 @@ func Apply(file, baseDir string, src []byte, edits []Edit) ([]byte, error) {
 		sp = append(sp, s...)
 	}
 	out := applySplices(src, sp)
+	if len(out) > MaxManifestSize {
+		return nil, fmt.Errorf("%s: the edited manifest would be larger than %d bytes (1 MiB); nothing written", file, MaxManifestSize)
+	}
 	m, err := Parse(file, baseDir, out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: editing broke the file (a bug; nothing written): %w", file, err)

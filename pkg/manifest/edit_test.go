@@ -199,3 +199,11 @@ func FuzzApply(f *testing.F) {
 		}
 	})
 }
+
+func TestApplyKeepsTheSizeLimit(t *testing.T) {
+	src := "version = 1\n[models.a]\npath = \"a\"\nurls = [\"https://h/a\"]\n"
+	src += "#" + strings.Repeat("x", MaxManifestSize-len(src)-2) + "\n"
+	require.Len(t, src, MaxManifestSize)
+	_, err := Apply("m.toml", "/", []byte(src), []Edit{{Model: "a", Source: -1, Key: "sha256", Value: shaA}})
+	require.EqualError(t, err, "m.toml: the edited manifest would be larger than 1048576 bytes (1 MiB); nothing written")
+}
