@@ -152,19 +152,8 @@ func (p *parser) model(m *Manifest, name string, raw rawModel) *Model {
 			mod.Path = path.Clean(*raw.Path)
 		}
 	}
-	if raw.SHA256 != nil {
-		d, err := digest.Parse(*raw.SHA256)
-		if err != nil {
-			p.errf(key+".sha256", "", "%v", err)
-		}
-		mod.SHA256 = d
-	}
-	if raw.Size != nil {
-		if err := checkSize(*raw.Size); err != nil {
-			p.errf(key+".size", "", "%v", err)
-		}
-		mod.Size = *raw.Size
-	}
+	mod.SHA256 = p.digest(key+".sha256", raw.SHA256)
+	mod.Size = p.size(key+".size", raw.Size)
 	for _, u := range raw.URLs {
 		k := key + ".urls"
 		s := &Source{URL: u, Size: -1, Line: p.pos.line(k)}
@@ -197,20 +186,32 @@ func (p *parser) source(k, baseDir string, rs rawSource) *Source {
 		}
 		s.Compression = f
 	}
-	if rs.SHA256 != nil {
-		d, err := digest.Parse(*rs.SHA256)
-		if err != nil {
-			p.errf(k+".sha256", "", "%v", err)
-		}
-		s.SHA256 = d
-	}
-	if rs.Size != nil {
-		if err := checkSize(*rs.Size); err != nil {
-			p.errf(k+".size", "", "%v", err)
-		}
-		s.Size = *rs.Size
-	}
+	s.SHA256 = p.digest(k+".sha256", rs.SHA256)
+	s.Size = p.size(k+".size", rs.Size)
 	return s
+}
+
+// digest checks a sha256 value; nil is the zero digest.
+func (p *parser) digest(key string, s *string) digest.Digest {
+	if s == nil {
+		return digest.Digest{}
+	}
+	d, err := digest.Parse(*s)
+	if err != nil {
+		p.errf(key, "", "%v", err)
+	}
+	return d
+}
+
+// size checks a size value; nil is -1 (not declared).
+func (p *parser) size(key string, n *int64) int64 {
+	if n == nil {
+		return -1
+	}
+	if err := checkSize(*n); err != nil {
+		p.errf(key, "", "%v", err)
+	}
+	return *n
 }
 
 func validName(s string) bool {
