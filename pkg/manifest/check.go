@@ -239,6 +239,8 @@ func checkPath(p string) error {
 		return fmt.Errorf("path %q is absolute; it must be relative to its dir", p)
 	case strings.Contains(p, `\`):
 		return fmt.Errorf("path %q has a backslash; use / between folders", p)
+	case len(p) > maxPathLen:
+		return fmt.Errorf("path is %d bytes; the limit is %d", len(p), maxPathLen)
 	}
 	for _, part := range strings.Split(p, "/") {
 		if part == ".." {

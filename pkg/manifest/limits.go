@@ -29,6 +29,9 @@ const (
 	MaxComponentLen = 255
 
 	tempNameOverhead = len(".modelfetch-") + len(".") + 12 + len(".tmp")
+	// maxPathLen bounds a model's path below its root: with the root, it
+	// must fit Linux's PATH_MAX of 4096.
+	maxPathLen = 1024
 )
 
 // checkNesting scans src for brackets and braces outside strings and

@@ -128,6 +128,8 @@ func TestNameLength(t *testing.T) {
 	require.ErrorContains(t, err, "is 255 bytes; the limit is 226")
 	err = parse(strings.Repeat("d", 256) + "/a")
 	require.ErrorContains(t, err, "is 256 bytes; filesystems allow 255")
+	err = parse(strings.Repeat("d/", 600) + "a")
+	require.ErrorContains(t, err, "path is 1201 bytes; the limit is 1024")
 
 	// The temp file a 226-byte name gets fits a filesystem's 255.
 	assert.Equal(t, 29, tempNameOverhead)
