@@ -102,6 +102,9 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		if written, err = rep.Write(cmd.Context(), o.manifest, src, lockDir); err != nil {
 			return err
 		}
+		if rep.Unserialised != nil {
+			fmt.Fprintf(stderr, "modelfetch: warning: %v; wrote without waiting for other lock runs\n", rep.Unserialised)
+		}
 	}
 	u := &ui{stderr: stderr}
 	for _, f := range rep.Findings {

@@ -20,7 +20,8 @@ import (
 //
 // Writers of one manifest are serialised by a lock file in cacheDir (under
 // locks/, named by a hash of the manifest's real path; "" locks nothing), so
-// the repository gets no lock file. Under the lock the manifest is read
+// the repository gets no lock file. When the lock cannot be taken, Write goes
+// on and says why in r.Unserialised. Under the lock the manifest is read
 // again: when another writer changed it meanwhile, the edits are applied to
 // its text, not to read, so its values are kept. An edit whose value another
 // writer changed to something else is not made; it becomes a Changed finding
@@ -38,10 +39,17 @@ func (r *Report) Write(ctx context.Context, file string, read []byte, cacheDir s
 		return 0, err
 	}
 	unlock, err := lockFile(ctx, cacheDir, real)
-	if err != nil {
-		return 0, err
+	switch {
+	case ctx.Err() != nil:
+		return 0, ctx.Err()
+	case err != nil:
+		// The cache is best-effort: a lock that cannot be had (read-only or
+		// damaged cache, a symlink or FIFO planted as the lock file) leaves
+		// the re-read and merge below, which narrow a race to milliseconds.
+		r.Unserialised = err
+	default:
+		defer unlock()
 	}
-	defer unlock()
 	m, cur, err := manifest.ReadFile(file)
 	if err != nil {
 		return 0, err
@@ -132,7 +140,7 @@ func lockFile(ctx context.Context, cacheDir, file string) (unlock func(), err er
 	}
 	dir := filepath.Join(cacheDir, "locks")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("lock of %s: %w", file, err)
+		return nil, fmt.Errorf("lock folder: %w", err)
 	}
 	sum := sha256.Sum256([]byte(file))
 	p := filepath.Join(dir, "manifest-"+hex.EncodeToString(sum[:16])+".lock")
