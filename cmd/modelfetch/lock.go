@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -24,6 +21,7 @@ type lockOptions struct {
 	check       bool
 	update      []string
 	firstSource bool
+	maxSize     int64
 }
 
 func newLockCmd(stderr io.Writer, env env) *cobra.Command {
@@ -52,6 +50,7 @@ longer serves what is recorded.`,
 	fs.StringArrayVar(&o.update, "update", nil, "check and replace recorded values that changed upstream: of every model, or with --update=`NAME` of NAME (repeatable)")
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
+	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
 	o.netOptions.addFlags(fs, "jobs", "offline")
 	o.outputOptions.addFlags(fs, true, false)
 	return cmd
@@ -83,14 +82,14 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	return o.finish(m, src, rep, &ui{stderr: stderr}, env)
+	return o.finish(cmd.Context(), m, src, rep, &ui{stderr: stderr}, env)
 }
 
 // selection is what lock checks: the NAMEs, the --update=NAMEs (a model
 // to update is a model to check), every model with --update alone, else
 // those missing a value.
 func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manifest.Model, lock.Options, error) {
-	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check}
+	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check, MaxSize: o.maxSize}
 	for _, u := range o.update {
 		if u == "*" {
 			lo.UpdateAll = true
@@ -115,7 +114,7 @@ func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manife
 }
 
 // finish prints the findings, writes the edits and decides the exit.
-func (o *lockOptions) finish(m *manifest.Manifest, src []byte, rep *lock.Report, u *ui, env env) error {
+func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []byte, rep *lock.Report, u *ui, env env) error {
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
 			u.infof(o.quiet, "%s", f)
@@ -123,18 +122,26 @@ func (o *lockOptions) finish(m *manifest.Manifest, src []byte, rep *lock.Report,
 		}
 		u.errorf("%s", f)
 	}
-	if !o.check && len(rep.Edits) > 0 {
-		out, err := manifest.Apply(o.manifest, m.BaseDir, src, rep.Edits)
-		if err != nil {
+	written := 0
+	if !o.check {
+		// Serialised with other writers of this manifest by a lock in the
+		// cache folder (even with --no-cache: it holds no blob), re-read
+		// under that lock.
+		lockDir := env.cacheDir()
+		if o.cacheDir != "" {
+			lockDir = o.cacheDir
+		}
+		var err error
+		if written, err = rep.Write(ctx, o.manifest, src, lockDir); err != nil {
 			return err
 		}
-		if !bytes.Equal(out, src) {
-			if err := writeAtomic(o.manifest, out); err != nil {
-				return err
-			}
-			u.infof(o.quiet, "lock: wrote %d values to %s (%s)", len(rep.Edits), o.manifest, strings.Join(rep.Locked, ", "))
+		if rep.Unserialised != nil {
+			u.warnf("%v; wrote without waiting for other lock runs", rep.Unserialised)
 		}
-	} else if len(rep.Findings) == 0 {
+	}
+	if written > 0 {
+		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, strings.Join(rep.Locked, ", "))
+	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
 	for _, h := range lockHints(rep.Findings, o.manifest, env) {
@@ -158,48 +165,14 @@ type probeProgress struct {
 	p *progress
 }
 
-func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (fetch.Probe, error) {
+func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
 	pp.p.Start(m.Name, m.Size)
 	start := time.Now()
-	r, err := pp.f.Probe(ctx, m, src)
+	r, err := pp.f.Probe(ctx, m, src, limit)
 	if err != nil {
 		pp.p.drop(m.Name) // the finding says why, once
 		return r, err
 	}
 	pp.p.Done(fetch.Result{Name: m.Name, Status: statusDownloaded, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
 	return r, err
-}
-
-// writeAtomic replaces the file at name (following a symlink to the real
-// file) by temp file + fsync + rename, keeping its permissions.
-func writeAtomic(name string, data []byte) error {
-	real, err := filepath.EvalSymlinks(name)
-	if err != nil {
-		return err
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(real), "."+filepath.Base(real)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), real)
 }

@@ -127,6 +127,9 @@ func (o *manifestOptions) load() (*manifest.Manifest, []*manifest.Model, error) 
 			return nil, nil, &usageError{fmt.Errorf("--dir %s: %w", name, err)}
 		}
 	}
+	if err := m.CheckDestinations(); err != nil {
+		return nil, nil, err
+	}
 	models, err := m.Select(o.only)
 	if err != nil {
 		return nil, nil, &usageError{err}

@@ -41,7 +41,7 @@ func TestInterruptExits130AndCleansUp(t *testing.T) {
 			defer srv.Close()
 			dir := t.TempDir()
 			mf := filepath.Join(dir, "models.toml")
-			require.NoError(t, os.WriteFile(mf, []byte(fmt.Sprintf("version = 1\n[models.m]\npath = \"sub/m.bin\"\nsha256 = \"%s\"\nurls = [\"%s/m.bin\"]\n", strings.Repeat("a", 64), srv.URL)), 0o644))
+			require.NoError(t, os.WriteFile(mf, []byte(fmt.Sprintf("version = 1\n[models.m]\npath = \"sub/m.bin\"\nsha256 = \"%s\"\nsize = 10000000\nurls = [\"%s/m.bin\"]\n", strings.Repeat("a", 64), srv.URL)), 0o644))
 			out := filepath.Join(dir, "out")
 			cmd := exec.Command("modelfetch", "-m", mf, "--out", out, "--cache", filepath.Join(dir, "cache"), "--progress", "plain")
 			var stderr bytes.Buffer

@@ -31,6 +31,11 @@ func (u *ui) hintf(format string, args ...any) {
 	fmt.Fprintf(u.stderr, "modelfetch: hint: "+format+"\n", args...)
 }
 
+// warnf prints something that failed without failing the run.
+func (u *ui) warnf(format string, args ...any) {
+	fmt.Fprintf(u.stderr, "modelfetch: warning: "+format+"\n", args...)
+}
+
 // infof prints a message that is not an error, unless quiet.
 func (u *ui) infof(quiet bool, format string, args ...any) {
 	if !quiet {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"github.com/djok/modelfetch/pkg/fetch"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -26,7 +25,7 @@ func newVerifyCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 				return usagef("--jobs must be at least 1")
 			}
 			fo := &fetchOptions{manifestOptions: o.manifestOptions, netOptions: netOptions{jobs: o.jobs, connections: 1, retries: 0, idle: 1, noCache: true}}
-			m, targets, err := fo.targets(env)
+			_, targets, err := fo.targets(env)
 			if err != nil {
 				return err
 			}

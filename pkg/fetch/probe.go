@@ -24,16 +24,17 @@ type Probe struct {
 
 // Probe downloads src through the pipeline (retries, resume, decompression)
 // without checking digests or sizes, and reports what it delivered: this is
-// how `lock` learns the values to record. Decoding is bounded by the larger
-// of the model's declared size and limit (limit <= 0: the declared size
-// alone; with neither, no bound besides the decoder's own caps: callers
-// give one). Going past it is an integrity failure. With a cache, the decoded bytes are stored under their
+// how `lock` learns the values to record. Decoding stops at limit installed
+// bytes (limit <= 0: the model's declared size; lock always gives one), and
+// going past it is an integrity failure (*digest.SizeError, Over). With a cache, the decoded bytes are stored under their
 // digest, so a later fetch needs no network. The error is a *SourceError.
 func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
 	name := redact.URL(src.Parsed)
 	mm, ss := *m, *src
 	mm.SHA256, mm.Size = digest.Digest{}, -1
-	limit = max(limit, m.Size)
+	if limit <= 0 {
+		limit = m.Size
+	}
 	ss.SHA256, ss.Size = digest.Digest{}, -1
 	fail := func(err error) (Probe, error) {
 		kind := KindNetwork

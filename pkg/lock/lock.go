@@ -34,7 +34,17 @@ type Options struct {
 	// Check changes nothing: every selected model is checked, and missing
 	// values are findings rather than edits.
 	Check bool
+	// MaxSize bounds the installed bytes read from a source when the model
+	// declares no size that can be trusted (none recorded, no sha256 beside
+	// it, or the model is being updated); 0 means DefaultMaxSize. A model's
+	// recorded size bounds its own probes otherwise.
+	MaxSize int64
 }
+
+// DefaultMaxSize is the bound on what a probe decodes when neither the
+// manifest nor the caller gives one: 4 GiB, above the largest model files
+// in common use (a few GB), far below what a decompression bomb produces.
+const DefaultMaxSize int64 = 4 << 30
 
 // Kind classifies a finding.
 type Kind int
@@ -49,6 +59,9 @@ const (
 	Disagrees
 	// Unreachable: a source could not be read.
 	Unreachable
+	// TooLarge: a source serves more bytes than the bound of its probe (the
+	// recorded size, or MaxSize).
+	TooLarge
 )
 
 // Finding is one problem, naming the model and (where there is one) the source.
@@ -61,6 +74,10 @@ type Finding struct {
 	New    string // served value
 	Err    error  // for Unreachable
 	Kept   bool   // Changed: the old value was kept (no update asked)
+	Limit  int64  // TooLarge: the bound that was passed
+	// LimitFrom says where Limit came from: "size" (the manifest's) or
+	// "max-size".
+	LimitFrom string
 }
 
 func (f Finding) String() string {
@@ -81,6 +98,11 @@ func (f Finding) String() string {
 		return s
 	case Disagrees:
 		return fmt.Sprintf("%sserves %s %s, unlike the other sources (%s)", prefix, f.Key, f.New, f.Old)
+	case TooLarge:
+		if f.LimitFrom == "size" {
+			return fmt.Sprintf("%sserves more than the %d bytes the manifest records as its size", prefix, f.Limit)
+		}
+		return fmt.Sprintf("%sserves more than %d bytes (--max-size); nothing recorded", prefix, f.Limit)
 	case Unreachable:
 		var se *fetch.SourceError
 		if errors.As(f.Err, &se) {
@@ -97,6 +119,9 @@ type Report struct {
 	Findings []Finding
 	// Locked names the models whose values were checked or written.
 	Locked []string
+	// Unserialised says why Write could not take the manifest's lock file
+	// (it wrote all the same, after reading the file again); nil otherwise.
+	Unserialised error
 }
 
 // ExitKind summarises the findings: "integrity" when any recorded value is
@@ -106,7 +131,7 @@ func (r *Report) ExitKind() string {
 	kind := ""
 	for _, f := range r.Findings {
 		switch {
-		case f.Kind == Disagrees, f.Kind == Changed && f.Kept:
+		case f.Kind == Disagrees, f.Kind == Changed && f.Kept, f.Kind == TooLarge:
 			return "integrity"
 		case f.Kind == Changed && !f.Kept:
 		case f.Kind == Unreachable:
@@ -131,9 +156,29 @@ func complete(m *manifest.Model) bool {
 	return true
 }
 
-// Prober measures what a source serves (fetch.Fetcher.Probe).
+// Prober measures what a source serves (fetch.Fetcher.Probe). It decodes at
+// most limit installed bytes: a source that has more fails with an error
+// that errors.As finds as a *digest.SizeError with Over set.
 type Prober interface {
-	Probe(ctx context.Context, m *manifest.Model, src *manifest.Source) (fetch.Probe, error)
+	Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error)
+}
+
+// limit returns the bound of m's probes and where it comes from. A recorded
+// size bounds them unless it vouches for nothing (no sha256 beside it: lock
+// replaces such a size) or the model is being updated (its size may have
+// grown); then MaxSize does, or the recorded size if that is larger.
+func (o Options) limit(m *manifest.Model, update bool) (int64, string) {
+	if m.Size >= 0 && m.Locked() && !update {
+		return m.Size, "size"
+	}
+	max := o.MaxSize
+	if max <= 0 {
+		max = DefaultMaxSize
+	}
+	if m.Size > max {
+		return m.Size, "size"
+	}
+	return max, "max-size"
 }
 
 // Run checks models against their sources and returns the edits to make.
@@ -159,7 +204,7 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 
 func (r *Report) incomplete(m *manifest.Model) {
 	add := func(key string) { r.Findings = append(r.Findings, Finding{Model: m.Name, Kind: Incomplete, Key: key}) }
-	if !m.Locked() {
+	if m.SHA256.IsZero() {
 		add("sha256")
 	}
 	if m.Size < 0 {
@@ -181,16 +226,25 @@ type probed struct {
 func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Options) error {
 	var got []probed
 	table := -1
+	update := o.UpdateAll || o.Update[m.Name]
+	limit, from := o.limit(m, update)
+	tooLarge := false
 	for _, src := range m.Sources {
 		idx := -1
 		if src.Table {
 			table++
 			idx = table
 		}
-		p, err := pr.Probe(ctx, m, src)
+		p, err := pr.Probe(ctx, m, src, limit)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			var se *digest.SizeError
+			if errors.As(err, &se) && se.Over {
+				r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: TooLarge, Limit: limit, LimitFrom: from})
+				tooLarge = true
+				continue
 			}
 			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: Unreachable, Err: err})
 			continue
@@ -200,10 +254,11 @@ func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Opti
 			break
 		}
 	}
-	if len(got) == 0 {
-		return nil // every source is unreachable: reported above
+	if len(got) == 0 || tooLarge && !o.FirstSource {
+		// Every source is unreachable, or one serves more than the others
+		// can: reported above, nothing is recorded.
+		return nil
 	}
-	update := o.UpdateAll || o.Update[m.Name]
 
 	// The installed bytes: every source must agree, with each other and,
 	// unless updating, with the record.

@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,16 +14,32 @@ import (
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
-// fake serves fixed probes by URL.
+// fake serves fixed probes by URL, and fails as Fetcher.Probe does when a
+// probe has more bytes than its limit.
 type fake map[string]fetch.Probe
 
-func (f fake) Probe(_ context.Context, _ *manifest.Model, src *manifest.Source) (fetch.Probe, error) {
+func (f fake) Probe(_ context.Context, _ *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
 	p, ok := f[src.URL]
 	if !ok {
 		return fetch.Probe{Source: src.URL}, &fetch.SourceError{Source: src.URL, Kind: fetch.KindNetwork, Err: errors.New("http 404 not found")}
 	}
+	if p.InstalledSize > limit {
+		err := &digest.SizeError{Got: limit + 1, Want: limit, Over: true}
+		return fetch.Probe{Source: src.URL}, &fetch.SourceError{Source: src.URL, Kind: fetch.KindIntegrity, Err: err}
+	}
 	p.Source = src.URL
 	return p, nil
+}
+
+// limits records the limit of each probe.
+type limits struct {
+	fake
+	got []int64
+}
+
+func (l *limits) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
+	l.got = append(l.got, limit)
+	return l.fake.Probe(ctx, m, src, limit)
 }
 
 var (
@@ -58,6 +75,10 @@ func TestRun(t *testing.T) {
 		{name: "named, changed, update", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Named: map[string]bool{"a": true}, Update: map[string]bool{"a": true}}, wantEdits: 2},
 		{name: "check, unlocked", src: unlocked, probes: fake{}, opts: Options{Check: true}, wantExit: "incomplete"},
 		{name: "check, good", src: locked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Check: true}},
+		{name: "check, sha256 but no size", src: strings.Replace(locked, "size = 4\n", "", 1), probes: fake{}, opts: Options{Check: true}, wantExit: "incomplete"},
+		{name: "named, grew past its recorded size", src: strings.Replace(locked, "size = 4", "size = 3", 1), probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Named: map[string]bool{"a": true}}, wantExit: "integrity"},
+		{name: "fresh, larger than --max-size", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{MaxSize: 3}, wantExit: "integrity"},
+		{name: "fresh, one mirror larger than --max-size", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, opts: Options{MaxSize: 4}, wantExit: "integrity"},
 		{name: "check, changed", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Check: true}, wantExit: "integrity"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,6 +87,39 @@ func TestRun(t *testing.T) {
 			require.NoError(t, err)
 			assert.Len(t, rep.Edits, tc.wantEdits)
 			assert.Equal(t, tc.wantExit, rep.ExitKind(), "%v", rep.Findings)
+		})
+	}
+}
+
+func TestProbesAreBounded(t *testing.T) {
+	sha := good.Installed.String()
+	for _, tc := range []struct {
+		name string
+		src  string
+		opts Options
+		want int64
+		find string
+	}{
+		{name: "recorded size", src: "size = 4\nsha256 = \"" + sha + "\"\n", opts: Options{Named: map[string]bool{"a": true}}, want: 4},
+		{name: "no size: the default", src: "", want: DefaultMaxSize},
+		{name: "no size: --max-size", src: "", opts: Options{MaxSize: 3}, want: 3,
+			find: "a: https://one/a: serves more than 3 bytes (--max-size); nothing recorded"},
+		{name: "size without sha256 vouches for nothing", src: "size = 1\n", opts: Options{MaxSize: 10}, want: 10},
+		{name: "updating: the size may grow", src: "size = 2\nsha256 = \"" + sha + "\"\n", opts: Options{UpdateAll: true, Named: map[string]bool{"a": true}, MaxSize: 10}, want: 10},
+		{name: "recorded size too small", src: "size = 3\nsha256 = \"" + sha + "\"\n", opts: Options{Named: map[string]bool{"a": true}}, want: 3,
+			find: "a: https://one/a: serves more than the 3 bytes the manifest records as its size"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := parse(t, "version = 1\n[models.a]\npath = \"a\"\n"+tc.src+"urls = [\"https://one/a\"]\n")
+			p := &limits{fake: fake{"https://one/a": good}}
+			rep, err := Run(context.Background(), p, m.Models, tc.opts)
+			require.NoError(t, err)
+			assert.Equal(t, []int64{tc.want}, p.got)
+			if tc.find != "" {
+				require.Len(t, rep.Findings, 1)
+				assert.Equal(t, tc.find, rep.Findings[0].String())
+				assert.Empty(t, rep.Edits)
+			}
 		})
 	}
 }

@@ -1,7 +1,6 @@
 package manifest
 
 import (
-	"bytes"
 	"fmt"
 	"sort"
 	"strconv"
@@ -31,7 +30,7 @@ func Apply(file, baseDir string, src []byte, edits []Edit) ([]byte, error) {
 	if _, err := Parse(file, baseDir, src); err != nil {
 		return nil, err
 	}
-	doc, err := scanDoc(string(src))
+	doc, err := parseDoc(src)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
@@ -60,6 +59,9 @@ func Apply(file, baseDir string, src []byte, edits []Edit) ([]byte, error) {
 		sp = append(sp, s...)
 	}
 	out := applySplices(src, sp)
+	if len(out) > MaxManifestSize {
+		return nil, fmt.Errorf("%s: the edited manifest would be larger than %d bytes (1 MiB); nothing written", file, MaxManifestSize)
+	}
 	m, err := Parse(file, baseDir, out)
 	if err != nil {
 		return nil, fmt.Errorf("%s: editing broke the file (a bug; nothing written): %w", file, err)
@@ -243,7 +245,7 @@ func planInline(src string, it *value, es []Edit) ([]splice, error) {
 		}
 	}
 	if len(add) > 0 {
-		at := it.open + 1
+		at := it.start + 1
 		text := " " + strings.Join(add, ", ")
 		if n := len(it.kvs); n > 0 {
 			at = it.kvs[n-1].val.end
@@ -260,269 +262,4 @@ func lineIndent(src string, lineStart int) string {
 		i++
 	}
 	return src[lineStart:i]
-}
-
-// doc is the layout of a TOML text: tables and the spans of their keys.
-type doc struct {
-	tables []*table
-}
-
-type table struct {
-	path      string
-	index     int // among array tables of this path; -1 for a plain table
-	headerEnd int // offset of the end of the header line (before its newline)
-	kvs       []*kv
-}
-
-type kv struct {
-	key                string // normalised, relative to its table
-	lineStart, lineEnd int    // the line the key starts on; end of the line its value ends on
-	val                *value
-}
-
-type value struct {
-	kind       byte // '"' string, '[' array, '{' inline table, 'x' other
-	start, end int
-	open       int      // offset of '{' for inline tables
-	items      []*value // array items
-	kvs        []*kv    // inline table keys
-}
-
-func (d *doc) table(path string, index int) *table {
-	for _, t := range d.tables {
-		if t.path == path && t.index == index {
-			return t
-		}
-	}
-	return nil
-}
-
-// scanDoc lexes just enough TOML to find tables, keys and value spans. It
-// runs only on text the TOML decoder has accepted.
-func scanDoc(src string) (*doc, error) {
-	s := &scanner{src: src}
-	d := &doc{}
-	cur := &table{path: "", index: -1, headerEnd: 0}
-	d.tables = append(d.tables, cur)
-	arrays := map[string]int{}
-	for {
-		s.skipBlankAndComments()
-		if s.i >= len(src) {
-			return d, nil
-		}
-		switch {
-		case strings.HasPrefix(src[s.i:], "[["):
-			end := strings.Index(src[s.i:], "]]")
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated table header")
-			}
-			path := keyPath(strings.TrimSpace(src[s.i+2 : s.i+end]))
-			s.i += end + 2
-			cur = &table{path: path, index: arrays[path], headerEnd: s.restOfLine()}
-			arrays[path]++
-			d.tables = append(d.tables, cur)
-		case src[s.i] == '[':
-			end := strings.IndexByte(src[s.i:], ']')
-			if end < 0 {
-				return nil, fmt.Errorf("unterminated table header")
-			}
-			path := keyPath(strings.TrimSpace(src[s.i+1 : s.i+end]))
-			s.i += end + 1
-			cur = &table{path: path, index: -1, headerEnd: s.restOfLine()}
-			d.tables = append(d.tables, cur)
-		default:
-			lineStart := strings.LastIndexByte(src[:s.i], '\n') + 1
-			k, err := s.keyValue()
-			if err != nil {
-				return nil, err
-			}
-			k.lineStart = lineStart
-			k.lineEnd = s.restOfLine()
-			cur.kvs = append(cur.kvs, k)
-		}
-	}
-}
-
-type scanner struct {
-	src string
-	i   int
-}
-
-func (s *scanner) skipSpace() {
-	for s.i < len(s.src) && (s.src[s.i] == ' ' || s.src[s.i] == '\t') {
-		s.i++
-	}
-}
-
-// skipBlankAndComments skips white space, newlines and comments.
-func (s *scanner) skipBlankAndComments() {
-	for s.i < len(s.src) {
-		switch c := s.src[s.i]; {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
-			s.i++
-		case c == '#':
-			for s.i < len(s.src) && s.src[s.i] != '\n' {
-				s.i++
-			}
-		default:
-			return
-		}
-	}
-}
-
-// restOfLine skips to the end of the line (past a comment) and returns the
-// offset of the newline (or the end of the text).
-func (s *scanner) restOfLine() int {
-	for s.i < len(s.src) && s.src[s.i] != '\n' {
-		s.i++
-	}
-	end := s.i
-	if end > 0 && s.src[end-1] == '\r' {
-		end--
-	}
-	return end
-}
-
-// keyValue reads "key = value".
-func (s *scanner) keyValue() (*kv, error) {
-	start := s.i
-	for s.i < len(s.src) && s.src[s.i] != '=' {
-		switch s.src[s.i] {
-		case '"', '\'':
-			if err := s.str(); err != nil {
-				return nil, err
-			}
-			continue
-		case '\n':
-			return nil, fmt.Errorf("key without value")
-		}
-		s.i++
-	}
-	if s.i >= len(s.src) {
-		return nil, fmt.Errorf("key without value")
-	}
-	key := keyPath(strings.TrimSpace(s.src[start:s.i]))
-	s.i++ // '='
-	s.skipSpace()
-	v, err := s.value()
-	if err != nil {
-		return nil, err
-	}
-	return &kv{key: key, val: v}, nil
-}
-
-func (s *scanner) value() (*value, error) {
-	if s.i >= len(s.src) {
-		return nil, fmt.Errorf("missing value")
-	}
-	v := &value{start: s.i}
-	switch c := s.src[s.i]; c {
-	case '"', '\'':
-		v.kind = '"'
-		if err := s.str(); err != nil {
-			return nil, err
-		}
-	case '[':
-		v.kind = '['
-		s.i++
-		for {
-			s.skipBlankAndComments()
-			if s.i >= len(s.src) {
-				return nil, fmt.Errorf("unterminated array")
-			}
-			if s.src[s.i] == ']' {
-				s.i++
-				break
-			}
-			it, err := s.value()
-			if err != nil {
-				return nil, err
-			}
-			v.items = append(v.items, it)
-			s.skipBlankAndComments()
-			if s.i < len(s.src) && s.src[s.i] == ',' {
-				s.i++
-			}
-		}
-	case '{':
-		v.kind = '{'
-		v.open = s.i
-		s.i++
-		for {
-			s.skipSpace()
-			if s.i >= len(s.src) {
-				return nil, fmt.Errorf("unterminated inline table")
-			}
-			if s.src[s.i] == '}' {
-				s.i++
-				break
-			}
-			k, err := s.keyValue()
-			if err != nil {
-				return nil, err
-			}
-			v.kvs = append(v.kvs, k)
-			s.skipSpace()
-			if s.i < len(s.src) && s.src[s.i] == ',' {
-				s.i++
-			}
-		}
-	default:
-		v.kind = 'x'
-		for s.i < len(s.src) && !bytes.ContainsRune([]byte(" \t\r\n,]}#"), rune(s.src[s.i])) {
-			s.i++
-		}
-	}
-	v.end = s.i
-	return v, nil
-}
-
-// str skips a basic, literal or multi-line string.
-func (s *scanner) str() error {
-	q := s.src[s.i]
-	if strings.HasPrefix(s.src[s.i:], strings.Repeat(string(q), 3)) {
-		delim := strings.Repeat(string(q), 3)
-		j := s.i + 3
-		for {
-			k := strings.Index(s.src[j:], delim)
-			if k < 0 {
-				return fmt.Errorf("unterminated string")
-			}
-			j += k
-			if q == '"' && escaped(s.src, j) {
-				j++
-				continue
-			}
-			j += 3
-			for j < len(s.src) && s.src[j] == q { // up to two quotes may close the content
-				j++
-			}
-			s.i = j
-			return nil
-		}
-	}
-	j := s.i + 1
-	for j < len(s.src) {
-		switch c := s.src[j]; {
-		case c == '\\' && q == '"':
-			j += 2
-			continue
-		case c == q:
-			s.i = j + 1
-			return nil
-		case c == '\n':
-			return fmt.Errorf("newline in string")
-		}
-		j++
-	}
-	return fmt.Errorf("unterminated string")
-}
-
-// escaped reports whether src[j] is preceded by an odd number of backslashes.
-func escaped(src string, j int) bool {
-	n := 0
-	for k := j - 1; k >= 0 && src[k] == '\\'; k-- {
-		n++
-	}
-	return n%2 == 1
 }

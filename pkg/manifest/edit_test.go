@@ -132,7 +132,7 @@ func applyLoose(src string, edits []Edit) ([]byte, error) {
 	if !strings.Contains(src, "note =") {
 		return Apply("m.toml", "/", []byte(src), edits)
 	}
-	doc, err := scanDoc(src)
+	doc, err := parseDoc([]byte(src))
 	if err != nil {
 		return nil, err
 	}
@@ -154,4 +154,56 @@ func TestApplyRefusesWhatItCannotEdit(t *testing.T) {
 
 	_, err = Apply("m.toml", "/", []byte("version = 1\n[models.a\n"), nil)
 	require.Error(t, err, "a file that does not parse is never edited")
+}
+
+// FuzzApply edits every value lock can write in whatever manifest parses:
+// Apply must never panic, and never report that its own edit broke the file
+// or did not take.
+func FuzzApply(f *testing.F) {
+	f.Add([]byte("version = 1\n[models.a]   # c\n  path = 'a.bin'\n  urls = [\"https://h/a\"]\n"), int64(12))
+	f.Add([]byte("version = 1\n[models.a]\npath = \"a\"\nsha256    =   \""+shaB+"\"  # old\nsize=1_000\nurls = [\"https://h/a\"]\n"), int64(7))
+	f.Add([]byte("version = 1\n[models.a]\npath = \"a\"\nurls = [\n  \"https://h/a.bz2\",  # primary\n]\n\n[[models.a.sources]]\nurl = \"https://m/a\"\ncompression = \"none\"\n\n[[models.a.sources]]\nurl = \"https://n/a.gz\"\n"), int64(5))
+	f.Add([]byte("version = 1\n[models.a]\npath = \"a\"\nsources = [\n  { url = \"https://m/a\", compression = \"none\" },\n  {url=\"https://n/a\", size = 9},\n]\n"), int64(0))
+	f.Add([]byte("version = 1\n[models.\"a\"]\n\"path\" = \"a\"\n'urls' = ['''https://h/a''']\n[models.b]\npath = \"b\"\nsize = 3\nurls = [\"https://h/b\"]\r\n"), int64(1))
+	f.Fuzz(func(t *testing.T, src []byte, size int64) {
+		m, err := Parse("f.toml", "/base", src)
+		if err != nil {
+			return
+		}
+		if size < 0 {
+			size = -size
+		}
+		if size < 0 || size > 1<<40 {
+			size %= 1 << 40
+		}
+		var edits []Edit
+		for _, mod := range m.Models {
+			edits = append(edits, Edit{Model: mod.Name, Source: -1, Key: "sha256", Value: shaA}, Edit{Model: mod.Name, Source: -1, Key: "size", Value: size})
+			n := 0
+			for _, s := range mod.Sources {
+				if s.Table {
+					edits = append(edits, Edit{Model: mod.Name, Source: n, Key: "size", Value: size + 1}, Edit{Model: mod.Name, Source: n, Key: "sha256", Value: shaB})
+					n++
+				}
+			}
+		}
+		out, err := Apply("f.toml", "/base", src, edits)
+		if err != nil {
+			if strings.Contains(err.Error(), "a bug") {
+				t.Fatalf("%v\n--- src\n%s", err, src)
+			}
+			return
+		}
+		if _, err := Parse("f.toml", "/base", out); err != nil {
+			t.Fatalf("edited file does not parse: %v", err)
+		}
+	})
+}
+
+func TestApplyKeepsTheSizeLimit(t *testing.T) {
+	src := "version = 1\n[models.a]\npath = \"a\"\nurls = [\"https://h/a\"]\n"
+	src += "#" + strings.Repeat("x", MaxManifestSize-len(src)-2) + "\n"
+	require.Len(t, src, MaxManifestSize)
+	_, err := Apply("m.toml", "/", []byte(src), []Edit{{Model: "a", Source: -1, Key: "sha256", Value: shaA}})
+	require.EqualError(t, err, "m.toml: the edited manifest would be larger than 1048576 bytes (1 MiB); nothing written")
 }

@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -181,7 +182,9 @@ func TestSelectAndDirs(t *testing.T) {
 
 func TestPositionsSkipMultiline(t *testing.T) {
 	src := "version = 1\ns = \"\"\"\nfake = 1\n\"\"\"\n[models.a]\nurls = [\n  \"https://x\",\n]\npath = \"a\"\n"
-	pos := scanPositions(src)
+	d, err := parseDoc([]byte(src))
+	require.NoError(t, err)
+	pos := d.pos
 	assert.Equal(t, 0, pos.line("fake"))
 	assert.Equal(t, 5, pos.line("models.a"))
 	assert.Equal(t, 6, pos.line("models.a.urls"))
@@ -196,8 +199,8 @@ func FuzzParse(f *testing.F) {
 		m, err := Parse("f.toml", "/base", src)
 		if err != nil {
 			var list ErrorList
-			if !errors.As(err, &list) || len(list) == 0 {
-				t.Fatalf("error is not a non-empty ErrorList: %v", err)
+			if !errors.As(err, &list) || len(list) == 0 || len(list) > MaxErrors+1 {
+				t.Fatalf("error is not an ErrorList of 1 to MaxErrors+1 problems: %v", err)
 			}
 			for _, e := range list {
 				if e.Msg == "" || strings.Contains(e.Error(), "\n") {
@@ -212,6 +215,9 @@ func FuzzParse(f *testing.F) {
 			}
 			if len(mod.Sources) == 0 {
 				t.Fatalf("accepted a model with no source")
+			}
+			if mod.Size > MaxSize || len(path.Base(mod.Path)) > MaxNameLen {
+				t.Fatalf("accepted size %d, path %q", mod.Size, mod.Path)
 			}
 			for _, s := range mod.Sources {
 				if s.Parsed == nil || !schemes[s.Parsed.Scheme] {

@@ -1,0 +1,116 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Error is one manifest problem, tied to a line.
+type Error struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted key path, when there is one
+	Msg  string
+	Hint string // a next step for the user, or ""
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d", e.Line)
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// ErrorList is every problem found in a manifest (at most MaxErrors of them,
+// then one line that counts the rest); Error joins them with newlines.
+type ErrorList []*Error
+
+func (l ErrorList) Error() string {
+	s := make([]string, len(l))
+	for i, e := range l {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// errorList collects a manifest's problems up to MaxErrors.
+type errorList struct {
+	file string
+	errs ErrorList
+	more int
+}
+
+func (l *errorList) add(e *Error) {
+	if len(l.errs) < MaxErrors {
+		l.errs = append(l.errs, e)
+		return
+	}
+	l.more++
+}
+
+// err returns the list (nil when empty), with a last line counting what was
+// left out.
+func (l *errorList) err() error {
+	if len(l.errs) == 0 {
+		return nil
+	}
+	if l.more > 0 {
+		return append(l.errs, &Error{File: l.file, Msg: fmt.Sprintf("and %d more problems", l.more)})
+	}
+	return l.errs
+}
+
+// decodeErrLine matches the decoder's type errors, which carry their line in
+// the text rather than as a toml.ParseError.
+var decodeErrLine = regexp.MustCompile(`^toml: line (\d+) \(last key "[^"]*"\): `)
+
+func tomlError(file string, err error) *Error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "" {
+			msg = pe.Error()
+		}
+		return &Error{File: file, Line: pe.Position.Line, Msg: "toml: " + tidy(msg)}
+	}
+	msg := err.Error()
+	line := 0
+	if m := decodeErrLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	return &Error{File: file, Line: line, Msg: "toml: " + tidy(strings.TrimPrefix(msg, "toml: "))}
+}
+
+// tidy makes a library message fit our error style: one line, lower case
+// start, no trailing period.
+func tidy(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	s = strings.TrimSuffix(s, ".")
+	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z') {
+		s = string(s[0]+'a'-'A') + s[1:]
+	}
+	return s
+}
+
+func unwrapPathError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Op + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
