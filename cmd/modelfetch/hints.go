@@ -80,11 +80,14 @@ func verifyHints(results []fetch.Result, o *manifestOptions, env env) []string {
 // --first-source; missing values need a lock.
 func lockHints(findings []lock.Finding, manifest string, env env) []string {
 	var changed, disagree []string
-	incomplete := false
+	incomplete, tooLarge := false, false
 	for _, f := range findings {
 		switch {
-		case f.Kind == lock.Changed && f.Kept && !slices.Contains(changed, f.Model):
+		case (f.Kind == lock.Changed && f.Kept || f.Kind == lock.TooLarge && f.LimitFrom == "size") && !slices.Contains(changed, f.Model):
+			// Grown past its recorded size is a change upstream too.
 			changed = append(changed, f.Model)
+		case f.Kind == lock.TooLarge && f.LimitFrom != "size":
+			tooLarge = true
 		case f.Kind == lock.Disagrees && !slices.Contains(disagree, f.Model):
 			disagree = append(disagree, f.Model)
 		case f.Kind == lock.Incomplete:
@@ -104,6 +107,9 @@ func lockHints(findings []lock.Finding, manifest string, env env) []string {
 		args := append(append([]string{"lock"}, m...), "--first-source")
 		args = append(args, disagree...)
 		hints = append(hints, fmt.Sprintf("the sources of %s serve different bytes: remove the bad mirror from %s, or run `%s` to record what the first working source serves", strings.Join(disagree, ", "), manifest, command(args...)))
+	}
+	if tooLarge {
+		hints = append(hints, fmt.Sprintf("a source serves more than --max-size allows; if the model really is that large, run `%s` with a larger --max-size", command(append([]string{"lock"}, m...)...)))
 	}
 	if incomplete {
 		hints = append(hints, fmt.Sprintf("run `%s` to record the missing values", command(append([]string{"lock"}, m...)...)))

@@ -68,6 +68,9 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if o.check && len(o.update) > 0 {
 		return usagef("--check changes nothing; drop --update")
 	}
+	if o.maxSize <= 0 || o.maxSize > manifest.MaxSize {
+		return usagef("--max-size must be between 1 and %d bytes", int64(manifest.MaxSize))
+	}
 	m, src, err := manifest.ReadFile(o.manifest)
 	if err != nil {
 		return err
@@ -134,9 +137,6 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		var err error
 		if written, err = rep.Write(ctx, o.manifest, src, lockDir); err != nil {
 			return err
-		}
-		if rep.Unserialised != nil {
-			u.warnf("%v; wrote without waiting for other lock runs", rep.Unserialised)
 		}
 	}
 	if written > 0 {

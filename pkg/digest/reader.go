@@ -70,7 +70,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		// Ask for one byte more than is left so overflow is seen without
 		// waiting for the next call; never pass on bytes past the size.
 		left := r.size - r.v.Size()
-		if int64(len(p)) > left+1 {
+		if left < int64(len(p))-1 { // not left+1 < len(p): left+1 may overflow
 			p = p[:left+1]
 		}
 	}

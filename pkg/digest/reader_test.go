@@ -3,6 +3,8 @@ package digest
 import (
 	"bytes"
 	"io"
+	"math"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -68,4 +70,14 @@ func TestSizeReader(t *testing.T) {
 	assert.True(t, r.Digest().IsZero())
 	_, err = io.Copy(io.Discard, NewSizeReader(bytes.NewReader([]byte("abcdef")), 4))
 	assert.True(t, IsIntegrity(err))
+}
+
+// A declared size at the edge of int64 must not overflow the overflow probe
+// (it panicked with "slice bounds out of range").
+func TestReaderHugeDeclaredSize(t *testing.T) {
+	r := NewReader(strings.NewReader("abc"), Digest{}, math.MaxInt64)
+	b := make([]byte, 16)
+	n, err := r.Read(b)
+	require.NoError(t, err)
+	assert.Equal(t, 3, n)
 }

@@ -290,3 +290,15 @@ func statT(t *testing.T, p string) os.FileInfo {
 	require.NoError(t, err)
 	return fi
 }
+
+func TestLongestLegalFileNameInstalls(t *testing.T) {
+	data := randomBytes(1000, 99)
+	srv := newServer(t, serveRanges(data))
+	e := newEnv(t)
+	m := model(data, srv.URL+"/m.bin")
+	m.Path = strings.Repeat("n", 255) // the temp file beside it must fit too
+	r := e.install(t, e.opts(), m)
+	require.NoError(t, r.Err)
+	assert.Equal(t, data, readFile(t, r.Dest))
+	e.assertClean(t, m.Path)
+}

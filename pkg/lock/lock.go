@@ -119,9 +119,6 @@ type Report struct {
 	Findings []Finding
 	// Locked names the models whose values were checked or written.
 	Locked []string
-	// Unserialised says why Write could not take the manifest's lock file
-	// (it wrote all the same, after reading the file again); nil otherwise.
-	Unserialised error
 }
 
 // ExitKind summarises the findings: "integrity" when any recorded value is

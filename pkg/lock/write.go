@@ -15,10 +15,11 @@ import (
 // Write records r.Edits in the manifest file in place and returns how many
 // values it wrote. read is the text the edits were planned from.
 //
-// Writers of one manifest are serialised by a lock file in cacheDir (under
-// locks/, named by a hash of the manifest's real path; "" locks nothing), so
-// the repository gets no lock file. When the lock cannot be taken, Write goes
-// on and says why in r.Unserialised. Under the lock the manifest is read
+// Writers of one manifest are serialised by the cache's lock for a digest of
+// the manifest's real path, in cacheDir ("" locks nothing), so the
+// repository gets no lock file. Where the cache cannot lock (a read-only or
+// damaged cache) Write goes on unlocked: the cache is best-effort, and the
+// re-read below narrows a race to milliseconds. Under the lock the manifest is read
 // again: when another writer changed it meanwhile, the edits are applied to
 // its text, not to read, so its values are kept. An edit whose value another
 // writer changed to something else is not made; it becomes a Changed finding
@@ -36,17 +37,10 @@ func (r *Report) Write(ctx context.Context, file string, read []byte, cacheDir s
 		return 0, err
 	}
 	unlock, err := lockFile(ctx, cacheDir, real)
-	switch {
-	case ctx.Err() != nil:
-		return 0, ctx.Err()
-	case err != nil:
-		// The cache is best-effort: a lock that cannot be had (read-only or
-		// damaged cache, a symlink or FIFO planted as the lock file) leaves
-		// the re-read and merge below, which narrow a race to milliseconds.
-		r.Unserialised = err
-	default:
-		defer unlock()
+	if err != nil {
+		return 0, err // only ctx's
 	}
+	defer unlock()
 	m, cur, err := manifest.ReadFile(file)
 	if err != nil {
 		return 0, err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -70,7 +69,7 @@ func TestWriteKeepsTheOtherWritersValues(t *testing.T) {
 	des, err := os.ReadDir(filepath.Dir(file))
 	require.NoError(t, err)
 	require.Len(t, des, 1)
-	locks, err := filepath.Glob(filepath.Join(cache, "locks", "manifest-*.lock"))
+	locks, err := filepath.Glob(filepath.Join(cache, "locks", "*.lock"))
 	require.NoError(t, err)
 	assert.Len(t, locks, 1)
 }
@@ -127,7 +126,6 @@ func TestWriteWithABrokenCache(t *testing.T) {
 	n, err := r.Write(context.Background(), file, []byte(two), cache)
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
-	require.ErrorContains(t, r.Unserialised, "lock folder: mkdir "+cache+": not a directory")
 }
 
 func TestWriteWaitsForTheLock(t *testing.T) {
@@ -154,9 +152,9 @@ func TestWriteWaitsForTheLock(t *testing.T) {
 	require.NoError(t, <-done)
 }
 
-// A lock file that is a symlink or a FIFO is not used: nothing is created
-// outside the cache, nothing blocks, and the values are written all the same
-// (the cache is best-effort), saying why they were not serialised.
+// A lock file that is a symlink or a FIFO is replaced, never followed:
+// nothing is created outside the cache, nothing blocks, and the values are
+// written.
 func TestHostileLockFile(t *testing.T) {
 	for _, kind := range []string{"symlink", "fifo"} {
 		t.Run(kind, func(t *testing.T) {
@@ -167,7 +165,7 @@ func TestHostileLockFile(t *testing.T) {
 			unlock, err := lockFile(context.Background(), cache, real)
 			require.NoError(t, err)
 			unlock()
-			locks, _ := filepath.Glob(filepath.Join(cache, "locks", "manifest-*.lock"))
+			locks, _ := filepath.Glob(filepath.Join(cache, "locks", "*.lock"))
 			require.Len(t, locks, 1)
 			require.NoError(t, os.Remove(locks[0]))
 			outside := filepath.Join(t.TempDir(), "outside")
@@ -182,8 +180,6 @@ func TestHostileLockFile(t *testing.T) {
 			n, err := r.Write(ctx, file, []byte(two), cache)
 			require.NoError(t, err)
 			assert.Equal(t, 2, n)
-			require.Error(t, r.Unserialised)
-			assert.True(t, strings.HasPrefix(r.Unserialised.Error(), "lock file "+locks[0]), r.Unserialised.Error())
 			assert.NoFileExists(t, outside)
 		})
 	}

@@ -255,7 +255,7 @@ func checkPath(p string) error {
 		return fmt.Errorf("folder name %.20q... is %d bytes; filesystems allow %d", long, len(long), MaxComponentLen)
 	}
 	if base := path.Base(c); len(base) > MaxNameLen {
-		return fmt.Errorf("file name %.20q... is %d bytes; the limit is %d (255, less room for the temp file beside it)", base, len(base), MaxNameLen)
+		return fmt.Errorf("file name %.20q... is %d bytes; filesystems allow %d", base, len(base), MaxNameLen)
 	}
 	return nil
 }

@@ -21,14 +21,11 @@ const (
 	// is a typo, and far from the edges of int64 arithmetic.
 	MaxSize = 1 << 40
 	// MaxNameLen is the longest file name (last path component) a model may
-	// install to, in bytes: 255 (what filesystems allow) minus the 29 bytes
-	// the temp file beside it adds (".modelfetch-" NAME ".xxxxxxxxxxxx.tmp",
-	// see internal/fsutil.CreateTemp). Folder components may have 255.
-	MaxNameLen = 255 - tempNameOverhead
+	// install to, in bytes: what filesystems allow. The temp file beside it
+	// fits too: internal/fsutil.TempName shortens its copy of the name.
+	MaxNameLen = 255
 	// MaxComponentLen is the longest folder name in a path, in bytes.
 	MaxComponentLen = 255
-
-	tempNameOverhead = len(".modelfetch-") + len(".") + 12 + len(".tmp")
 	// maxPathLen bounds a model's path below its root: with the root, it
 	// must fit Linux's PATH_MAX of 4096.
 	maxPathLen = 1024
