@@ -21,6 +21,8 @@ type netOptions struct {
 	connections int
 	retries     int
 	idle        time.Duration
+	speedLimit  int64
+	speedTime   time.Duration
 	cacheDir    string
 	noCache     bool
 	offline     bool
@@ -35,6 +37,8 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all.IntVar(&o.connections, "connections", 8, "connections per large file, when its server allows ranges")
 	all.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
 	all.DurationVar(&o.idle, "idle-timeout", 30*time.Second, "a connection silent this long is stalled")
+	all.Int64Var(&o.speedLimit, "speed-limit", 1024, "a connection slower than this many `BYTES` per second over --speed-time gives its source up (0: never)")
+	all.DurationVar(&o.speedTime, "speed-time", time.Minute, "the window --speed-limit is measured over")
 	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
 	all.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
 	all.BoolVar(&o.offline, "offline", false, "use only the cache; never touch the network")
@@ -61,6 +65,10 @@ func (o *netOptions) validate(env env) error {
 		return usagef("--retries must not be negative")
 	case o.idle <= 0:
 		return usagef("--idle-timeout must be positive")
+	case o.speedLimit < 0:
+		return usagef("--speed-limit must not be negative")
+	case o.speedTime <= 0:
+		return usagef("--speed-time must be positive")
 	case o.noCache && o.offline:
 		return usagef("--offline needs the cache; drop --no-cache")
 	case o.noCache && o.cacheDir != "":
@@ -90,6 +98,8 @@ func (o *netOptions) fetcher(env env, m *manifest.Manifest, obs fetch.Observer) 
 		Connections: o.connections,
 		Retries:     o.retries,
 		IdleTimeout: o.idle,
+		MinSpeed:    speedOption(o.speedLimit),
+		SpeedWindow: o.speedTime,
 		Cache:       o.cache(env),
 		Offline:     o.offline,
 		Client:      fetch.NewClient(http.ProxyFromEnvironment, credentialPolicy(env, m).Func(), o.idle),
@@ -158,4 +168,12 @@ func (o *outputOptions) mode(env env) (progressMode, error) {
 		return progressNone, nil
 	}
 	return mode, nil
+}
+
+// speedOption maps --speed-limit 0 (off) to fetch's "negative means off".
+func speedOption(v int64) int64 {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

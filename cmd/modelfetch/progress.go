@@ -41,8 +41,16 @@ type progress struct {
 	lines   int            // bar lines drawn last time
 	sources map[string]int // artifact -> sources not yet given up
 	printed map[string]bool
+	retried map[string]*retryLines
 	stop    chan struct{}
 	done    chan struct{}
+}
+
+// retryLines throttles one artifact's retry lines like its progress lines:
+// a server that fails every second must not fill a build log.
+type retryLines struct {
+	last   time.Time
+	hidden int // retries since the last line, not shown
 }
 
 type item struct {
@@ -56,7 +64,7 @@ const plainEvery = 5 * time.Second
 
 // newProgress shows the work on models (whose sources it counts).
 func newProgress(w io.Writer, mode progressMode, models []*manifest.Model) *progress {
-	p := &progress{mode: mode, w: w, items: map[string]*item{}, sources: map[string]int{}, printed: map[string]bool{}}
+	p := &progress{mode: mode, w: w, items: map[string]*item{}, sources: map[string]int{}, printed: map[string]bool{}, retried: map[string]*retryLines{}}
 	for _, m := range models {
 		p.sources[m.Name] = len(m.Sources)
 	}
@@ -116,8 +124,24 @@ func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	rl := p.retried[name]
+	if rl == nil {
+		rl = &retryLines{}
+		p.retried[name] = rl
+	}
+	if now := time.Now(); now.Sub(rl.last) < plainEvery {
+		rl.hidden++
+		return
+	} else {
+		rl.last = now
+	}
+	more := ""
+	if rl.hidden > 0 {
+		more = fmt.Sprintf(" (and %d more retries since the last line)", rl.hidden)
+		rl.hidden = 0
+	}
 	p.clearBars()
-	fmt.Fprintf(p.w, "modelfetch: %s: %s: retrying in %s: %s\n", name, err.Source, wait.Round(time.Millisecond), err.Reason())
+	fmt.Fprintf(p.w, "modelfetch: %s: %s: retrying in %s: %s%s\n", name, err.Source, wait.Round(time.Millisecond), err.Reason(), more)
 }
 
 func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
@@ -173,9 +197,16 @@ func (p *progress) Done(r fetch.Result) {
 	case fetch.StatusFailed:
 		fmt.Fprintf(p.w, "modelfetch: %s: failed\n", r.Name)
 	case fetch.StatusUpToDate:
-		fmt.Fprintf(p.w, "modelfetch: %s: up to date\n", r.Name)
+		if r.Fixed {
+			fmt.Fprintf(p.w, "modelfetch: %s: up to date (mode and owner set again)\n", r.Name)
+		} else {
+			fmt.Fprintf(p.w, "modelfetch: %s: up to date\n", r.Name)
+		}
 	default:
 		fmt.Fprintf(p.w, "modelfetch: %s: %s %s from %s in %.1fs\n", r.Name, r.Status, humanSize(r.Size), dash(r.Source), r.Duration.Seconds())
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(p.w, "modelfetch: warning: %s: %s\n", r.Name, oneLine(w))
 	}
 }
 

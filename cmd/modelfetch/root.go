@@ -158,10 +158,16 @@ func (o *fetchOptions) targets(env env) (*manifest.Manifest, []fetch.Target, err
 	if err := o.netOptions.validate(env); err != nil {
 		return nil, nil, err
 	}
+	return o.manifestOptions.targets(env, o.owner)
+}
+
+// targets loads the manifest and resolves where each selected model goes;
+// ownerFlag is --owner ("" for none).
+func (o *manifestOptions) targets(env env, ownerFlag string) (*manifest.Manifest, []fetch.Target, error) {
 	var owner *manifest.Owner
-	if o.owner != "" {
+	if ownerFlag != "" {
 		var err error
-		if owner, err = manifest.ParseOwner(o.owner); err != nil {
+		if owner, err = manifest.ParseOwner(ownerFlag); err != nil {
 			return nil, nil, &usageError{fmt.Errorf("--owner: %w", err)}
 		}
 	}

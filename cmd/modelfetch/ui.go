@@ -203,16 +203,19 @@ func humanSize(n int64) string {
 
 // jsonResult is one artifact in the --json document.
 type jsonResult struct {
-	Name        string     `json:"name"`
-	Status      string     `json:"status"`
-	Path        string     `json:"path,omitempty"`
-	Size        int64      `json:"size"`
-	SHA256      string     `json:"sha256"`
-	Source      string     `json:"source,omitempty"`
-	ServedBytes int64      `json:"served_bytes"`
-	Retries     int        `json:"retries"`
-	Seconds     float64    `json:"seconds"`
-	Error       *jsonError `json:"error,omitempty"`
+	Name        string  `json:"name"`
+	Status      string  `json:"status"`
+	Path        string  `json:"path,omitempty"`
+	Size        int64   `json:"size"`
+	SHA256      string  `json:"sha256"`
+	Source      string  `json:"source,omitempty"`
+	ServedBytes int64   `json:"served_bytes"`
+	Retries     int     `json:"retries"`
+	Seconds     float64 `json:"seconds"`
+	// Fixed: the bytes were right, the mode or owner was set again.
+	Fixed    bool       `json:"fixed,omitempty"`
+	Warnings []string   `json:"warnings,omitempty"`
+	Error    *jsonError `json:"error,omitempty"`
 }
 
 type jsonError struct {
@@ -241,7 +244,10 @@ func writeJSON(w io.Writer, command string, code int, results []fetch.Result, er
 	for _, r := range results {
 		jr := jsonResult{Name: r.Name, Status: string(r.Status), Path: r.Dest, Size: r.Size,
 			SHA256: r.Digest.String(), Source: r.Source, ServedBytes: r.Served, Retries: r.Retries,
-			Seconds: float64(r.Duration.Milliseconds()) / 1000}
+			Seconds: float64(r.Duration.Milliseconds()) / 1000, Fixed: r.Fixed}
+		for _, w := range r.Warnings {
+			jr.Warnings = append(jr.Warnings, oneLine(w))
+		}
 		var fe *fetch.Error
 		if errors.As(r.Err, &fe) {
 			jr.Error = &jsonError{Kind: kindNames[fe.Kind], Messages: fe.Lines()}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,39 @@ func TestPlainProgressIsThrottled(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	assert.Equal(t, []string{"modelfetch: codeformer: installed 1.0 kB from https://h/c in 1.0s"}, lines,
 		"a thousand progress calls within a second print nothing but the result")
+}
+
+// A server that fails every connection at once must not fill a build log:
+// retry lines are throttled like progress lines, and say what was skipped.
+func TestRetryLinesAreThrottled(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, progressPlain, nil)
+	p.Start("m", 1000)
+	se := &fetch.SourceError{Source: "https://h/m", Kind: fetch.KindNetwork, Err: errors.New("connection reset")}
+	for range 300 {
+		p.Retry("m", se, time.Millisecond)
+	}
+	p.retried["m"].last = time.Now().Add(-plainEvery)
+	p.Retry("m", se, time.Millisecond)
+	p.finish()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 2)
+	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset", lines[0])
+	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset (and 299 more retries since the last line)", lines[1])
+}
+
+// Right bytes with the wrong mode: the line says what was done; a cache
+// that could not be written is a warning, never a failure.
+func TestFixedAndWarningLines(t *testing.T) {
+	var buf bytes.Buffer
+	p := newProgress(&buf, progressPlain, nil)
+	p.Done(fetch.Result{Name: "a", Status: fetch.StatusUpToDate, Fixed: true})
+	p.Done(fetch.Result{Name: "b", Status: fetch.StatusInstalled, Size: 1000, Source: "https://h/b", Duration: time.Second,
+		Warnings: []error{errors.New("cache not updated: no space left on device")}})
+	p.finish()
+	assert.Equal(t, "modelfetch: a: up to date (mode and owner set again)\n"+
+		"modelfetch: b: installed 1.0 kB from https://h/b in 1.0s\n"+
+		"modelfetch: warning: b: cache not updated: no space left on device\n", buf.String())
 }
 
 func TestNoProgressPrintsNothing(t *testing.T) {

@@ -24,8 +24,7 @@ func newVerifyCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 			if o.jobs < 1 {
 				return usagef("--jobs must be at least 1")
 			}
-			fo := &fetchOptions{manifestOptions: o.manifestOptions, netOptions: netOptions{jobs: o.jobs, connections: 1, retries: 0, idle: 1, noCache: true}}
-			_, targets, err := fo.targets(env)
+			_, targets, err := o.manifestOptions.targets(env, "")
 			if err != nil {
 				return err
 			}
