@@ -158,10 +158,13 @@ func envInt(name string, def int) int {
 
 // TestKillAtRandomPoints SIGKILLs modelfetch at random moments of a fetch,
 // checks what a killed run leaves, then reruns to completion.
-// MODELFETCH_KILL_RUNS sets the number of kills (CI: 6).
+// MODELFETCH_KILL_RUNS sets the number of kills (CI: 6); the seed is logged,
+// and MODELFETCH_KILL_SEED replays a run.
 func TestKillAtRandomPoints(t *testing.T) {
 	runs := envInt("MODELFETCH_KILL_RUNS", 6)
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	seed := uint64(envInt("MODELFETCH_KILL_SEED", int(time.Now().UnixNano()&0x7fffffff)))
+	t.Logf("seed %d (MODELFETCH_KILL_SEED=%d replays it)", seed, seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
 	killed, finishedFirst := 0, 0
 	for i := 0; i < runs; i++ {
 		f := newFixture(t, 4, 1_000_000, 10*time.Millisecond) // about 0.3 s per file
