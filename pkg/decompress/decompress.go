@@ -139,7 +139,7 @@ func (e *CorruptError) Error() string { return fmt.Sprintf("corrupt %v stream: %
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 func wrapCorrupt(f Format, err error) error {
-	if err == nil || IsTruncated(err) {
+	if err == nil || IsTruncated(err) || IsCorrupt(err) {
 		return err
 	}
 	return &CorruptError{Format: f, Err: err}
