@@ -69,3 +69,32 @@ func TestStreamEnds(t *testing.T) {
 		})
 	}
 }
+
+// bzip2 of nothing is a stream without blocks; it may stand anywhere.
+func TestBzip2EmptyStreams(t *testing.T) {
+	empty, data := Bzip2Fixture(t, nil), payload(50_000, 23)
+	full := Bzip2Fixture(t, data)
+	for name, c := range map[string]struct {
+		in   []byte
+		want []byte
+	}{
+		"empty":          {in: empty},
+		"empty, full":    {in: append(append([]byte{}, empty...), full...), want: data},
+		"full, empty":    {in: append(append([]byte{}, full...), empty...), want: data},
+		"full, empty x3": {in: append(append([]byte{}, full...), bytes.Repeat(empty, 3)...), want: data},
+	} {
+		t.Run(name, func(t *testing.T) {
+			for _, o := range []Options{{}, {Serial: true}} {
+				r, err := Open(context.Background(), Bzip2, bytes.NewReader(c.in), o)
+				require.NoError(t, err)
+				got, err := io.ReadAll(r)
+				require.NoError(t, err)
+				require.NoError(t, r.Close())
+				assert.Equal(t, len(c.want), len(got))
+				assert.True(t, bytes.Equal(c.want, got))
+			}
+		})
+	}
+	_, err := decodeAll(t, Bzip2, empty[:len(empty)-2])
+	assert.True(t, IsTruncated(err), "%v", err)
+}
