@@ -4,7 +4,13 @@
 // Decoders read their input once, front to back, so they compose with hashing
 // and size limits in one pipeline. Errors are classified: IsTruncated reports a
 // stream that ended before its end marker (a transient fault: the input was cut
-// short), IsCorrupt a stream that is complete but bad.
+// short), IsCorrupt a stream that is complete but bad, including bytes after
+// the last stream that cannot start another (trailing garbage).
+//
+// Every decoder is bounded, whatever its input claims: zstd windows and xz
+// dictionaries are capped (DefaultMaxWindow), gzip's window is 32 KiB, and
+// bzip2 holds a bounded number of blocks with a bounded part of each one's
+// output. The input is read only by the goroutine that calls Read.
 package decompress
 
 import (
@@ -16,14 +22,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
-	"sync"
-
-	"github.com/cosnicolaou/pbzip2"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
 )
 
 // Format is a compressed encoding. The zero value, Auto, means "detect it from
@@ -99,32 +97,33 @@ func Detect(br *bufio.Reader) (Format, error) {
 	return Sniff(head), nil
 }
 
-// NewReader returns a reader of the bytes r decodes to under f. f must not be
-// Auto (call Detect first). Close releases decoder resources; it does not close r.
+// DefaultMaxWindow is the largest zstd window and xz dictionary a decoder
+// accepts when Options.MaxWindow is zero: 32 MiB, so four streams decoding at
+// once hold at most 128 MiB of history, whatever their headers claim. It
+// covers zstd levels 1 to 20 and xz presets 0 to 8; a frame that needs more
+// (zstd --ultra -21/-22 or --long=26 and up, xz -9) is refused as corrupt.
+const DefaultMaxWindow = 32 << 20
+
+// NewReader returns a reader of the bytes r decodes to under f, with the
+// default limits. f must not be Auto (call Detect first). Close releases
+// decoder resources; it does not close r. Every decoder it returns reads r
+// only from the goroutine that calls Read.
 func NewReader(f Format, r io.Reader) (io.ReadCloser, error) {
+	return newReader(f, r, DefaultMaxWindow)
+}
+
+func newReader(f Format, r io.Reader, maxWindow int) (io.ReadCloser, error) {
 	switch f {
 	case None:
 		return io.NopCloser(r), nil
 	case Bzip2:
 		return io.NopCloser(bzip2.NewReader(r)), nil
 	case Gzip:
-		z, err := gzip.NewReader(r)
-		if err != nil {
-			return nil, wrapCorrupt(f, err)
-		}
-		return z, nil
+		return newGzip(r)
 	case Zstd:
-		z, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return nil, wrapCorrupt(f, err)
-		}
-		return z.IOReadCloser(), nil
+		return newZstd(r, maxWindow)
 	case Xz:
-		z, err := xz.NewReader(r)
-		if err != nil {
-			return nil, wrapCorrupt(f, err)
-		}
-		return io.NopCloser(z), nil
+		return newXz(r, maxWindow)
 	}
 	return nil, fmt.Errorf("decompress: no decoder for %v", f)
 }
@@ -140,7 +139,7 @@ func (e *CorruptError) Error() string { return fmt.Sprintf("corrupt %v stream: %
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 func wrapCorrupt(f Format, err error) error {
-	if err == nil || IsTruncated(err) {
+	if err == nil || IsTruncated(err) || IsCorrupt(err) {
 		return err
 	}
 	return &CorruptError{Format: f, Err: err}
@@ -156,45 +155,33 @@ func IsCorrupt(err error) bool {
 	return errors.As(err, &c)
 }
 
-// Options tune decoding. The zero value decodes bzip2 on every core with a
-// pool of its own.
+// Options tune decoding.
 type Options struct {
-	// Pool, when not nil, bounds bzip2 block decoding across every stream
-	// that shares it (one token per block being decoded); see NewPool.
+	// Pool, when not nil, bounds bzip2 read-ahead across every stream that
+	// shares it: each token lets one stream hold one more block (at most
+	// about 8 MiB) beyond the one it is emitting; see NewPool. Nil gives the
+	// stream a pool of its own with one token per CPU.
 	Pool chan struct{}
 	// Serial decodes bzip2 with the standard library's single-threaded
 	// decoder (for comparisons).
 	Serial bool
+	// MaxWindow is the largest zstd window or xz dictionary accepted, in
+	// bytes; 0 means DefaultMaxWindow. A larger one is refused as corrupt
+	// before anything is allocated for it.
+	MaxWindow int
 }
 
-// NewPool returns a pool that lets n bzip2 blocks decode at once across
-// every stream sharing it; n <= 0 means one per CPU.
+// NewPool returns a pool of n bzip2 read-ahead tokens to share between
+// streams (Options.Pool); n <= 0 means one per CPU.
 func NewPool(n int) chan struct{} {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	return pbzip2.CreateConcurrencyPool(n)
-}
-
-// newParallelBzip2 decodes bzip2 blocks concurrently (cosnicolaou/pbzip2),
-// streams and multi-streams alike, handing them back in order.
-func newParallelBzip2(ctx context.Context, r io.Reader, o Options) io.Reader {
-	pool := o.Pool
-	if pool == nil {
-		pool = NewPool(0)
+	ch := make(chan struct{}, n)
+	for range n {
+		ch <- struct{}{}
 	}
-	return pbzip2.NewReader(ctx, r, pbzip2.DecompressionOptions(pbzip2.BZConcurrencyPool(pool)))
-}
-
-// classifyBzip2 sorts pbzip2's errors (plain strings) into truncated and corrupt.
-func classifyBzip2(err error) error {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "failed to find trailer"), strings.Contains(msg, "failed to read stream header"),
-		strings.Contains(msg, "stream header is too small"), strings.Contains(msg, "unexpected EOF"):
-		return fmt.Errorf("bzip2 stream ends early (%s): %w", msg, io.ErrUnexpectedEOF)
-	}
-	return &CorruptError{Format: Bzip2, Err: err}
+	return ch
 }
 
 // Reader decodes r under a format and classifies the decoder's own errors:
@@ -202,16 +189,20 @@ func classifyBzip2(err error) error {
 // stays io.ErrUnexpectedEOF. Errors of the underlying reader are passed through
 // unchanged when the decoder reports them as they are; callers that need to
 // tell them apart should also keep the underlying reader's own error.
+//
+// The input is read only by the goroutine calling Read (or Open), never in
+// the background, so once Read or Close has returned the caller may close
+// the input. Close stops and waits for every goroutine the decoder started.
 type Reader struct {
-	f      Format
-	dec    io.ReadCloser
-	src    *errReader
-	cancel context.CancelFunc
+	ctx context.Context
+	f   Format
+	dec io.ReadCloser
+	src *errReader
 }
 
 // Open detects the format of r when f is Auto and returns a classifying
-// decoder (bzip2 decodes in parallel unless o.Serial). The detected format is
-// available from Format. Close releases the decoder's goroutines.
+// decoder (bzip2 decodes blocks in parallel unless o.Serial). The detected
+// format is available from Format. Close releases the decoder's goroutines.
 func Open(ctx context.Context, f Format, r io.Reader, o Options) (*Reader, error) {
 	src := &errReader{r: r}
 	var in io.Reader = src
@@ -223,25 +214,34 @@ func Open(ctx context.Context, f Format, r io.Reader, o Options) (*Reader, error
 		}
 		in = br
 	}
-	if f == Bzip2 && !o.Serial {
-		ctx, cancel := context.WithCancel(ctx)
-		return &Reader{f: f, dec: io.NopCloser(newParallelBzip2(ctx, in, o)), src: src, cancel: cancel}, nil
+	maxWindow := o.MaxWindow
+	if maxWindow <= 0 {
+		maxWindow = DefaultMaxWindow
 	}
-	dec, err := NewReader(f, in)
+	var dec io.ReadCloser
+	var err error
+	if f == Bzip2 && !o.Serial {
+		dec = newParallelBzip2(ctx, in, o.Pool)
+	} else {
+		dec, err = newReader(f, in, maxWindow)
+	}
 	if err != nil {
 		if ferr := src.failed(); ferr != nil {
 			return nil, ferr
 		}
 		return nil, err
 	}
-	return &Reader{f: f, dec: dec, src: src}, nil
+	return &Reader{ctx: ctx, f: f, dec: dec, src: src}, nil
 }
 
 // Format returns the format being decoded.
 func (r *Reader) Format() Format { return r.f }
 
-// Read implements io.Reader.
+// Read implements io.Reader. Once ctx is done it returns ctx's error.
 func (r *Reader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
 	n, err := r.dec.Read(p)
 	if err == nil || err == io.EOF {
 		return n, err
@@ -250,43 +250,31 @@ func (r *Reader) Read(p []byte) (int, error) {
 		// The input failed; that is the cause, whatever the decoder made of it.
 		return n, ferr
 	}
-	if r.cancel != nil && !IsCorrupt(err) && !IsTruncated(err) {
-		return n, classifyBzip2(err)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return n, err
 	}
 	return n, wrapCorrupt(r.f, err)
 }
 
-// Close releases the decoder.
-func (r *Reader) Close() error {
-	if r.cancel != nil {
-		r.cancel()
-	}
-	return r.dec.Close()
-}
+// Close releases the decoder; when it returns, no goroutine of the decoder
+// runs or will read the input again.
+func (r *Reader) Close() error { return r.dec.Close() }
 
-// errReader remembers the first error of the reader it wraps. A parallel
-// decoder reads it from its own goroutine, hence the lock.
+// errReader remembers the first error of the reader it wraps.
 type errReader struct {
 	r   io.Reader
-	mu  sync.Mutex
 	err error
 }
 
 func (e *errReader) Read(p []byte) (int, error) {
 	n, err := e.r.Read(p)
-	if err != nil {
-		e.mu.Lock()
-		if e.err == nil {
-			e.err = err
-		}
-		e.mu.Unlock()
+	if err != nil && e.err == nil {
+		e.err = err
 	}
 	return n, err
 }
 
 func (e *errReader) failed() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if e.err == io.EOF {
 		return nil
 	}

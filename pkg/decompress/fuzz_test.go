@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os/exec"
 	"testing"
 
 	"github.com/djok/modelfetch/pkg/digest"
@@ -17,7 +18,15 @@ func FuzzOpen(f *testing.F) {
 	for _, fm := range []Format{Gzip, Zstd, Xz} {
 		f.Add(compress(f, fm, data))
 	}
+	if _, err := exec.LookPath("bzip2"); err == nil {
+		bz := Bzip2Fixture(f, data)
+		f.Add(bz)
+		f.Add(append(bz[:len(bz):len(bz)], "garbage"...))
+		f.Add(append(bz[:len(bz):len(bz)], bz[:20]...))
+	}
 	f.Add([]byte("BZh91AY&SY"))
+	f.Add(zstdFrame(29, []byte("hello")))
+	f.Add(zstdSingleSegment(512<<20, []byte("hello")))
 	f.Add([]byte{})
 	pool := NewPool(2)
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -35,6 +44,9 @@ func FuzzOpen(f *testing.F) {
 			}
 			if err != nil && !IsTruncated(err) && !IsCorrupt(err) && !digest.IsIntegrity(err) {
 				t.Fatalf("%v: unclassified error %T: %v", fm, err, err)
+			}
+			if IsTruncated(err) && IsCorrupt(err) {
+				t.Fatalf("%v: both truncated and corrupt: %v", fm, err)
 			}
 		}
 	})

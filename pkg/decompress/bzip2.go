@@ -1,0 +1,311 @@
+package decompress
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/djok/modelfetch/pkg/decompress/internal/bzip2"
+)
+
+// Parallel bzip2. The goroutine that calls Read scans the input for block
+// boundaries (the 48-bit block and end-of-stream magics, at any bit offset),
+// and hands each block to a goroutine that decodes it (internal/bzip2: Go's
+// decoder with faster Huffman tables, from pbzip2); blocks are emitted in
+// order, and their CRCs combined are checked against each stream's. The scan is the
+// only reader of the input, so nothing reads it behind the caller's back.
+//
+// Memory is bounded whatever the input: a block holds its compressed bits
+// (at most bzMaxBlock), the decoder's tables (4 bytes per block byte,
+// 3.6 MB at level 9) and at most bzBlockOut decoded bytes; the rest of a block
+// that decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
+// emitted. A stream holds one block plus one per pool token it could take.
+
+const (
+	bzBlockMagic = 0x314159265359
+	bzEOSMagic   = 0x177245385090
+	bzHead       = 10 // "BZh", the level digit and the block magic, before a block's bits
+	// bzBlockOut is how much of a block's output is decoded ahead of the reader.
+	bzBlockOut = 1 << 20
+	// bzMinBlock is the fewest bits a block can have (CRC, flags, origin pointer, bitmap).
+	bzMinBlock = 32 + 1 + 24 + 16
+)
+
+// bzMaxBlock is the most compressed bytes a block of the level can take: at
+// most one symbol per block byte plus one, each at most 20 bits, plus tables.
+func bzMaxBlock(level byte) int { return int(level-'0')*100_000*20/8 + 64<<10 }
+
+var errClosed = errors.New("decompress: read after close")
+
+func bzCorrupt(format string, a ...any) error {
+	return &CorruptError{Format: Bzip2, Err: fmt.Errorf(format, a...)}
+}
+
+func bzTruncated(what string) error {
+	return fmt.Errorf("bzip2 stream ends inside %s: %w", what, io.ErrUnexpectedEOF)
+}
+
+// bzBlock is one block, as scanned and then as decoded.
+type bzBlock struct {
+	stream    []byte // the block's bits, between a stream header and trailer (see finishBlock)
+	bits      int    // the block's own bits (CRC, then data), from byte bzHead of stream
+	level     byte   // '1'..'9'
+	crc       uint32 // stored block CRC
+	split     bool   // a block magic ended this block: the next block continues the stream
+	streamEnd bool   // the stream ends after this block
+	streamCRC uint32 // stored stream CRC, when streamEnd
+	own       bool   // holds the stream's own slot
+	token     bool   // holds a pool token
+
+	done chan struct{} // closed when out, rest and err are set
+	buf  *[]byte       // the output buffer, from bzOut
+	out  []byte        // decoded bytes not yet emitted
+	rest io.Reader     // the decoder of the rest of the block, when out filled up
+	err  error
+}
+
+// bzOut recycles output buffers: a fresh one would be zeroed for each block.
+var bzOut = sync.Pool{New: func() any { b := make([]byte, bzBlockOut); return &b }}
+
+// decode decodes the block's first bzBlockOut bytes. The block's bits are
+// followed by the 80 bits of an end-of-stream trailer, which the decoder may
+// read ahead into.
+func (b *bzBlock) decode() {
+	defer func() {
+		if v := recover(); v != nil {
+			b.free()
+			b.err = fmt.Errorf("block decoder failed: %v", v)
+		}
+	}()
+	d := bzip2.NewBlockReader(int(b.level-'0')*100_000, b.stream[bzHead:], 0)
+	b.buf = bzOut.Get().(*[]byte)
+	out := *b.buf
+	n := 0
+	for n < len(out) {
+		k, err := d.Read(out[n:])
+		n += k
+		if err == io.EOF {
+			b.out = out[:n]
+			return
+		}
+		if err != nil {
+			b.err = err
+			b.free()
+			return
+		}
+	}
+	b.out, b.rest = out, d
+}
+
+// free recycles the block's output buffer.
+func (b *bzBlock) free() {
+	if b.buf != nil {
+		bzOut.Put(b.buf)
+		b.buf, b.out, b.rest = nil, nil, nil
+	}
+}
+
+// bzReader is the parallel decoder; see the comment at the top of the file.
+type bzReader struct {
+	ctx     context.Context
+	sc      bzScanner
+	pool    chan struct{}
+	queue   []*bzBlock // scanned blocks, in order, being or done decoding
+	cur     *bzBlock   // the block being emitted
+	scanErr error      // the scanner's error (io.EOF at the end), after the queue
+	crc     uint32     // combined CRC of the stream's blocks emitted so far
+	ownBusy bool       // a block holds the stream's own slot
+	err     error      // sticky result
+	wg      sync.WaitGroup
+}
+
+func newParallelBzip2(ctx context.Context, r io.Reader, pool chan struct{}) *bzReader {
+	if pool == nil {
+		pool = NewPool(0)
+	}
+	br, ok := r.(*bufio.Reader)
+	if !ok {
+		br = bufio.NewReaderSize(r, 64<<10)
+	}
+	return &bzReader{ctx: ctx, sc: bzScanner{in: br}, pool: pool}
+}
+
+func (r *bzReader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	for {
+		if b := r.cur; b != nil {
+			if len(b.out) > 0 {
+				n := copy(p, b.out)
+				b.out = b.out[n:]
+				return n, nil
+			}
+			if b.rest != nil {
+				n, err := b.rest.Read(p)
+				if err == io.EOF {
+					b.rest = nil
+				} else if err != nil {
+					return r.fail(&CorruptError{Format: Bzip2, Err: err})
+				}
+				if n > 0 || len(p) == 0 {
+					return n, nil
+				}
+				continue
+			}
+			if err := r.finish(b); err != nil {
+				return r.fail(err)
+			}
+			continue
+		}
+		r.fill()
+		if len(r.queue) == 0 {
+			return r.fail(r.scanErr)
+		}
+		head := r.queue[0]
+		select {
+		case <-head.done:
+		case <-r.ctx.Done():
+			return 0, r.ctx.Err()
+		}
+		r.queue = r.queue[1:]
+		if head = r.merge(head); head.err != nil {
+			r.release(head)
+			head.free()
+			return r.fail(&CorruptError{Format: Bzip2, Err: head.err})
+		}
+		r.cur = head
+		r.fill()
+	}
+}
+
+func (r *bzReader) fail(err error) (int, error) {
+	r.err = err
+	return 0, err
+}
+
+// fill scans blocks and starts their decoding: one in the stream's own
+// slot, then one more per pool token it gets without waiting.
+func (r *bzReader) fill() {
+	for r.scanErr == nil {
+		own, token := !r.ownBusy, false
+		if !own {
+			select {
+			case <-r.pool:
+				token = true
+			default:
+				return
+			}
+		}
+		b, err := r.sc.next()
+		if err != nil {
+			r.scanErr = err
+			if token {
+				r.pool <- struct{}{}
+			}
+			return
+		}
+		b.own, b.token = own, token
+		r.ownBusy = r.ownBusy || own
+		b.done = make(chan struct{})
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer close(b.done)
+			b.decode()
+		}()
+		r.queue = append(r.queue, b)
+	}
+}
+
+// finish ends the emission of b: it checks the stream CRC at a stream's end.
+func (r *bzReader) finish(b *bzBlock) error {
+	r.cur = nil
+	r.release(b)
+	b.free()
+	r.crc = (r.crc<<1 | r.crc>>31) ^ b.crc
+	if b.streamEnd {
+		if r.crc != b.streamCRC {
+			return bzCorrupt("stream checksum mismatch")
+		}
+		r.crc = 0
+	}
+	return nil
+}
+
+// release gives back the block's slot.
+func (r *bzReader) release(b *bzBlock) {
+	if b.token {
+		b.token = false
+		r.pool <- struct{}{}
+	}
+	if b.own {
+		b.own = false
+		r.ownBusy = false
+	}
+}
+
+// merge handles a block that failed to decode and was ended by a block
+// magic: the magic may have been data (a 48-bit pattern in the compressed
+// bits, about once per 2^47 bit positions), so the block is joined with the
+// next one and decoded again, in this goroutine.
+func (r *bzReader) merge(a *bzBlock) *bzBlock {
+	for a.err != nil && a.split {
+		var b *bzBlock
+		if len(r.queue) > 0 {
+			b = r.queue[0]
+			<-b.done
+			r.queue = r.queue[1:]
+		} else if r.scanErr == nil {
+			var err error
+			if b, err = r.sc.next(); err != nil {
+				r.scanErr = err
+				return a
+			}
+		} else {
+			return a
+		}
+		r.release(b)
+		b.free()
+		if a.bits+48+b.bits > 8*bzMaxBlock(a.level) {
+			return a
+		}
+		var w bitWriter
+		w.buf = append(make([]byte, 0, len(a.stream)+len(b.stream)), a.stream[:bzHead]...)
+		w.copyBits(a.stream[bzHead:], a.bits)
+		w.write(bzBlockMagic, 48)
+		w.copyBits(b.stream[bzHead:], b.bits)
+		m := &bzBlock{bits: a.bits + 48 + b.bits, level: a.level, crc: a.crc, split: b.split,
+			streamEnd: b.streamEnd, streamCRC: b.streamCRC, own: a.own, token: a.token}
+		m.stream = w.finishBlock(m.crc)
+		m.decode()
+		a.free()
+		a = m
+	}
+	return a
+}
+
+// Close waits for the block decoders (each finishes its block, at most
+// bzBlockOut bytes of output) and gives back the pool tokens.
+func (r *bzReader) Close() error {
+	r.wg.Wait()
+	if r.cur != nil {
+		r.release(r.cur)
+		r.cur.free()
+	}
+	for _, b := range r.queue {
+		r.release(b)
+		b.free()
+	}
+	r.cur, r.queue = nil, nil
+	if r.err == nil {
+		r.err = errClosed
+	}
+	return nil
+}
