@@ -2,24 +2,23 @@ package decompress
 
 import (
 	"bufio"
+	"bytes"
+	"compress/bzip2"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"sync"
-
-	"github.com/djok/modelfetch/pkg/decompress/internal/bzip2"
 )
 
 // Parallel bzip2. The goroutine that calls Read scans the input for block
 // boundaries (the 48-bit block and end-of-stream magics, at any bit offset),
-// and hands each block to a goroutine that decodes it (internal/bzip2: Go's
-// decoder with faster Huffman tables, from pbzip2); blocks are emitted in
-// order, and their CRCs combined are checked against each stream's. The scan is the
+// wraps each block as a one-block stream and hands it to a goroutine that
+// decodes it with compress/bzip2; blocks are emitted in order. The scan is the
 // only reader of the input, so nothing reads it behind the caller's back.
 //
 // Memory is bounded whatever the input: a block holds its compressed bits
-// (at most bzMaxBlock), the decoder's tables (4 bytes per block byte,
+// (at most bzMaxBlock), compress/bzip2's tables (4 bytes per block byte,
 // 3.6 MB at level 9) and at most bzBlockOut decoded bytes; the rest of a block
 // that decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
 // emitted. A stream holds one block plus one per pool token it could take.
@@ -50,39 +49,25 @@ func bzTruncated(what string) error {
 
 // bzBlock is one block, as scanned and then as decoded.
 type bzBlock struct {
-	stream    []byte // the block's bits, between a stream header and trailer (see finishBlock)
+	stream    []byte // the block as a one-block bzip2 stream
 	bits      int    // the block's own bits (CRC, then data), from byte bzHead of stream
 	level     byte   // '1'..'9'
 	crc       uint32 // stored block CRC
 	split     bool   // a block magic ended this block: the next block continues the stream
 	streamEnd bool   // the stream ends after this block
 	streamCRC uint32 // stored stream CRC, when streamEnd
-	own       bool   // holds the stream's own slot
 	token     bool   // holds a pool token
 
 	done chan struct{} // closed when out, rest and err are set
-	buf  *[]byte       // the output buffer, from bzOut
 	out  []byte        // decoded bytes not yet emitted
 	rest io.Reader     // the decoder of the rest of the block, when out filled up
 	err  error
 }
 
-// bzOut recycles output buffers: a fresh one would be zeroed for each block.
-var bzOut = sync.Pool{New: func() any { b := make([]byte, bzBlockOut); return &b }}
-
-// decode decodes the block's first bzBlockOut bytes. The block's bits are
-// followed by the 80 bits of an end-of-stream trailer, which the decoder may
-// read ahead into.
+// decode decodes the block's first bzBlockOut bytes.
 func (b *bzBlock) decode() {
-	defer func() {
-		if v := recover(); v != nil {
-			b.free()
-			b.err = fmt.Errorf("block decoder failed: %v", v)
-		}
-	}()
-	d := bzip2.NewBlockReader(int(b.level-'0')*100_000, b.stream[bzHead:], 0)
-	b.buf = bzOut.Get().(*[]byte)
-	out := *b.buf
+	d := bzip2.NewReader(bytes.NewReader(b.stream))
+	out := make([]byte, bzBlockOut)
 	n := 0
 	for n < len(out) {
 		k, err := d.Read(out[n:])
@@ -92,20 +77,11 @@ func (b *bzBlock) decode() {
 			return
 		}
 		if err != nil {
-			b.err = err
-			b.free()
+			b.out, b.err = nil, err
 			return
 		}
 	}
 	b.out, b.rest = out, d
-}
-
-// free recycles the block's output buffer.
-func (b *bzBlock) free() {
-	if b.buf != nil {
-		bzOut.Put(b.buf)
-		b.buf, b.out, b.rest = nil, nil, nil
-	}
 }
 
 // bzReader is the parallel decoder; see the comment at the top of the file.
@@ -117,7 +93,6 @@ type bzReader struct {
 	cur     *bzBlock   // the block being emitted
 	scanErr error      // the scanner's error (io.EOF at the end), after the queue
 	crc     uint32     // combined CRC of the stream's blocks emitted so far
-	ownBusy bool       // a block holds the stream's own slot
 	err     error      // sticky result
 	wg      sync.WaitGroup
 }
@@ -177,7 +152,6 @@ func (r *bzReader) Read(p []byte) (int, error) {
 		r.queue = r.queue[1:]
 		if head = r.merge(head); head.err != nil {
 			r.release(head)
-			head.free()
 			return r.fail(&CorruptError{Format: Bzip2, Err: head.err})
 		}
 		r.cur = head
@@ -190,12 +164,12 @@ func (r *bzReader) fail(err error) (int, error) {
 	return 0, err
 }
 
-// fill scans blocks and starts their decoding: one in the stream's own
-// slot, then one more per pool token it gets without waiting.
+// fill scans blocks and starts their decoding: one without a token, then
+// one more per pool token it gets without waiting.
 func (r *bzReader) fill() {
 	for r.scanErr == nil {
-		own, token := !r.ownBusy, false
-		if !own {
+		token := false
+		if r.cur != nil || len(r.queue) > 0 {
 			select {
 			case <-r.pool:
 				token = true
@@ -211,8 +185,7 @@ func (r *bzReader) fill() {
 			}
 			return
 		}
-		b.own, b.token = own, token
-		r.ownBusy = r.ownBusy || own
+		b.token = token
 		b.done = make(chan struct{})
 		r.wg.Add(1)
 		go func() {
@@ -228,7 +201,6 @@ func (r *bzReader) fill() {
 func (r *bzReader) finish(b *bzBlock) error {
 	r.cur = nil
 	r.release(b)
-	b.free()
 	r.crc = (r.crc<<1 | r.crc>>31) ^ b.crc
 	if b.streamEnd {
 		if r.crc != b.streamCRC {
@@ -239,15 +211,10 @@ func (r *bzReader) finish(b *bzBlock) error {
 	return nil
 }
 
-// release gives back the block's slot.
 func (r *bzReader) release(b *bzBlock) {
 	if b.token {
 		b.token = false
 		r.pool <- struct{}{}
-	}
-	if b.own {
-		b.own = false
-		r.ownBusy = false
 	}
 }
 
@@ -272,7 +239,6 @@ func (r *bzReader) merge(a *bzBlock) *bzBlock {
 			return a
 		}
 		r.release(b)
-		b.free()
 		if a.bits+48+b.bits > 8*bzMaxBlock(a.level) {
 			return a
 		}
@@ -282,10 +248,9 @@ func (r *bzReader) merge(a *bzBlock) *bzBlock {
 		w.write(bzBlockMagic, 48)
 		w.copyBits(b.stream[bzHead:], b.bits)
 		m := &bzBlock{bits: a.bits + 48 + b.bits, level: a.level, crc: a.crc, split: b.split,
-			streamEnd: b.streamEnd, streamCRC: b.streamCRC, own: a.own, token: a.token}
+			streamEnd: b.streamEnd, streamCRC: b.streamCRC, token: a.token}
 		m.stream = w.finishBlock(m.crc)
 		m.decode()
-		a.free()
 		a = m
 	}
 	return a
@@ -297,11 +262,9 @@ func (r *bzReader) Close() error {
 	r.wg.Wait()
 	if r.cur != nil {
 		r.release(r.cur)
-		r.cur.free()
 	}
 	for _, b := range r.queue {
 		r.release(b)
-		b.free()
 	}
 	r.cur, r.queue = nil, nil
 	if r.err == nil {
