@@ -101,6 +101,8 @@ func TestBuildKit(t *testing.T) {
 				"--opt", "build-arg:BUILD_DATE="+buildDate, "--opt", "build-arg:VERSION=1.2.3", "--opt", "build-arg:VCS_REF=0123abc")
 			require.NoError(t, err, "%s", log)
 			img := readOCI(t, layout)
+			t.Logf("%s: %d files, %.1f MB of uncompressed layers; the base and wheels are stand-ins, so this is not the image's size",
+				df, len(img.files), float64(img.size)/1e6)
 			checkProduction(t, "../"+df, img, real, installed, buildDate)
 		})
 	}

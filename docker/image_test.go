@@ -127,6 +127,7 @@ type image struct {
 	} `json:"config"`
 	files map[string]*tar.Header
 	data  map[string][]byte // contents of the small regular files the checks read
+	size  int64             // of the layers, uncompressed
 }
 
 // keep says which file contents readOCI holds on to.
@@ -172,6 +173,9 @@ func readOCI(t *testing.T, dir string) *image {
 		require.Equal(t, "application/vnd.oci.image.layer.v1.tar", l.MediaType, "uncompressed layers")
 		f, err := os.Open(filepath.Join(dir, "blobs", strings.Replace(l.Digest, ":", "/", 1)))
 		require.NoError(t, err)
+		if fi, err := f.Stat(); err == nil {
+			img.size += fi.Size()
+		}
 		type entry struct {
 			h    *tar.Header
 			data []byte
