@@ -18,13 +18,14 @@ import (
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
-// TestBuildKit builds the models target of both Dockerfiles, unchanged, with
-// a real BuildKit engine (started by smoke.sh, which sets BUILDKIT_HOST,
-// BUILDCTL and MODELFETCH_GOBASE), against stand-ins on a loopback server.
+// TestBuildKit builds the models and production targets of both Dockerfiles,
+// unchanged, with a real BuildKit engine (started by smoke.sh, which sets
+// BUILDKIT_HOST, BUILDCTL, MODELFETCH_GOBASE and MODELFETCH_PYBASE), against
+// stand-ins on a loopback server, and streams the engine's log as it goes.
 func TestBuildKit(t *testing.T) {
 	buildctl := os.Getenv("BUILDCTL")
-	if buildctl == "" || os.Getenv("BUILDKIT_HOST") == "" {
-		t.Skip("needs a BuildKit engine: run docker/smoke.sh")
+	if buildctl == "" || os.Getenv("BUILDKIT_HOST") == "" || os.Getenv("MODELFETCH_PYBASE") == "" {
+		t.Skip(engineSkip)
 	}
 	// Fresh bytes each run: BuildKit's cache mount outlives builds.
 	seed := int(time.Now().UnixNano()%1000) * 10
@@ -41,33 +42,36 @@ func TestBuildKit(t *testing.T) {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, "models.toml"), []byte(manifestText), 0o644))
 		return dir
 	}
-	build := func(dockerfile, ctxDir string, noCache bool) (string, string, error) {
-		out := filepath.Join(t.TempDir(), "models.tar")
+	build := func(dockerfile, ctxDir, target string, out string, extra ...string) (string, error) {
 		args := []string{"build", "--frontend", "dockerfile.v0",
 			"--local", "context=" + ctxDir, "--local", "dockerfile=..", "--opt", "filename=" + dockerfile,
 			// Use the built-in Dockerfile frontend instead of pulling the syntax image.
 			"--opt", "cmdline=docker/dockerfile:1.10",
-			"--opt", "target=models",
+			"--opt", "target=" + target,
 			"--opt", "context:golang:1.26-bookworm=local:gobase", "--local", "gobase=" + os.Getenv("MODELFETCH_GOBASE"),
-			"--output", "type=tar,dest=" + out, "--progress", "plain"}
-		if noCache {
-			args = append(args, "--no-cache")
-		}
-		cmd := exec.Command(os.Getenv("BUILDCTL"), args...)
+			"--output", out, "--progress", "plain"}
+		cmd := exec.Command(os.Getenv("BUILDCTL"), append(args, extra...)...)
 		var log bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &log, &log
+		w := io.MultiWriter(&log, &lineFilter{w: os.Stdout})
+		cmd.Stdout, cmd.Stderr = w, w
+		fmt.Printf("--- buildctl: %s, target %s\n", dockerfile, target)
 		err := cmd.Run()
-		return out, log.String(), err
+		return log.String(), err
 	}
 
+	// One context per Dockerfile: a comment makes each build's manifest
+	// layer new, so the model-downloader step really runs again, through
+	// the same cache mount. The production builds reuse them, so their
+	// model stages come from the engine's cache.
+	ctxDirs := map[string]string{}
+	for i, df := range []string{"Dockerfile.cpu", "Dockerfile.gpu"} {
+		ctxDirs[df] = context(st.manifest() + fmt.Sprintf("# build %d\n", i))
+	}
 	for i, df := range []string{"Dockerfile.cpu", "Dockerfile.gpu"} {
 		t.Run(df, func(t *testing.T) {
-			// A comment makes each build's manifest layer new, so the
-			// model-downloader step really runs again, through the same
-			// cache mount.
-			ctxDir := context(st.manifest() + fmt.Sprintf("# build %d\n", i))
 			before := requests.Load()
-			tarball, log, err := build(df, ctxDir, false)
+			tarball := filepath.Join(t.TempDir(), "models.tar")
+			log, err := build(df, ctxDirs[df], "models", "type=tar,dest="+tarball)
 			require.NoError(t, err, "%s", log)
 			assert.Contains(t, log, "[model-downloader 3/3] RUN")
 			if i == 0 {
@@ -81,10 +85,32 @@ func TestBuildKit(t *testing.T) {
 		})
 	}
 
+	// The production stages, with stand-ins for what cannot be pulled here:
+	// the Python base (Debian bookworm's Python 3.11, from smoke.sh), the
+	// builder stage's wheels (a named context replaces a stage of that name)
+	// and the application, which has weights/CodeFormer/ like the real one.
+	app, wheels := standInApp(t), standInWheels(t)
+	const buildDate = "2026-11-27T06:13:25Z"
+	for _, df := range []string{"Dockerfile.cpu", "Dockerfile.gpu"} {
+		t.Run("production "+df, func(t *testing.T) {
+			layout := filepath.Join(t.TempDir(), "oci")
+			log, err := build(df, ctxDirs[df], "production", "type=oci,tar=false,compression=uncompressed,dest="+layout,
+				"--opt", "context:python:3.11-slim-bookworm=local:pybase", "--local", "pybase="+os.Getenv("MODELFETCH_PYBASE"),
+				"--opt", "context:builder=local:wheels", "--local", "wheels="+wheels,
+				"--opt", "context:app=local:app", "--local", "app="+app,
+				"--opt", "build-arg:BUILD_DATE="+buildDate, "--opt", "build-arg:VERSION=1.2.3", "--opt", "build-arg:VCS_REF=0123abc")
+			require.NoError(t, err, "%s", log)
+			img := readOCI(t, layout)
+			t.Logf("%s: %d files, %.1f MB of uncompressed layers; the base and wheels are stand-ins, so this is not the image's size",
+				df, len(img.files), float64(img.size)/1e6)
+			checkProduction(t, "../"+df, img, real, installed, buildDate)
+		})
+	}
+
 	t.Run("corrupt stand-in fails the build", func(t *testing.T) {
 		victim := real.Models[1]
 		st.set(t, victim, standIn(seed+9, false), true) // new bytes, so not in the cache mount; served corrupt
-		_, log, err := build("Dockerfile.cpu", context(st.manifest()), false)
+		log, err := build("Dockerfile.cpu", context(st.manifest()), "models", "type=tar,dest="+filepath.Join(t.TempDir(), "models.tar"))
 		require.Error(t, err, "the build must fail")
 		assert.Contains(t, log, "modelfetch: error: "+victim.Name+": ")
 		assert.Contains(t, log, "sha256 mismatch")

@@ -15,8 +15,10 @@ variable "VCS_REF" {
   default = "unknown"
 }
 
+# RFC 3339, for org.opencontainers.image.created; pass the commit time for a
+# reproducible label: BUILD_DATE=$(git log -1 --format=%cI). Unset: now.
 variable "BUILD_DATE" {
-  default = "unknown"
+  default = ""
 }
 
 variable "APP_CONTEXT" {
@@ -36,7 +38,7 @@ target "_common" {
   args = {
     VERSION    = VERSION
     VCS_REF    = VCS_REF
-    BUILD_DATE = BUILD_DATE
+    BUILD_DATE = BUILD_DATE != "" ? BUILD_DATE : timestamp()
   }
   labels = {
     "org.opencontainers.image.version"  = VERSION
