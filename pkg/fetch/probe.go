@@ -55,8 +55,12 @@ func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.So
 	if cs != nil {
 		sinks = append(sinks, cs)
 	}
-	res, err := f.fetchSource(ctx, &mm, &ss, sinks, true, limit)
+	if err := f.dead.check(src.Parsed); err != nil {
+		return fail(err)
+	}
+	res, err := f.fetchSource(ctx, &mm, &ss, sinks, true, limit, false)
 	if err != nil {
+		f.dead.mark(src.Parsed, err)
 		return fail(err)
 	}
 	p := res.pass
