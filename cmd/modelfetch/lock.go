@@ -79,8 +79,13 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
+	site, err := o.sitePlan(env, models)
+	if err != nil {
+		return err
+	}
 	p := newProgress(stderr, mode, nil)
-	rep, err := lock.Run(cmd.Context(), probeProgress{o.fetcher(env, m, p), p}, models, lo)
+	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
+	rep, err := lock.Run(cmd.Context(), prober, models, lo)
 	p.finish()
 	if err != nil {
 		return err

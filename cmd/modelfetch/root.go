@@ -153,8 +153,9 @@ func (o *fetchOptions) addFlags(fs *pflag.FlagSet, env env) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "say what would be done; change nothing")
 }
 
-// targets validates the whole request before anything is fetched.
-func (o *fetchOptions) targets(env env) (*manifest.Manifest, []fetch.Target, error) {
+// targets validates the whole request before anything is fetched. The
+// targets' models have their sources after the url rules (site).
+func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	if err := o.netOptions.validate(env); err != nil {
 		return nil, nil, err
 	}
@@ -172,10 +173,14 @@ func (o *fetchOptions) targets(env env) (*manifest.Manifest, []fetch.Target, err
 	if err := m.RequireLocked(models); err != nil {
 		return nil, nil, err
 	}
+	site, err := o.sitePlan(env, models)
+	if err != nil {
+		return nil, nil, err
+	}
 	// The manifest's owner applies when we can give files away (root); an
 	// explicit --owner is always attempted, and fails loudly if it cannot.
-	targets, err := fetch.Targets(m, models, owner, env.IsRoot || owner != nil)
-	return m, targets, err
+	targets, err := fetch.Targets(m, site.models(models), owner, env.IsRoot || owner != nil)
+	return site, targets, err
 }
 
 func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env env) error {
@@ -183,17 +188,21 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	if err != nil {
 		return err
 	}
-	m, targets, err := o.targets(env)
+	site, targets, err := o.targets(env)
 	if err != nil {
 		return err
 	}
-	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
+	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions, urls: site.urls(),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
-		return rep.report(o.fetcher(env, m, nil).DryRun(cmd.Context(), targets), true)
+		results := o.fetcher(env, site, nil).DryRun(cmd.Context(), targets)
+		if !o.json && !o.quiet {
+			site.describe(&ui{stderr: stderr}, targetModels(targets))
+		}
+		return rep.report(results, true)
 	}
 	rep.live = newProgress(stderr, mode, targetModels(targets))
-	results := o.fetcher(env, m, rep.live).Install(cmd.Context(), targets)
+	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
 	rep.live.finish()
 	return rep.report(results, false)
 }

@@ -71,10 +71,8 @@ func Parse(file string, src []byte) (*Rules, error) {
 		}
 		return nil, manifest.ErrorList{{File: file, Msg: "toml: " + tidy(err.Error())}}
 	}
-	if errs := checkKeys(file, l.keys); len(errs) > 0 {
-		return nil, errs
-	}
-	v := &validator{file: file, l: l}
+	// Unknown keys are ignored by the decoder: the values are checked too.
+	v := &validator{file: file, l: l, errs: checkKeys(file, l.keys)}
 	r := v.rules(&raw)
 	if len(v.errs) > 0 {
 		return nil, v.errs
