@@ -36,9 +36,11 @@ func (o *netOptions) rulesFile(env env) string {
 }
 
 // sitePlan loads the rules and applies them to models. A rules file that
-// does not validate, or a rewrite to a bad URL, is a usage error (exit 2);
-// a model whose every URL is blocked fails the run before anything is
-// fetched (exit 1), with the rules file's message.
+// does not validate, or a rewrite to a bad URL, is a usage error (exit 2).
+// A model whose every URL is blocked fails the run before anything is
+// fetched (exit 1), with the rules file's message: the error wraps a
+// rules.Blocked, and the plan comes with it (lock reports such a model
+// only if it reads it).
 func (o *netOptions) sitePlan(env env, models []*manifest.Model) (*sitePlan, error) {
 	sp := &sitePlan{plans: map[string]*rules.Plan{}}
 	if file := o.rulesFile(env); file != "" {
@@ -50,24 +52,25 @@ func (o *netOptions) sitePlan(env env, models []*manifest.Model) (*sitePlan, err
 	}
 	plans, err := sp.rules.Plans(models)
 	var blocked rules.Blocked
-	switch {
-	case errors.As(err, &blocked):
-		return nil, &exitError{code: exitNetwork, err: err}
-	case err != nil:
+	if err != nil && !errors.As(err, &blocked) {
 		return nil, err
 	}
 	for _, p := range plans {
 		sp.plans[p.Model.Name] = p
 	}
-	if sp.creds, err = sp.resolve(env); err != nil {
+	if sp.creds, err = sp.resolve(env, o.offline); err != nil {
 		return nil, err
+	}
+	if blocked != nil {
+		return sp, &exitError{code: exitNetwork, err: blocked}
 	}
 	return sp, nil
 }
 
 // resolve reads the credential each rule names. A reference that names
-// nothing fails the run only when a candidate of this run needs it.
-func (sp *sitePlan) resolve(env env) ([]credentials.HostRule, error) {
+// nothing fails the run only when a candidate of this run needs it (and the
+// run may go to the network).
+func (sp *sitePlan) resolve(env env, offline bool) ([]credentials.HostRule, error) {
 	used := map[*rules.Rule]bool{}
 	for _, p := range sp.plans {
 		for _, c := range p.Candidates {
@@ -92,7 +95,7 @@ func (sp *sitePlan) resolve(env env) ([]credentials.HostRule, error) {
 			value, ok = credentials.NetrcMachine(netrcText, c.Netrc)
 		}
 		if !ok {
-			if used[hc.Rule] {
+			if used[hc.Rule] && !offline {
 				return nil, sp.unresolved(hc)
 			}
 			value = ""
@@ -187,7 +190,7 @@ func (rp ruleProber) Probe(ctx context.Context, m *manifest.Model, src *manifest
 	name := redact.URL(src.Parsed)
 	if len(cands) == 0 {
 		return fetch.Probe{Source: name}, &fetch.SourceError{Source: name, Kind: fetch.KindNetwork,
-			Err: fmt.Errorf("blocked by the url rules in %s", rp.site.rules.File)}
+			Err: (&rules.BlockedError{File: rp.site.rules.File, Message: rp.site.rules.BlockedMessage}).Reason()}
 	}
 	var reasons []string
 	for _, c := range cands {

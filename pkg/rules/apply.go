@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -168,11 +169,19 @@ type BlockedError struct {
 }
 
 func (e *BlockedError) Error() string {
-	s := fmt.Sprintf("%s: every source is blocked by the url rules in %s (%s)", e.Model, e.File, strings.Join(e.URLs, ", "))
+	return fmt.Sprintf("%s: every source is %s", e.Model, e.Reason())
+}
+
+// Reason says who blocks the URLs, and the site's message.
+func (e *BlockedError) Reason() error {
+	s := "blocked by the url rules in " + e.File
+	if len(e.URLs) > 0 {
+		s += " (" + strings.Join(e.URLs, ", ") + ")"
+	}
 	if e.Message != "" {
 		s += ": " + e.Message
 	}
-	return s
+	return errors.New(s)
 }
 
 // Blocked is every model whose every URL is blocked; one line each.

@@ -58,6 +58,9 @@ func Parse(file string, src []byte) (*Rules, error) {
 	if len(src) > MaxFileSize {
 		return nil, manifest.ErrorList{{File: file, Msg: fmt.Sprintf("rules file is larger than %d bytes (1 MiB); refusing to read it", MaxFileSize)}}
 	}
+	if line := checkNesting(src); line > 0 {
+		return nil, manifest.ErrorList{{File: file, Line: line, Msg: fmt.Sprintf("arrays and tables nest more than %d deep", MaxNesting)}}
+	}
 	var raw rawRules
 	if _, err := toml.Decode(string(src), &raw); err != nil {
 		return nil, manifest.ErrorList{tomlError(file, err)}

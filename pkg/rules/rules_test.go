@@ -205,3 +205,11 @@ func TestLoadTooLarge(t *testing.T) {
 	_, err := Parse("r.toml", make([]byte, MaxFileSize+1))
 	assert.ErrorContains(t, err, "r.toml: rules file is larger than")
 }
+
+func TestHostileNesting(t *testing.T) {
+	strs := "allow = ['[[[[', \"{{{{\", '''[[[[\n''']\n"
+	_, err := Parse("r.toml", []byte("# [[[[ in a comment\n"+strs+"block = "+strings.Repeat("[", 40)+strings.Repeat("]", 40)))
+	assert.EqualError(t, err, "r.toml:4: arrays and tables nest more than 32 deep")
+	_, err = Parse("r.toml", []byte(strs))
+	assert.ErrorContains(t, err, "is not a host pattern", "brackets in strings and comments do not count")
+}
