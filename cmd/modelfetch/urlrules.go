@@ -15,6 +15,7 @@ import (
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/rules"
 )
@@ -173,18 +174,14 @@ func (sp *sitePlan) describe(u *ui, models []*manifest.Model) {
 // works serves is recorded on the manifest's source (lock edits only
 // sha256 and size: the manifest keeps its canonical URLs).
 type ruleProber struct {
-	lockProber
+	lock.Prober
 	site *sitePlan
-}
-
-type lockProber interface {
-	Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error)
 }
 
 func (rp ruleProber) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
 	p := rp.site.plans[m.Name]
 	if p == nil || rp.site.rules == nil {
-		return rp.lockProber.Probe(ctx, m, src, limit)
+		return rp.Prober.Probe(ctx, m, src, limit)
 	}
 	cands := p.For(src)
 	name := redact.URL(src.Parsed)
@@ -194,7 +191,7 @@ func (rp ruleProber) Probe(ctx context.Context, m *manifest.Model, src *manifest
 	}
 	var reasons []string
 	for _, c := range cands {
-		pr, err := rp.lockProber.Probe(ctx, m, c.Source, limit)
+		pr, err := rp.Prober.Probe(ctx, m, c.Source, limit)
 		if err == nil || ctx.Err() != nil || len(cands) == 1 || tooLarge(err) {
 			return pr, err
 		}

@@ -54,3 +54,39 @@ func TestReadmeRulesExample(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"https://artifactory.example.com": "ARTIFACTORY_TOKEN", "https://artifactory-dr.example.com": "ARTIFACTORY_TOKEN"}, hosts)
 }
+
+func TestSitePlanCredentials(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := dir + "/" + name
+		require.NoError(t, os.WriteFile(p, []byte(text), 0o600))
+		return p
+	}
+	rulesFile := write("rules.toml", "[[rewrite]]\nmatch = 'a\\.example/(.*)'\nto = ['https://proxy.example/$1']\nnetrc = 'proxy-login'\n"+
+		"[[rewrite]]\nmatch = 'b\\.example/(.*)'\nto = ['https://other.example/$1']\ntoken_env = 'OTHER_TOKEN'\n")
+	netrc := write("netrc", "machine proxy-login login alice password s3cret\ndefault login anon password guest\n")
+	u, err := url.Parse("https://a.example/x")
+	require.NoError(t, err)
+	models := []*manifest.Model{{Name: "m", Sources: []*manifest.Source{{URL: u.String(), Parsed: u}}}}
+	e := env{Netrc: netrc, Getenv: func(string) string { return "" }}
+
+	o := &netOptions{urlRules: rulesFile}
+	site, err := o.sitePlan(e, models)
+	require.NoError(t, err, "OTHER_TOKEN is unset, but no URL of the run needs it")
+	creds := credentialPolicy(e, site.hosts())
+	creds.Rules = site.creds
+	f := creds.Func()
+	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", f("https", "proxy.example"), "the netrc machine the rule names")
+	assert.Equal(t, "", f("https", "a.example"), "the origin gets nothing of the proxy's")
+	assert.Equal(t, "", f("https", "other.example"), "a rule's host gets no other credential, not even the netrc default")
+
+	u2, _ := url.Parse("https://b.example/y")
+	models[0].Sources[0] = &manifest.Source{URL: u2.String(), Parsed: u2}
+	_, err = o.sitePlan(e, models)
+	assert.EqualError(t, err, rulesFile+":5: rewrite: token_env OTHER_TOKEN: the environment variable is not set")
+	e.Getenv = func(k string) string { return map[string]string{"OTHER_TOKEN": "tok"}[k] }
+	site, err = o.sitePlan(e, models)
+	require.NoError(t, err)
+	creds.Rules = site.creds
+	assert.Equal(t, "Bearer tok", creds.Func()("https", "other.example"))
+}
