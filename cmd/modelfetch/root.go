@@ -23,7 +23,8 @@ owner and modes, or fails loudly and leaves nothing half-written.
 
 Without a subcommand it runs fetch.
 
-Environment: MODELFETCH_MANIFEST, MODELFETCH_CACHE, the proxy variables,
+Environment: MODELFETCH_MANIFEST, MODELFETCH_CACHE, MODELFETCH_URL_RULES
+(the url rules file, as --url-rules), the proxy variables,
 ~/.netrc (or NETRC) and HF_TOKEN (for huggingface.co and hf.co). The netrc
 default entry goes only over https to hosts the manifest names;
 MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
