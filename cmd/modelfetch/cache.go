@@ -75,10 +75,14 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err := m.RequireLocked(models); err != nil {
 				return err
 			}
-			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions,
+			site, err := o.sitePlan(env, models)
+			if err != nil {
+				return err
+			}
+			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: site.urls(),
 				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 			rep.live = newProgress(stderr, mode, models)
-			results := o.fetcher(env, m, rep.live).Warm(cmd.Context(), models)
+			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.models(models))
 			rep.live.finish()
 			return rep.report(results, false)
 		},

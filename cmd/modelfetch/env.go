@@ -12,8 +12,11 @@ type env struct {
 	Netrc                 string
 	HFToken               string
 	NetrcDefault          string // MODELFETCH_NETRC_DEFAULT
-	IsRoot                bool
-	IsTerminal            func() bool
+	URLRules              string // MODELFETCH_URL_RULES
+	// Getenv reads the variables the url rules name (token_env).
+	Getenv     func(string) string
+	IsRoot     bool
+	IsTerminal func() bool
 }
 
 func envFromOS() env {
@@ -26,6 +29,8 @@ func envFromOS() env {
 		Netrc:        os.Getenv("NETRC"),
 		HFToken:      os.Getenv("HF_TOKEN"),
 		NetrcDefault: os.Getenv("MODELFETCH_NETRC_DEFAULT"),
+		URLRules:     os.Getenv("MODELFETCH_URL_RULES"),
+		Getenv:       os.Getenv,
 		IsRoot:       os.Geteuid() == 0,
 		IsTerminal:   func() bool { return isTerminal(os.Stderr) },
 	}

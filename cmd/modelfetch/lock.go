@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/rules"
 )
 
 type lockOptions struct {
@@ -79,8 +81,15 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
+	// A model the url rules block is reported only when lock reads it.
+	site, err := o.sitePlan(env, models)
+	var blocked rules.Blocked
+	if err != nil && !errors.As(err, &blocked) {
+		return err
+	}
 	p := newProgress(stderr, mode, nil)
-	rep, err := lock.Run(cmd.Context(), probeProgress{o.fetcher(env, m, p), p}, models, lo)
+	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
+	rep, err := lock.Run(cmd.Context(), prober, models, lo)
 	p.finish()
 	if err != nil {
 		return err

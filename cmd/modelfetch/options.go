@@ -12,7 +12,6 @@ import (
 	"github.com/djok/modelfetch/internal/credentials"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/fetch"
-	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // netOptions shape downloading: fetch, lock and cache warm share them.
@@ -27,6 +26,7 @@ type netOptions struct {
 	noCache     bool
 	offline     bool
 	noLock      bool
+	urlRules    string
 }
 
 // addFlags declares the network flags, except those named in skip (a
@@ -42,6 +42,7 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
 	all.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
 	all.BoolVar(&o.offline, "offline", false, "use only the cache; never touch the network")
+	all.StringVar(&o.urlRules, "url-rules", "", "rewrite, allow and block rules for the manifest's URLs, from `FILE` (env MODELFETCH_URL_RULES)")
 	// For tests of what happens on filesystems without flock.
 	all.BoolVar(&o.noLock, "unsafe-no-lock", false, "do not lock cache entries (as on a filesystem without flock)")
 	_ = all.MarkHidden("unsafe-no-lock")
@@ -90,9 +91,11 @@ func (o *netOptions) cache(env env) *cache.Cache {
 	return c
 }
 
-// fetcher builds the engine for the manifest m (whose hosts may receive the
-// netrc default entry).
-func (o *netOptions) fetcher(env env, m *manifest.Manifest, obs fetch.Observer) *fetch.Fetcher {
+// fetcher builds the engine for the models of site (whose hosts may receive
+// the netrc default entry, and the url rules' credentials).
+func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch.Fetcher {
+	policy := credentialPolicy(env, site.hosts())
+	policy.Rules = site.creds
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,
@@ -102,28 +105,19 @@ func (o *netOptions) fetcher(env env, m *manifest.Manifest, obs fetch.Observer) 
 		SpeedWindow: o.speedTime,
 		Cache:       o.cache(env),
 		Offline:     o.offline,
-		Client:      fetch.NewClient(http.ProxyFromEnvironment, credentialPolicy(env, m).Func(), o.idle),
+		Client:      fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle),
 		Observer:    obs,
 	})
 }
 
 // credentialPolicy gathers what the credential policy needs: ~/.netrc (or
-// $NETRC), HF_TOKEN, MODELFETCH_NETRC_DEFAULT and the hosts m names.
-func credentialPolicy(env env, m *manifest.Manifest) credentials.Policy {
-	p := credentials.Policy{HFToken: env.HFToken}
+// $NETRC), HF_TOKEN, MODELFETCH_NETRC_DEFAULT and the hosts the sources name.
+func credentialPolicy(env env, hosts []string) credentials.Policy {
+	p := credentials.Policy{HFToken: env.HFToken, Hosts: hosts}
 	p.DefaultAnyHost, _ = env.netrcDefaultAnyHost() // validated with the flags
 	if path := env.netrcPath(); path != "" {
 		if b, err := os.ReadFile(path); err == nil {
 			p.Netrc = string(b)
-		}
-	}
-	if m != nil {
-		for _, mod := range m.Models {
-			for _, s := range mod.Sources {
-				if s.Parsed != nil && s.Parsed.Hostname() != "" {
-					p.Hosts = append(p.Hosts, s.Parsed.Hostname())
-				}
-			}
 		}
 	}
 	return p

@@ -23,7 +23,8 @@ owner and modes, or fails loudly and leaves nothing half-written.
 
 Without a subcommand it runs fetch.
 
-Environment: MODELFETCH_MANIFEST, MODELFETCH_CACHE, the proxy variables,
+Environment: MODELFETCH_MANIFEST, MODELFETCH_CACHE, MODELFETCH_URL_RULES
+(the url rules file, as --url-rules), the proxy variables,
 ~/.netrc (or NETRC) and HF_TOKEN (for huggingface.co and hf.co). The netrc
 default entry goes only over https to hosts the manifest names;
 MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
@@ -153,35 +154,55 @@ func (o *fetchOptions) addFlags(fs *pflag.FlagSet, env env) {
 	fs.BoolVar(&o.dryRun, "dry-run", false, "say what would be done; change nothing")
 }
 
-// targets validates the whole request before anything is fetched.
-func (o *fetchOptions) targets(env env) (*manifest.Manifest, []fetch.Target, error) {
+// targets validates the whole request before anything is fetched. The
+// targets' models have their sources after the url rules (site).
+func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	if err := o.netOptions.validate(env); err != nil {
 		return nil, nil, err
 	}
-	return o.manifestOptions.targets(env, o.owner)
-}
-
-// targets loads the manifest and resolves where each selected model goes;
-// ownerFlag is --owner ("" for none).
-func (o *manifestOptions) targets(env env, ownerFlag string) (*manifest.Manifest, []fetch.Target, error) {
-	var owner *manifest.Owner
-	if ownerFlag != "" {
-		var err error
-		if owner, err = manifest.ParseOwner(ownerFlag); err != nil {
-			return nil, nil, &usageError{fmt.Errorf("--owner: %w", err)}
-		}
-	}
-	m, models, err := o.load()
+	m, models, owner, err := o.manifestOptions.selected(o.owner)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := m.RequireLocked(models); err != nil {
+	site, err := o.sitePlan(env, models)
+	if err != nil {
 		return nil, nil, err
 	}
 	// The manifest's owner applies when we can give files away (root); an
 	// explicit --owner is always attempted, and fails loudly if it cannot.
-	targets, err := fetch.Targets(m, models, owner, env.IsRoot || owner != nil)
+	targets, err := fetch.Targets(m, site.models(models), owner, env.IsRoot || owner != nil)
+	return site, targets, err
+}
+
+// targets resolves where each selected model goes, as the manifest names
+// its sources (verify: no network, so no url rules).
+func (o *manifestOptions) targets(env env) (*manifest.Manifest, []fetch.Target, error) {
+	m, models, owner, err := o.selected("")
+	if err != nil {
+		return nil, nil, err
+	}
+	targets, err := fetch.Targets(m, models, owner, env.IsRoot)
 	return m, targets, err
+}
+
+// selected loads the manifest and the models asked for, each fully locked;
+// ownerFlag is --owner ("" for none).
+func (o *manifestOptions) selected(ownerFlag string) (*manifest.Manifest, []*manifest.Model, *manifest.Owner, error) {
+	var owner *manifest.Owner
+	if ownerFlag != "" {
+		var err error
+		if owner, err = manifest.ParseOwner(ownerFlag); err != nil {
+			return nil, nil, nil, &usageError{fmt.Errorf("--owner: %w", err)}
+		}
+	}
+	m, models, err := o.load()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := m.RequireLocked(models); err != nil {
+		return nil, nil, nil, err
+	}
+	return m, models, owner, nil
 }
 
 func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env env) error {
@@ -189,17 +210,21 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	if err != nil {
 		return err
 	}
-	m, targets, err := o.targets(env)
+	site, targets, err := o.targets(env)
 	if err != nil {
 		return err
 	}
-	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
+	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions, urls: site.urls(),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
-		return rep.report(o.fetcher(env, m, nil).DryRun(cmd.Context(), targets), true)
+		results := o.fetcher(env, site, nil).DryRun(cmd.Context(), targets)
+		if !o.json && !o.quiet {
+			site.describe(&ui{stderr: stderr}, targetModels(targets))
+		}
+		return rep.report(results, true)
 	}
 	rep.live = newProgress(stderr, mode, targetModels(targets))
-	results := o.fetcher(env, m, rep.live).Install(cmd.Context(), targets)
+	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
 	rep.live.finish()
 	return rep.report(results, false)
 }

@@ -49,6 +49,8 @@ func TestScripts(t *testing.T) {
 			switch cond {
 			case "root":
 				return os.Geteuid() == 0, nil
+			case "nginx":
+				return hasNginx()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -60,6 +62,10 @@ func TestScripts(t *testing.T) {
 			"serve":    cmdServe,
 			"requests": cmdRequests,
 			"perm":     cmdPerm,
+			// The url rules journey (nginx_test.go).
+			"nginx":      cmdNginx,
+			"deadport":   cmdDeadport,
+			"countlines": cmdCountlines,
 		},
 	})
 }
@@ -73,7 +79,7 @@ func cmdMF(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	cmd := exec.Command("modelfetch", args[1:]...)
 	cmd.Dir = ts.MkAbs(".")
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "MODELFETCH_CACHE", "MODELFETCH_MANIFEST", "XDG_CACHE_HOME", "NETRC", "HF_TOKEN", "MODELFETCH_NETRC_DEFAULT", "SSL_CERT_FILE", "GOCOVERDIR"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "MODELFETCH_CACHE", "MODELFETCH_MANIFEST", "XDG_CACHE_HOME", "NETRC", "HF_TOKEN", "MODELFETCH_NETRC_DEFAULT", "SSL_CERT_FILE", "GOCOVERDIR", "MODELFETCH_URL_RULES", "PROXY_TOKEN"} {
 		if v := ts.Getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

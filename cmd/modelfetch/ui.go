@@ -102,7 +102,8 @@ type reporter struct {
 	stdout, stderr io.Writer
 	command        string
 	out            outputOptions
-	live           *progress // what was already shown during the run, or nil
+	live           *progress           // what was already shown during the run, or nil
+	urls           map[string][]string // by model: the URLs tried, after the url rules
 	hints          func([]fetch.Result) []string
 }
 
@@ -110,7 +111,7 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 	code := resultsExit(results)
 	u := &ui{stderr: r.stderr}
 	if r.out.json {
-		if err := writeJSON(r.stdout, r.command, code, results, nil); err != nil {
+		if err := writeJSON(r.stdout, r.command, code, results, r.urls, nil); err != nil {
 			return err
 		}
 	} else if !r.out.quiet {
@@ -203,15 +204,16 @@ func humanSize(n int64) string {
 
 // jsonResult is one artifact in the --json document.
 type jsonResult struct {
-	Name        string  `json:"name"`
-	Status      string  `json:"status"`
-	Path        string  `json:"path,omitempty"`
-	Size        int64   `json:"size"`
-	SHA256      string  `json:"sha256"`
-	Source      string  `json:"source,omitempty"`
-	ServedBytes int64   `json:"served_bytes"`
-	Retries     int     `json:"retries"`
-	Seconds     float64 `json:"seconds"`
+	Name        string   `json:"name"`
+	Status      string   `json:"status"`
+	Path        string   `json:"path,omitempty"`
+	Size        int64    `json:"size"`
+	SHA256      string   `json:"sha256"`
+	Source      string   `json:"source,omitempty"`
+	URLs        []string `json:"urls,omitempty"` // the URLs tried in order, after the url rules
+	ServedBytes int64    `json:"served_bytes"`
+	Retries     int      `json:"retries"`
+	Seconds     float64  `json:"seconds"`
 	// Fixed: the bytes were right, the mode or owner was set again.
 	Fixed    bool       `json:"fixed,omitempty"`
 	Warnings []string   `json:"warnings,omitempty"`
@@ -228,9 +230,10 @@ var kindNames = map[fetch.Kind]string{
 	fetch.KindLocal: "local", fetch.KindCanceled: "interrupted",
 }
 
-// writeJSON prints the result document: the artifacts, and the problems of
-// a run that failed before it had any (a usage or manifest error).
-func writeJSON(w io.Writer, command string, code int, results []fetch.Result, errs []problem) error {
+// writeJSON prints the result document: the artifacts (with the URLs each
+// is tried from, when known), and the problems of a run that failed before
+// it had any (a usage or manifest error).
+func writeJSON(w io.Writer, command string, code int, results []fetch.Result, urls map[string][]string, errs []problem) error {
 	doc := struct {
 		Command   string       `json:"command"`
 		OK        bool         `json:"ok"`
@@ -243,7 +246,7 @@ func writeJSON(w io.Writer, command string, code int, results []fetch.Result, er
 	}
 	for _, r := range results {
 		jr := jsonResult{Name: r.Name, Status: string(r.Status), Path: r.Dest, Size: r.Size,
-			SHA256: r.Digest.String(), Source: r.Source, ServedBytes: r.Served, Retries: r.Retries,
+			SHA256: r.Digest.String(), Source: r.Source, URLs: urls[r.Name], ServedBytes: r.Served, Retries: r.Retries,
 			Seconds: float64(r.Duration.Milliseconds()) / 1000, Fixed: r.Fixed}
 		for _, w := range r.Warnings {
 			jr.Warnings = append(jr.Warnings, oneLine(w))

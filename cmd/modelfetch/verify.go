@@ -24,7 +24,7 @@ func newVerifyCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 			if o.jobs < 1 {
 				return usagef("--jobs must be at least 1")
 			}
-			_, targets, err := o.manifestOptions.targets(env, "")
+			_, targets, err := o.manifestOptions.targets(env)
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,11 @@ const (
 
 func TestPolicy(t *testing.T) {
 	withDefault := "machine models.example.com login alice password s3cret\ndefault login anon password guest\n"
+	withRule := Policy{Netrc: withDefault, HFToken: "hf_abc", DefaultAnyHost: true, Rules: []HostRule{
+		{Scheme: "https", Host: "proxy.example.com", Authorization: "Bearer p"},
+		{Scheme: "http", Host: "plain.example.com", Authorization: "Bearer p"},
+		{Scheme: "https", Host: "models.example.com", Authorization: "Basic bm90OmhlcmU="},
+	}}
 	tests := []struct {
 		name   string
 		policy Policy
@@ -38,10 +43,27 @@ func TestPolicy(t *testing.T) {
 		{name: "hub token before a netrc entry for the hub", policy: Policy{HFToken: "hf_abc", Netrc: "machine huggingface.co login alice password s3cret"}, scheme: "https", host: "huggingface.co", want: "Bearer hf_abc"},
 		{name: "no token: the netrc entry for the hub", policy: Policy{Netrc: "machine huggingface.co login alice password s3cret"}, scheme: "https", host: "huggingface.co", want: alice},
 		{name: "nothing configured", policy: Policy{}, scheme: "https", host: "huggingface.co", want: ""},
+		{name: "a rule's token to its host", policy: withRule, scheme: "https", host: "Proxy.example.com", want: "Bearer p"},
+		{name: "a rule's token over plain http when its url says so", policy: withRule, scheme: "http", host: "plain.example.com", want: "Bearer p"},
+		{name: "a rule's token not over a scheme its urls do not name", policy: withRule, scheme: "http", host: "proxy.example.com", want: ""},
+		{name: "a rule's token not to the origin, which keeps its own", policy: withRule, scheme: "https", host: "github.com", want: anon},
+		{name: "the origin's token not to the rule's host", policy: Policy{HFToken: "hf_abc", Rules: []HostRule{{Scheme: "https", Host: "huggingface.co", Authorization: ""}}}, scheme: "https", host: "huggingface.co", want: ""},
+		{name: "no netrc entry or default to the rule's host", policy: withRule, scheme: "https", host: "models.example.com", want: "Basic bm90OmhlcmU="},
+		{name: "the hub token still to the hub", policy: withRule, scheme: "https", host: "hf.co", want: "Bearer hf_abc"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.policy.Func()(tt.scheme, tt.host))
 		})
 	}
+}
+
+func TestNetrcMachine(t *testing.T) {
+	text := "machine proxy.example.com login alice password s3cret\ndefault login anon password guest\n"
+	v, ok := NetrcMachine(text, "Proxy.example.com")
+	assert.True(t, ok)
+	assert.Equal(t, alice, v)
+	_, ok = NetrcMachine(text, "other.example.com")
+	assert.False(t, ok, "never the default entry")
+	assert.Equal(t, "Bearer t", Bearer("t"))
 }

@@ -101,6 +101,7 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostLimiter
+	dead  deadHosts // hosts this run gave up on (dead.go)
 }
 
 // New returns a Fetcher with opts, filling in the defaults.

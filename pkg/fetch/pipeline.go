@@ -25,12 +25,20 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		sinks = append(sinks, cs)
 	}
 	ferr := &Error{Artifact: m.Name, Kind: KindNetwork}
-	for _, src := range m.Sources {
+	for i, src := range m.Sources {
 		if f.o.Offline && src.Parsed.Scheme != "file" {
 			continue
 		}
 		name := redact.URL(src.Parsed)
-		res, err := f.fetchSource(ctx, m, src, sinks, false, 0)
+		if err := f.dead.check(src.Parsed); err != nil {
+			se := &SourceError{Source: name, Kind: KindNetwork, Err: err}
+			ferr.Sources = append(ferr.Sources, se)
+			f.obs.SourceFailed(m.Name, se)
+			continue
+		}
+		// With another source to go to, an unreachable host is left at once.
+		failover := i < len(m.Sources)-1
+		res, err := f.fetchSource(ctx, m, src, sinks, false, 0, failover)
 		r.Served += res.served
 		r.Retries += res.retries
 		if err == nil {
@@ -41,6 +49,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		f.dead.mark(src.Parsed, err)
 		kind := KindNetwork
 		switch {
 		case isLocal(err):
@@ -82,12 +91,13 @@ type pass struct {
 // The stream resumes transient faults itself; a pass is run again from
 // byte 0 when the source can only start over (errRestart), and once more,
 // from a fresh request, when the body ended cleanly but short (DESIGN.md:
-// the same short length twice is an integrity failure).
-func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink, hashServed bool, limit int64) (res sourceResult, err error) {
+// the same short length twice is an integrity failure). With failover, an
+// unreachable host (dead.go) is not retried: another source is waiting.
+func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink, hashServed bool, limit int64, failover bool) (res sourceResult, err error) {
 	var retries atomic.Int64
 	faults := new(atomic.Int64)
 	newRetrier := func() *retrier {
-		return &retrier{p: &f.policy, faults: faults, onRetry: func(err error, wait time.Duration) {
+		return &retrier{p: &f.policy, faults: faults, failover: failover, onRetry: func(err error, wait time.Duration) {
 			retries.Add(1)
 			f.obs.Retry(m.Name, &SourceError{Source: redact.URL(src.Parsed), Kind: KindNetwork, Err: err}, wait)
 		}}

@@ -52,6 +52,7 @@ type retrier struct {
 	highWater int64
 	refilled  int64
 	faults    *atomic.Int64 // shared by every retrier of one source
+	failover  bool          // an unreachable host is not retried (dead.go)
 	onRetry   func(err error, wait time.Duration)
 }
 
@@ -69,7 +70,7 @@ func (r *retrier) progress(off int64) {
 // wait spends one try on err and sleeps; it returns err itself when err is
 // not transient or the tries are spent, and ctx's error when cancelled.
 func (r *retrier) wait(ctx context.Context, err error) error {
-	if !transient(err) {
+	if !transient(err) || r.failover && unreachable(err) {
 		return err
 	}
 	if r.faults != nil && r.faults.Add(1) > r.p.MaxFaults {
