@@ -2,7 +2,8 @@
 //
 // Each artifact flows through one streaming pipeline, every byte read once:
 //
-//	Install / Warm / Probe                      install.go, warm.go, probe.go
+//	Install / Warm / Probe           install.go, warm.go, probe.go
+//	  (Targets: where each model goes)                            target.go
 //	  │  one goroutine per artifact, Jobs at once                   pool.go
 //	  ▼
 //	download: the sources in order                              pipeline.go

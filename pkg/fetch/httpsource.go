@@ -114,26 +114,24 @@ func (e *expiredError) Unwrap() error { return e.err }
 // get sends one GET for bytes [from, to] (to < 0: to the end; no Range
 // header at all for the whole resource) to the URL the first answer was
 // redirected to, under the host's connection budget and a watchdog, and
-// checks the answer: a 206 must be the range asked for, of the same version
-// (its validator unchanged). Errors: errNoRanges (ranges went wrong),
+// checks the answer (check). Errors: errNoRanges (ranges went wrong),
 // errRestart (the resource changed), *StatusError, *expiredError, or a
 // transport error.
 func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 	s.mu.Lock()
-	u, resolved := s.orig, false
+	a := asked{u: s.orig, from: from, to: to, validator: s.validator}
 	if s.final != nil {
-		u, resolved = s.final, true
+		a.u, a.resolved = s.final, true
 	}
-	validator := s.validator
 	s.mu.Unlock()
 
-	host := s.hosts(u.Host)
-	release, err := host.acquire(ctx)
+	a.host = s.hosts(a.u.Host)
+	release, err := a.host.acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(rctx, http.MethodGet, a.u.String(), nil)
 	if err != nil {
 		cancel()
 		release(false)
@@ -141,15 +139,14 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 	}
 	// Ask for the bytes as stored: a transparent gzip would change what we hash.
 	req.Header.Set("Accept-Encoding", "identity")
-	ranged := from > 0 || to >= 0
-	if ranged {
+	if a.ranged() {
 		rng := fmt.Sprintf("bytes=%d-", from)
 		if to >= 0 {
 			rng += strconv.FormatInt(to, 10)
 		}
 		req.Header.Set("Range", rng)
-		if validator != "" {
-			req.Header.Set("If-Range", validator)
+		if a.validator != "" {
+			req.Header.Set("If-Range", a.validator)
 		}
 	}
 	dog := newWatchdog(s.idle, s.speed, cancel)
@@ -164,48 +161,67 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 		return nil, err
 	}
 	wb := &watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: release}
-	fail := func(err error) (*reply, error) {
+	r, err := s.check(resp, wb, a)
+	if err != nil {
 		wb.release = func(bool) { release(false) }
 		wb.Close()
 		return nil, err
 	}
+	return r, nil
+}
+
+// asked is what one get asked for, and of whom.
+type asked struct {
+	u         *url.URL
+	resolved  bool // u is where a redirect led, not the source's own URL
+	host      *hostLimiter
+	from, to  int64
+	validator string
+}
+
+func (a asked) ranged() bool { return a.from > 0 || a.to >= 0 }
+
+// check turns an answer into a reply or an error: a 206 must be the range
+// asked for, of the same version (its validator unchanged); a 401, 403 or
+// 410 from a redirect target means it expired.
+func (s *httpSource) check(resp *http.Response, body *watchedBody, a asked) (*reply, error) {
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		s.learn(resp, u)
-		return &reply{body: wb, total: resp.ContentLength}, nil
-	case resp.StatusCode == http.StatusPartialContent && ranged:
+		s.learn(resp, a.u)
+		return &reply{body: body, total: resp.ContentLength}, nil
+	case resp.StatusCode == http.StatusPartialContent && a.ranged():
 		start, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || start != from {
-			return fail(errNoRanges)
+		if !ok || start != a.from {
+			return nil, errNoRanges
 		}
-		if validator != "" && changed(resp, validator) {
+		if a.validator != "" && changed(resp, a.validator) {
 			s.mu.Lock()
 			s.validator = "" // learn the new version's on the next answer
 			s.mu.Unlock()
-			return fail(errRestart)
+			return nil, errRestart
 		}
-		s.learn(resp, u)
+		s.learn(resp, a.u)
 		s.mu.Lock()
 		s.ranges = true
 		s.mu.Unlock()
-		return &reply{body: wb, partial: true, start: start, total: total}, nil
-	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && ranged:
-		return fail(errNoRanges)
+		return &reply{body: body, partial: true, start: start, total: total}, nil
+	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && a.ranged():
+		return nil, errNoRanges
 	}
-	se := &StatusError{Code: resp.StatusCode, host: host}
+	se := &StatusError{Code: resp.StatusCode, host: a.host}
 	if se.Transient() {
 		se.RetryAfter, se.HasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusGone:
-		if resolved {
+		if a.resolved {
 			s.mu.Lock()
 			s.final = nil
 			s.mu.Unlock()
-			return fail(&expiredError{se})
+			return nil, &expiredError{se}
 		}
 	}
-	return fail(se)
+	return nil, se
 }
 
 // learn records what later requests need: where redirects led, whether

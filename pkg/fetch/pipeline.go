@@ -108,17 +108,9 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if expect < 0 && src.Compression == decompress.None {
 		expect = m.Size
 	}
-	var sc source
-	switch src.Parsed.Scheme {
-	case "file":
-		sc = &fileSource{path: filepath.FromSlash(src.Parsed.Path)}
-	default:
-		if f.o.Offline {
-			return res, &permanentError{errors.New("offline: not reaching the network")}
-		}
-		sc = &httpSource{client: f.client, orig: src.Parsed, hosts: f.host, idle: f.o.IdleTimeout,
-			speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
-			conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}
+	sc, err := f.openSource(src, expect, newRetrier)
+	if err != nil {
+		return res, err
 	}
 	rt := newRetrier()
 	st := &stream{ctx: ctx, src: sc, rt: rt, expect: expect}
@@ -141,31 +133,53 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
-		fresh := false
-		switch {
-		case errors.Is(err, errRestart):
-			// Not a fault of its own, but a server that restarts every
-			// download must not hold the run.
-			if faults.Add(1) > f.policy.MaxFaults {
-				if st.fault != nil {
-					return res, st.fault
-				}
-				return res, &permanentError{errors.New("the server restarts every download")}
-			}
-		case st.ended && ((st.expect >= 0 && st.off < st.expect) || decompress.IsTruncated(err)):
-			if st.off == lastShort {
-				return res, &ShortError{Served: st.off, Want: st.expect}
-			}
-			lastShort = st.off
-			if werr := rt.wait(ctx, &TruncatedError{Got: st.off, Want: st.expect}); werr != nil {
-				return res, werr
-			}
-			fresh = true
-		default:
+		fresh, err := f.again(ctx, st, rt, faults, err, &lastShort)
+		if err != nil {
 			return res, err
 		}
 		st.rewind(fresh)
 	}
+}
+
+// openSource is the source for src; expect is its declared served length.
+func (f *Fetcher) openSource(src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
+	if src.Parsed.Scheme == "file" {
+		return &fileSource{path: filepath.FromSlash(src.Parsed.Path)}, nil
+	}
+	if f.o.Offline {
+		return nil, &permanentError{errors.New("offline: not reaching the network")}
+	}
+	return &httpSource{client: f.client, orig: src.Parsed, hosts: f.host, idle: f.o.IdleTimeout,
+		speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
+		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}, nil
+}
+
+// again decides, after a pass failed with err, whether the source gets
+// another pass (fresh: from a new request, not a body kept from the last
+// one) or the error is final.
+func (f *Fetcher) again(ctx context.Context, st *stream, rt *retrier, faults *atomic.Int64, err error, lastShort *int64) (fresh bool, final error) {
+	switch {
+	case errors.Is(err, errRestart):
+		// Not a fault of its own, but a server that restarts every
+		// download must not hold the run.
+		if faults.Add(1) > f.policy.MaxFaults {
+			if st.fault != nil {
+				return false, st.fault
+			}
+			return false, &permanentError{errors.New("the server restarts every download")}
+		}
+		return false, nil
+	case st.ended && ((st.expect >= 0 && st.off < st.expect) || decompress.IsTruncated(err)):
+		if st.off == *lastShort {
+			return false, &ShortError{Served: st.off, Want: st.expect}
+		}
+		*lastShort = st.off
+		if werr := rt.wait(ctx, &TruncatedError{Got: st.off, Want: st.expect}); werr != nil {
+			return false, werr
+		}
+		return true, nil
+	}
+	return false, err
 }
 
 // pipe is one pass of the pipeline over st. Its stages are joined before it

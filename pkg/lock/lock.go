@@ -220,12 +220,33 @@ type probed struct {
 	p     fetch.Probe
 }
 
+// model checks m: every source probed, then what they served compared with
+// each other and with the record, and recorded.
 func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Options) error {
-	var got []probed
-	table := -1
 	update := o.UpdateAll || o.Update[m.Name]
+	got, tooLarge, err := r.probeAll(ctx, pr, m, o, update)
+	if err != nil {
+		return err
+	}
+	if len(got) == 0 || tooLarge && !o.FirstSource {
+		// Every source is unreachable, or one serves more than the others
+		// can: reported already, nothing is recorded.
+		return nil
+	}
+	want, ok := r.agree(m, got, update)
+	if !ok {
+		return nil // nothing is recorded for a model whose sources disagree
+	}
+	r.record(m, got, want, update, o.Check)
+	return nil
+}
+
+// probeAll probes m's sources in order (only the first working one with
+// FirstSource), each bounded by the limit o gives; the failures become
+// findings.
+func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o Options, update bool) (got []probed, tooLarge bool, err error) {
+	table := -1
 	limit, from := o.limit(m, update)
-	tooLarge := false
 	for _, src := range m.Sources {
 		idx := -1
 		if src.Table {
@@ -235,7 +256,7 @@ func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Opti
 		p, err := pr.Probe(ctx, m, src, limit)
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return nil, false, ctx.Err()
 			}
 			var se *digest.SizeError
 			if errors.As(err, &se) && se.Over {
@@ -251,14 +272,13 @@ func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Opti
 			break
 		}
 	}
-	if len(got) == 0 || tooLarge && !o.FirstSource {
-		// Every source is unreachable, or one serves more than the others
-		// can: reported above, nothing is recorded.
-		return nil
-	}
+	return got, tooLarge, nil
+}
 
-	// The installed bytes: every source must agree, with each other and,
-	// unless updating, with the record.
+// agree returns the installed digest every source served, which, unless
+// updating, must also be the recorded one; otherwise it reports the
+// disagreement (or the change upstream) and returns false.
+func (r *Report) agree(m *manifest.Model, got []probed, update bool) (digest.Digest, bool) {
 	want := m.SHA256
 	if want.IsZero() || update {
 		want = majority(got)
@@ -269,36 +289,40 @@ func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Opti
 			disagree = true
 		}
 	}
-	if disagree {
-		if !m.SHA256.IsZero() && !update && allSame(got) {
-			// Every source moved on together: the model changed upstream.
-			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: got[0].p.Source, Kind: Changed,
-				Key: "sha256", Old: m.SHA256.String(), New: got[0].p.Installed.String(), Kept: true})
-			return nil
-		}
-		for _, g := range got {
-			if g.p.Installed != want {
-				r.Findings = append(r.Findings, Finding{Model: m.Name, Source: g.p.Source, Kind: Disagrees,
-					Key: "sha256", Old: want.String(), New: g.p.Installed.String()})
-			}
-		}
-		return nil // nothing is recorded for a model whose sources disagree
+	if !disagree {
+		return want, true
 	}
+	if !m.SHA256.IsZero() && !update && allSame(got) {
+		// Every source moved on together: the model changed upstream.
+		r.Findings = append(r.Findings, Finding{Model: m.Name, Source: got[0].p.Source, Kind: Changed,
+			Key: "sha256", Old: m.SHA256.String(), New: got[0].p.Installed.String(), Kept: true})
+		return want, false
+	}
+	for _, g := range got {
+		if g.p.Installed != want {
+			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: g.p.Source, Kind: Disagrees,
+				Key: "sha256", Old: want.String(), New: g.p.Installed.String()})
+		}
+	}
+	return want, false
+}
+
+// record sets m's values, and each table source's as-served ones.
+func (r *Report) record(m *manifest.Model, got []probed, want digest.Digest, update, check bool) {
 	size := got[0].p.InstalledSize
 	r.Locked = append(r.Locked, m.Name)
 	first := got[0].p.Source
-	r.set(m, -1, "sha256", m.SHA256.String(), want.String(), first, update, o.Check)
+	r.set(m, -1, "sha256", m.SHA256.String(), want.String(), first, update, check)
 	// A size recorded without a digest vouches for nothing: it follows the
 	// digest being recorded now.
-	r.set(m, -1, "size", sizeString(m.Size), fmt.Sprint(size), first, update || m.SHA256.IsZero(), o.Check)
+	r.set(m, -1, "size", sizeString(m.Size), fmt.Sprint(size), first, update || m.SHA256.IsZero(), check)
 	for _, g := range got {
 		if g.table < 0 {
 			continue
 		}
-		r.set(m, g.table, "sha256", g.src.SHA256.String(), g.p.Served.String(), g.p.Source, update, o.Check)
-		r.set(m, g.table, "size", sizeString(g.src.Size), fmt.Sprint(g.p.ServedSize), g.p.Source, update, o.Check)
+		r.set(m, g.table, "sha256", g.src.SHA256.String(), g.p.Served.String(), g.p.Source, update, check)
+		r.set(m, g.table, "size", sizeString(g.src.Size), fmt.Sprint(g.p.ServedSize), g.p.Source, update, check)
 	}
-	return nil
 }
 
 func sizeString(n int64) string {
