@@ -70,8 +70,6 @@ func (o *netOptions) validate(env env) error {
 		return usagef("--speed-limit must not be negative")
 	case o.speedTime <= 0:
 		return usagef("--speed-time must be positive")
-	case o.noCache && o.offline:
-		return usagef("--offline needs the cache; drop --no-cache")
 	case o.noCache && o.cacheDir != "":
 		return usagef("--cache and --no-cache contradict each other")
 	}
