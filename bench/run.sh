@@ -295,7 +295,7 @@ print(f"| best shell | {med['best_fast']:.2f} s | |")
 print()
 print("| bzip2 stage (dlib stand-in) | median | vs Go compress/bzip2 |")
 print("|---|---|---|")
-for label, key in [("Go compress/bzip2", "bz_std"), ("modelfetch (pbzip2, all cores)", "bz_par"), ("lbzip2 -n2", "bz_lbzip2")]:
+for label, key in [("Go compress/bzip2", "bz_std"), ("modelfetch (block-parallel, all cores)", "bz_par"), ("lbzip2 -n2", "bz_lbzip2")]:
     print(f"| {label} | {med[key]:.2f} s | {med['bz_std']/med[key]:.2f}x faster |")
 print()
 print(f"Hashing the installed files: sha256sum {med['sha_installed']:.2f} s, "
