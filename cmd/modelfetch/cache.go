@@ -149,13 +149,17 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 			}
 			u := &ui{stderr: stderr}
 			for _, b := range bad {
+				id := b.Digest.String()
+				if b.Name != "" {
+					id = b.Name
+				}
 				switch {
 				case b.Removed:
-					u.errorf("cache: %s: %v; removed", b.Digest, b.Err)
+					u.errorf("cache: %s: %v; removed", id, b.Err)
 				case b.RemoveErr != nil:
-					u.errorf("cache: %s: %v; could not remove it: %v", b.Digest, b.Err, b.RemoveErr)
+					u.errorf("cache: %s: %v; could not remove it: %v", id, b.Err, b.RemoveErr)
 				default:
-					u.errorf("cache: %s: %v", b.Digest, b.Err)
+					u.errorf("cache: %s: %v", id, b.Err)
 				}
 			}
 			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", checked, len(bad))

@@ -195,7 +195,7 @@ func (p *progress) Done(r fetch.Result) {
 	p.clearBars()
 	switch r.Status {
 	case fetch.StatusFailed:
-		fmt.Fprintf(p.w, "modelfetch: %s: failed\n", r.Name)
+		// Said once, by the error lines at the end.
 	case fetch.StatusUpToDate:
 		if r.Fixed {
 			fmt.Fprintf(p.w, "modelfetch: %s: up to date (mode and owner set again)\n", r.Name)
@@ -204,9 +204,6 @@ func (p *progress) Done(r fetch.Result) {
 		}
 	default:
 		fmt.Fprintf(p.w, "modelfetch: %s: %s %s from %s in %.1fs\n", r.Name, r.Status, humanSize(r.Size), dash(r.Source), r.Duration.Seconds())
-	}
-	for _, w := range r.Warnings {
-		fmt.Fprintf(p.w, "modelfetch: warning: %s: %s\n", r.Name, oneLine(w))
 	}
 }
 

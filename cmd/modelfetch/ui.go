@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -66,6 +67,11 @@ func problems(err error) []problem {
 		for i, e := range ml {
 			out[i] = fromManifest(e)
 		}
+		// In file order; a line without a place ("and N more") stays last.
+		sort.SliceStable(out, func(i, j int) bool {
+			li, lj := out[i].Line, out[j].Line
+			return li > 0 && (lj == 0 || li < lj)
+		})
 		return out
 	case errors.As(err, &me):
 		return []problem{fromManifest(me)}
@@ -80,15 +86,12 @@ func problems(err error) []problem {
 	return out
 }
 
-// printError prints a command's error, one line per problem, then each
-// distinct hint once.
+// printError prints a command's error, one line per problem, each followed
+// by its hint (a hint already given is not repeated).
 func (u *ui) printError(err error) {
-	ps := problems(err)
 	seen := map[string]bool{}
-	for _, p := range ps {
+	for _, p := range problems(err) {
 		u.errorf("%s", p.Message)
-	}
-	for _, p := range ps {
 		if p.Hint != "" && !seen[p.Hint] {
 			seen[p.Hint] = true
 			u.hintf("%s", p.Hint)
@@ -116,6 +119,13 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 		}
 	} else if !r.out.quiet {
 		u.summary(results, dry)
+	}
+	if !r.out.quiet {
+		for _, res := range results {
+			for _, w := range res.Warnings {
+				u.warnf("%s: %s", res.Name, oneLine(w))
+			}
+		}
 	}
 	for _, res := range results {
 		var fe *fetch.Error

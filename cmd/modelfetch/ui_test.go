@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // On a pipe (docker build logs) progress is a few plain lines, never a
@@ -53,18 +54,30 @@ func TestRetryLinesAreThrottled(t *testing.T) {
 	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset (and 299 more retries since the last line)", lines[1])
 }
 
-// Right bytes with the wrong mode: the line says what was done; a cache
-// that could not be written is a warning, never a failure.
-func TestFixedAndWarningLines(t *testing.T) {
+// Right bytes with the wrong mode: the line says what was done.
+func TestFixedLine(t *testing.T) {
 	var buf bytes.Buffer
 	p := newProgress(&buf, progressPlain, nil)
 	p.Done(fetch.Result{Name: "a", Status: fetch.StatusUpToDate, Fixed: true})
-	p.Done(fetch.Result{Name: "b", Status: fetch.StatusInstalled, Size: 1000, Source: "https://h/b", Duration: time.Second,
-		Warnings: []error{errors.New("cache not updated: no space left on device")}})
 	p.finish()
-	assert.Equal(t, "modelfetch: a: up to date (mode and owner set again)\n"+
-		"modelfetch: b: installed 1.0 kB from https://h/b in 1.0s\n"+
-		"modelfetch: warning: b: cache not updated: no space left on device\n", buf.String())
+	assert.Equal(t, "modelfetch: a: up to date (mode and owner set again)\n", buf.String())
+}
+
+// A cache that could not be written is a warning, never a failure, and it is
+// shown whatever --progress says (only -q hides it).
+func TestWarningsShownWithoutProgress(t *testing.T) {
+	res := []fetch.Result{{Name: "b", Status: fetch.StatusInstalled, Size: 1000, Source: "https://h/b", Duration: time.Second,
+		Warnings: []error{errors.New("cache not updated: no space left on device")}}}
+	for _, quiet := range []bool{false, true} {
+		var stdout, stderr bytes.Buffer
+		rep := reporter{stdout: &stdout, stderr: &stderr, command: "fetch", out: outputOptions{quiet: quiet}}
+		require.NoError(t, rep.report(res, false))
+		if quiet {
+			assert.NotContains(t, stderr.String(), "warning")
+		} else {
+			assert.Contains(t, stderr.String(), "modelfetch: warning: b: cache not updated: no space left on device\n")
+		}
+	}
 }
 
 func TestNoProgressPrintsNothing(t *testing.T) {
@@ -107,4 +120,25 @@ func TestHintCommandQuotes(t *testing.T) {
 	assert.Nil(t, manifestArg("models.toml", env{}), "the default manifest needs no -m")
 	assert.Equal(t, []string{"-m", "other.toml"}, manifestArg("other.toml", env{}))
 	assert.Nil(t, manifestArg("conf/m.toml", env{Manifest: "conf/m.toml"}), "nor MODELFETCH_MANIFEST's")
+}
+
+// Manifest and rules errors come in file order, each with its hint right
+// after it; the "and N more" line stays last.
+func TestErrorsInFileOrderWithTheirHints(t *testing.T) {
+	var buf bytes.Buffer
+	u := &ui{stderr: &buf}
+	u.printError(manifest.ErrorList{
+		{File: "r.toml", Line: 7, Msg: "seven", Hint: "fix seven"},
+		{File: "r.toml", Line: 1, Msg: "one", Hint: "fix one"},
+		{Msg: "and 3 more problems"},
+		{File: "r.toml", Line: 6, Msg: "six"},
+	})
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 6)
+	assert.Contains(t, lines[0], "r.toml:1")
+	assert.Equal(t, "modelfetch: hint: fix one", lines[1])
+	assert.Contains(t, lines[2], "r.toml:6")
+	assert.Contains(t, lines[3], "r.toml:7")
+	assert.Equal(t, "modelfetch: hint: fix seven", lines[4])
+	assert.Contains(t, lines[5], "and 3 more problems")
 }

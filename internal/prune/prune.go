@@ -56,20 +56,30 @@ func Run(c *cache.Cache, keep map[digest.Digest]bool) (Report, error) {
 // Bad is a blob that failed its re-hash.
 type Bad struct {
 	Digest digest.Digest
-	Err    error // why it failed
+	Name   string // the entry's name, when it is not a digest
+	Err    error  // why it failed
 	// Removed: its bytes did not match its name, so it was removed.
 	// RemoveErr: it should have been, and could not be.
 	Removed   bool
 	RemoveErr error
 }
 
-// Corrupt re-hashes every blob of c and removes those whose bytes do not
-// match their digest; a blob that could not be read (an I/O error) is
-// reported and kept. It returns how many blobs it checked.
+// Corrupt removes the blob entries that are not regular files (reported as
+// bad, with cache.ErrDamaged), then re-hashes every blob of c and removes
+// those whose bytes do not match their digest; a blob that could not be read
+// (an I/O error) is reported and kept. It returns how many blobs it checked.
 func Corrupt(ctx context.Context, c *cache.Cache) (checked int, bad []Bad, err error) {
+	damaged, err := c.RemoveDamaged()
+	for _, name := range damaged {
+		d, _ := digest.Parse(name)
+		bad = append(bad, Bad{Digest: d, Name: name, Err: cache.ErrDamaged, Removed: true})
+	}
+	if err != nil {
+		return 0, bad, err
+	}
 	entries, err := c.List()
 	if err != nil {
-		return 0, nil, err
+		return 0, bad, err
 	}
 	for _, e := range entries {
 		verr := c.Verify(ctx, e.Digest)

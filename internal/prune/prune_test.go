@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -100,4 +101,36 @@ func TestCorruptRemovesOnlyBadBytes(t *testing.T) {
 	_, _, err = Corrupt(ctx, c)
 	assert.ErrorIs(t, err, context.Canceled, "an interrupted check removes nothing more")
 	assert.True(t, c.Has(good))
+}
+
+// Entries that are not regular files (a symlink to /dev/zero, a FIFO) are
+// what `cache ls` cannot list: verify and prune remove them all the same,
+// without opening them.
+func TestDamagedEntriesAreRemoved(t *testing.T) {
+	for _, run := range []string{"verify", "prune"} {
+		t.Run(run, func(t *testing.T) {
+			c := cache.New(t.TempDir())
+			d := digest.Of([]byte("x"))
+			p := c.BlobPath(d)
+			require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+			require.NoError(t, os.Symlink("/dev/zero", p))
+			fifo := filepath.Join(filepath.Dir(p), digest.Of([]byte("y")).String())
+			require.NoError(t, syscall.Mkfifo(fifo, 0o644))
+			if run == "verify" {
+				_, bad, err := Corrupt(context.Background(), c)
+				require.NoError(t, err)
+				require.Len(t, bad, 2)
+				for _, b := range bad {
+					assert.True(t, b.Removed)
+					assert.ErrorIs(t, b.Err, cache.ErrDamaged)
+				}
+			} else {
+				r, err := Run(c, nil)
+				require.NoError(t, err)
+				assert.Equal(t, 2, r.Stale)
+			}
+			assert.NoFileExists(t, p)
+			assert.NoFileExists(t, fifo)
+		})
+	}
 }

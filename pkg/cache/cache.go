@@ -285,10 +285,53 @@ func (c *Cache) RemoveStaleTemps() (int, error) {
 	return n, nil
 }
 
-// Clean removes the temp files of killed runs, lock files nobody holds, and
-// lock entries that are not regular files. It returns how many it removed.
+// RemoveDamaged removes the entries of the blob folder that are not regular
+// files (a symlink, a FIFO, a folder: never followed, never opened) and
+// returns their names. Open already treats them as misses.
+func (c *Cache) RemoveDamaged() ([]string, error) {
+	root, err := c.open()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	dir, err := root.Open(blobDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, c.unavailable(err)
+	}
+	des, err := dir.ReadDir(-1)
+	dir.Close()
+	if err != nil {
+		return nil, c.unavailable(err)
+	}
+	var removed []string
+	for _, de := range des {
+		if de.Type().IsRegular() {
+			continue
+		}
+		if err := root.RemoveAll(path.Join(blobDir, de.Name())); err != nil {
+			return removed, c.unavailable(err)
+		}
+		removed = append(removed, de.Name())
+	}
+	return removed, nil
+}
+
+// Clean removes the temp files of killed runs, lock files nobody holds, lock
+// entries and blob entries that are not regular files. It returns how many
+// it removed.
 func (c *Cache) Clean() (int, error) {
 	n, err := c.RemoveStaleTemps()
+	if err != nil {
+		return n, err
+	}
+	damaged, err := c.RemoveDamaged()
+	n += len(damaged)
 	if err != nil {
 		return n, err
 	}

@@ -253,6 +253,7 @@ func TestBrokenCacheNeverFailsAnInstall(t *testing.T) {
 			require.NoError(t, r.Err)
 			assert.Equal(t, StatusInstalled, r.Status)
 			assert.Equal(t, data, readFile(t, r.Dest))
+			assert.NotEmpty(t, r.Warnings, "the broken cache is said, as a warning")
 		})
 	}
 }

@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -158,6 +159,9 @@ func sizeOf(root *os.Root, rel string, def int64) int64 {
 // writing tmp, or a cancellation, are errors.
 func (f *Fetcher) fromCache(ctx context.Context, m *manifest.Model, tmp *tempFile, r *Result) (bool, error) {
 	blob, err := f.o.Cache.Open(m.SHA256)
+	if errors.Is(err, cache.ErrDamaged) {
+		r.Warnings = append(r.Warnings, fmt.Errorf("cache: the entry for sha256 %s is not a regular file; downloading again", m.SHA256.Short()))
+	}
 	if err != nil {
 		return false, nil
 	}
