@@ -164,14 +164,19 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	site, err := o.sitePlan(env, models)
-	if err != nil {
-		return nil, nil, err
+	site, blocked := o.sitePlan(env, models)
+	if site == nil {
+		return nil, nil, blocked
 	}
 	// The manifest's owner applies when we can give files away (root); an
 	// explicit --owner is always attempted, and fails loudly if it cannot.
 	targets, err := fetch.Targets(m, site.models(models), owner, env.IsRoot || owner != nil)
-	return site, targets, err
+	if err != nil {
+		return site, nil, err
+	}
+	// A model whose every URL the rules block fails the run; the targets
+	// come along for a dry run, which shows every model first.
+	return site, targets, blocked
 }
 
 // targets resolves where each selected model goes, as the manifest names
@@ -211,9 +216,10 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		return err
 	}
 	site, targets, err := o.targets(env)
-	if err != nil {
+	if err != nil && !(o.dryRun && targets != nil) {
 		return err
 	}
+	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions, urls: site.urls(),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
@@ -221,7 +227,10 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		if !o.json && !o.quiet {
 			site.describe(&ui{stderr: stderr}, targetModels(targets))
 		}
-		return rep.report(results, true)
+		if err := rep.report(results, true); blocked == nil {
+			return err
+		}
+		return blocked
 	}
 	rep.live = newProgress(stderr, mode, targetModels(targets))
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)

@@ -153,15 +153,16 @@ func (sp *sitePlan) urls() map[string][]string {
 	return out
 }
 
-// describe prints, for --dry-run with a rules file, each model's URLs after
-// the rules.
+// describe prints, for --dry-run, each model's URLs in the order they are
+// tried (after the rules, when there are any).
 func (sp *sitePlan) describe(u *ui, models []*manifest.Model) {
-	if sp.rules == nil {
-		return
-	}
 	urls := sp.urls()
 	for _, m := range models {
-		line := fmt.Sprintf("%s: urls: %s", m.Name, strings.Join(urls[m.Name], ", "))
+		list := strings.Join(urls[m.Name], ", ")
+		if list == "" {
+			list = "none"
+		}
+		line := fmt.Sprintf("%s: urls: %s", m.Name, list)
 		if b := sp.plans[m.Name].Blocked; len(b) > 0 {
 			line += fmt.Sprintf(" (blocked: %s)", strings.Join(b, ", "))
 		}

@@ -303,3 +303,20 @@ func TestLongestLegalFileNameInstalls(t *testing.T) {
 	assert.Equal(t, data, readFile(t, r.Dest))
 	e.assertClean(t, m.Path)
 }
+
+func TestPartOfTheFileForTheWholeIsSaidPlainly(t *testing.T) {
+	data := randomBytes(100_000, 100)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		// Always the same part, whatever was asked, with an absurd total.
+		w.Header().Set("Content-Range", "bytes 0-49999/999999999999999999")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data[:50_000])
+	})
+	e := newEnv(t)
+	r := e.install(t, parallelOpts(e), model(data, srv.URL+"/m.bin"))
+	var fe *Error
+	require.ErrorAs(t, r.Err, &fe)
+	assert.Contains(t, fe.Error(), "asked for the whole file, the server answered with a part of it (206")
+	assert.LessOrEqual(t, srv.count(), 4, "not retried: a probe, a chunk, then one plain GET")
+	e.assertClean(t)
+}

@@ -207,6 +207,9 @@ func (s *httpSource) check(resp *http.Response, body *watchedBody, a asked) (*re
 		return &reply{body: body, partial: true, start: start, total: total}, nil
 	case resp.StatusCode == http.StatusRequestedRangeNotSatisfiable && a.ranged():
 		return nil, errNoRanges
+	case resp.StatusCode == http.StatusPartialContent:
+		return nil, &permanentError{fmt.Errorf("asked for the whole file, the server answered with a part of it (206, %q)",
+			resp.Header.Get("Content-Range"))}
 	}
 	se := &StatusError{Code: resp.StatusCode, host: a.host}
 	if se.Transient() {
