@@ -166,25 +166,12 @@ type Entry struct {
 // List returns the blobs, sorted by digest. Entries that are not regular
 // files named by a digest are skipped.
 func (c *Cache) List() ([]Entry, error) {
-	root, err := c.open()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	root, des, err := c.blobEntries()
 	if err != nil {
 		return nil, err
 	}
-	defer root.Close()
-	dir, err := root.Open(blobDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, c.unavailable(err)
-	}
-	des, err := dir.ReadDir(-1)
-	dir.Close()
-	if err != nil {
-		return nil, c.unavailable(err)
+	if root != nil {
+		root.Close() // the entries carry what List needs
 	}
 	var out []Entry
 	for _, de := range des {
@@ -200,6 +187,34 @@ func (c *Cache) List() ([]Entry, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Digest.String() < out[j].Digest.String() })
 	return out, nil
+}
+
+// blobEntries reads the blob folder. A cache or folder that does not exist
+// has none; root, when not nil, is open for the caller to use and close.
+func (c *Cache) blobEntries() (root *os.Root, des []fs.DirEntry, err error) {
+	root, err = c.open()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := root.Open(blobDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		root.Close()
+		return nil, nil, nil
+	}
+	if err != nil {
+		root.Close()
+		return nil, nil, c.unavailable(err)
+	}
+	des, err = dir.ReadDir(-1)
+	dir.Close()
+	if err != nil {
+		root.Close()
+		return nil, nil, c.unavailable(err)
+	}
+	return root, des, nil
 }
 
 // Verify re-hashes the blob for d. A *digest.MismatchError (digest.IsIntegrity)
@@ -289,26 +304,11 @@ func (c *Cache) RemoveStaleTemps() (int, error) {
 // files (a symlink, a FIFO, a folder: never followed, never opened) and
 // returns their names. Open already treats them as misses.
 func (c *Cache) RemoveDamaged() ([]string, error) {
-	root, err := c.open()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
+	root, des, err := c.blobEntries()
+	if root == nil {
 		return nil, err
 	}
 	defer root.Close()
-	dir, err := root.Open(blobDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, c.unavailable(err)
-	}
-	des, err := dir.ReadDir(-1)
-	dir.Close()
-	if err != nil {
-		return nil, c.unavailable(err)
-	}
 	var removed []string
 	for _, de := range des {
 		if de.Type().IsRegular() {

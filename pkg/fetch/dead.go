@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -83,21 +82,13 @@ func (e *deadHostError) Error() string {
 // (as opposed to a fault of one connection or one answer): refused,
 // no route, a name that does not exist, a TLS handshake that fails.
 func unreachable(err error) bool {
-	var (
-		dnsErr      *net.DNSError
-		unknownCA   x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		certInvalid x509.CertificateInvalidError
-		verifyErr   *tls.CertificateVerificationError
-		recordErr   tls.RecordHeaderError
-		alert       tls.AlertError
-	)
+	var dnsErr *net.DNSError
+	var alert tls.AlertError
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return true
 	case errors.As(err, &dnsErr):
 		return dnsErr.IsNotFound
 	}
-	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certInvalid) ||
-		errors.As(err, &verifyErr) || errors.As(err, &recordErr) || errors.As(err, &alert)
+	return tlsFailure(err) || errors.As(err, &alert)
 }

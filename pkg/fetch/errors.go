@@ -1,6 +1,8 @@
 package fetch
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -166,4 +168,18 @@ func describe(err error) string {
 	s := err.Error()
 	s, _, _ = strings.Cut(s, "\n")
 	return s
+}
+
+// tlsFailure reports whether err is a TLS handshake that failed: a
+// certificate refused, or something that does not speak TLS at all.
+func tlsFailure(err error) bool {
+	var (
+		unknownCA   x509.UnknownAuthorityError
+		hostErr     x509.HostnameError
+		certInvalid x509.CertificateInvalidError
+		verifyErr   *tls.CertificateVerificationError
+		recordErr   tls.RecordHeaderError
+	)
+	return errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &certInvalid) ||
+		errors.As(err, &verifyErr) || errors.As(err, &recordErr)
 }

@@ -2,8 +2,6 @@ package fetch
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -154,19 +152,12 @@ func transient(err error) bool {
 	}
 	// Permanent: this source will not start working by itself.
 	var (
-		dnsErr      *net.DNSError
-		unknownCA   x509.UnknownAuthorityError
-		hostErr     x509.HostnameError
-		certInvalid x509.CertificateInvalidError
-		verifyErr   *tls.CertificateVerificationError
-		recordErr   tls.RecordHeaderError
-		redirect    *redirectError
-		permanent   *permanentError
+		dnsErr    *net.DNSError
+		redirect  *redirectError
+		permanent *permanentError
 	)
 	switch {
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound,
-		errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certInvalid),
-		errors.As(err, &verifyErr), errors.As(err, &recordErr),
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound, tlsFailure(err),
 		errors.As(err, &redirect), errors.As(err, &permanent):
 		return false
 	}

@@ -126,14 +126,8 @@ func parseDoc(src []byte) (d *doc, err error) {
 		}
 	}
 	if err := p.Error(); err != nil {
-		var pe *unstable.ParserError
-		if errors.As(err, &pe) {
-			// The highlight is a slice of src: its capacity tells where.
-			off := cap(src) - cap(pe.Highlight)
-			if pe.Highlight == nil || off < 0 || off > len(src) {
-				off = len(src)
-			}
-			return nil, &syntaxError{offset: off, msg: pe.Message}
+		if off, msg, ok := SyntaxOffset(src, err); ok {
+			return nil, &syntaxError{offset: off, msg: msg}
 		}
 		return nil, err
 	}
@@ -236,4 +230,19 @@ func (d *doc) table(path string, index int) *table {
 		}
 	}
 	return nil
+}
+
+// SyntaxOffset finds where in src a go-toml parser error points, and its
+// message; ok is false for any other error.
+func SyntaxOffset(src []byte, err error) (off int, msg string, ok bool) {
+	var pe *unstable.ParserError
+	if !errors.As(err, &pe) {
+		return 0, "", false
+	}
+	// The highlight is a slice of src: its capacity tells where.
+	off = cap(src) - cap(pe.Highlight)
+	if pe.Highlight == nil || off < 0 || off > len(src) {
+		off = len(src)
+	}
+	return off, pe.Message, true
 }

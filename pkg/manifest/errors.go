@@ -78,14 +78,17 @@ func (l *errorList) err() error {
 // the text rather than as a toml.ParseError.
 var decodeErrLine = regexp.MustCompile(`^toml: line (\d+) \(last key "[^"]*"\): `)
 
-func tomlError(file string, err error) *Error {
+// DecodeError turns an error of BurntSushi/toml's decoder into an Error
+// with the line it names: for the manifest and the other TOML files
+// modelfetch reads (the url rules).
+func DecodeError(file string, err error) *Error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		msg := pe.Message
 		if msg == "" {
 			msg = pe.Error()
 		}
-		return &Error{File: file, Line: pe.Position.Line, Msg: "toml: " + tidy(msg)}
+		return &Error{File: file, Line: pe.Position.Line, Msg: "toml: " + Tidy(msg)}
 	}
 	msg := err.Error()
 	line := 0
@@ -93,12 +96,12 @@ func tomlError(file string, err error) *Error {
 		line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
-	return &Error{File: file, Line: line, Msg: "toml: " + tidy(strings.TrimPrefix(msg, "toml: "))}
+	return &Error{File: file, Line: line, Msg: "toml: " + Tidy(strings.TrimPrefix(msg, "toml: "))}
 }
 
-// tidy makes a library message fit our error style: one line, lower case
+// Tidy makes a library message fit our error style: one line, lower case
 // start, no trailing period.
-func tidy(s string) string {
+func Tidy(s string) string {
 	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
 	s = strings.TrimSuffix(s, ".")
 	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z') {

@@ -47,7 +47,7 @@ func (p *parser) checkKeys(keys []keyUse) {
 			if !seen[key] {
 				seen[key] = true
 				e := &Error{File: p.file, Line: k.line, Key: key, Msg: fmt.Sprintf("unknown key %q", name)}
-				if s := suggest(name, want); s != "" {
+				if s := Suggest(name, want); s != "" {
 					e.Hint = fmt.Sprintf("did you mean %q instead of %q?", s, name)
 					if i > 0 {
 						e.Hint = strings.Join(k.path[:i], ".") + ": " + e.Hint
@@ -73,10 +73,11 @@ func contains(list []string, s string) bool {
 // the same letters in another case, or at most two edits (a swap of two
 // neighbours counts as one) for names of four letters or more, one for
 // shorter ones.
-func suggest(name string, known []string) string {
+func Suggest(name string, known []string) string {
 	best, bestD := "", 3
+	bare := func(s string) string { return strings.ReplaceAll(s, "_", "") }
 	for _, k := range known {
-		if strings.EqualFold(k, name) {
+		if strings.EqualFold(k, name) || strings.EqualFold(bare(k), bare(name)) {
 			return k
 		}
 		limit := 2

@@ -159,22 +159,22 @@ func Parse(file, baseDir string, src []byte) (*Manifest, error) {
 	if len(src) > MaxManifestSize {
 		return nil, ErrorList{{File: file, Msg: errTooLarge.Error()}}
 	}
-	if line := checkNesting(src); line > 0 {
-		return nil, ErrorList{{File: file, Line: line, Msg: fmt.Sprintf("arrays and tables nest more than %d deep", MaxNesting)}}
+	if e := NestingError(file, src); e != nil {
+		return nil, ErrorList{e}
 	}
 	var raw rawManifest
 	md, err := toml.Decode(string(src), &raw)
 	if err != nil {
-		return nil, ErrorList{tomlError(file, err)}
+		return nil, ErrorList{DecodeError(file, err)}
 	}
 	d, err := parseDoc(src)
 	if err != nil {
 		// The decoder took what go-toml refuses: rare corners of TOML.
 		var se *syntaxError
 		if errors.As(err, &se) {
-			return nil, ErrorList{{File: file, Line: lineOf(src, se.offset), Msg: "toml: " + tidy(se.msg)}}
+			return nil, ErrorList{{File: file, Line: lineOf(src, se.offset), Msg: "toml: " + Tidy(se.msg)}}
 		}
-		return nil, ErrorList{{File: file, Msg: "toml: " + tidy(err.Error())}}
+		return nil, ErrorList{{File: file, Msg: "toml: " + Tidy(err.Error())}}
 	}
 	p := &parser{file: file, pos: d.pos, errs: errorList{file: file}}
 	p.checkKeys(d.keys)

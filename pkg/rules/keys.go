@@ -1,8 +1,8 @@
 package rules
 
 import (
-	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -81,13 +81,8 @@ func readLayout(src []byte) (*layout, error) {
 		}
 	}
 	if err := p.Error(); err != nil {
-		var pe *unstable.ParserError
-		if errors.As(err, &pe) {
-			off := cap(src) - cap(pe.Highlight)
-			if pe.Highlight == nil || off < 0 || off > len(src) {
-				off = len(src)
-			}
-			return nil, &manifest.Error{Line: l.at(off), Msg: "toml: " + tidy(pe.Message)}
+		if off, msg, ok := manifest.SyntaxOffset(src, err); ok {
+			return nil, &manifest.Error{Line: l.at(off), Msg: "toml: " + manifest.Tidy(msg)}
 		}
 		return nil, err
 	}
@@ -179,74 +174,19 @@ func checkKeys(file string, keys []keyUse) manifest.ErrorList {
 			continue // an array table's index
 		}
 		key := strings.Join(k.path, ".")
-		if want == nil || contains(want, name) || seen[key] {
+		if want == nil || slices.Contains(want, name) || seen[key] {
 			continue
 		}
 		seen[key] = true
 		e := &manifest.Error{File: file, Line: k.line, Key: key, Msg: fmt.Sprintf("unknown key %q", name)}
 		switch {
-		case contains(secretKeys, strings.ToLower(name)):
+		case slices.Contains(secretKeys, strings.ToLower(name)):
 			e.Msg = fmt.Sprintf("%q would hold a secret in the rules file; secrets are never accepted inline", name)
 			e.Hint = "name an environment variable with token_env, or a netrc machine with netrc"
-		case suggest(name, want) != "":
-			e.Hint = fmt.Sprintf("did you mean %q instead of %q?", suggest(name, want), name)
+		case manifest.Suggest(name, want) != "":
+			e.Hint = fmt.Sprintf("did you mean %q instead of %q?", manifest.Suggest(name, want), name)
 		}
 		errs = append(errs, e)
 	}
 	return errs
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// suggest returns the known key that name is likely a typo of: the same in
-// another case or without underscores, or one edit away.
-func suggest(name string, known []string) string {
-	for _, k := range known {
-		if strings.EqualFold(k, name) || strings.EqualFold(strings.ReplaceAll(k, "_", ""), strings.ReplaceAll(name, "_", "")) {
-			return k
-		}
-	}
-	for _, k := range known {
-		if oneEdit(strings.ToLower(name), k) {
-			return k
-		}
-	}
-	return ""
-}
-
-// oneEdit reports whether a becomes b by one insertion, deletion or
-// substitution.
-func oneEdit(a, b string) bool {
-	if len(a) > len(b) {
-		a, b = b, a
-	}
-	if len(b)-len(a) > 1 {
-		return false
-	}
-	i := 0
-	for i < len(a) && a[i] == b[i] {
-		i++
-	}
-	if len(a) == len(b) {
-		return i < len(a) && a[i+1:] == b[i+1:]
-	}
-	return a[i:] == b[i+1:]
-}
-
-// tidy makes a library message fit our error style: one line, lower case
-// start, no trailing period.
-func tidy(s string) string {
-	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
-	s = strings.TrimSuffix(s, ".")
-	if len(s) > 1 && s[0] >= 'A' && s[0] <= 'Z' && !(s[1] >= 'A' && s[1] <= 'Z') {
-		s = string(s[0]+'a'-'A') + s[1:]
-	}
-	return s
 }

@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"regexp/syntax"
-	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -58,12 +57,12 @@ func Parse(file string, src []byte) (*Rules, error) {
 	if len(src) > MaxFileSize {
 		return nil, manifest.ErrorList{{File: file, Msg: fmt.Sprintf("rules file is larger than %d bytes (1 MiB); refusing to read it", MaxFileSize)}}
 	}
-	if line := checkNesting(src); line > 0 {
-		return nil, manifest.ErrorList{{File: file, Line: line, Msg: fmt.Sprintf("arrays and tables nest more than %d deep", MaxNesting)}}
+	if e := manifest.NestingError(file, src); e != nil {
+		return nil, manifest.ErrorList{e}
 	}
 	var raw rawRules
 	if _, err := toml.Decode(string(src), &raw); err != nil {
-		return nil, manifest.ErrorList{tomlError(file, err)}
+		return nil, manifest.ErrorList{manifest.DecodeError(file, err)}
 	}
 	l, err := readLayout(src)
 	if err != nil {
@@ -72,7 +71,7 @@ func Parse(file string, src []byte) (*Rules, error) {
 			me.File = file
 			return nil, manifest.ErrorList{me}
 		}
-		return nil, manifest.ErrorList{{File: file, Msg: "toml: " + tidy(err.Error())}}
+		return nil, manifest.ErrorList{{File: file, Msg: "toml: " + manifest.Tidy(err.Error())}}
 	}
 	// Unknown keys are ignored by the decoder: the values are checked too.
 	v := &validator{file: file, l: l, errs: checkKeys(file, l.keys)}
@@ -81,27 +80,6 @@ func Parse(file string, src []byte) (*Rules, error) {
 		return nil, v.errs
 	}
 	return r, nil
-}
-
-// decodeErrLine matches the decoder's type errors, which carry their line in
-// the text rather than as a toml.ParseError.
-var decodeErrLine = regexp.MustCompile(`^toml: line (\d+) \(last key "[^"]*"\): `)
-
-func tomlError(file string, err error) *manifest.Error {
-	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		msg := pe.Message
-		if msg == "" {
-			msg = pe.Error()
-		}
-		return &manifest.Error{File: file, Line: pe.Position.Line, Msg: "toml: " + tidy(msg)}
-	}
-	msg, line := err.Error(), 0
-	if m := decodeErrLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
-	}
-	return &manifest.Error{File: file, Line: line, Msg: "toml: " + tidy(strings.TrimPrefix(msg, "toml: "))}
 }
 
 // validator turns the decoded file into Rules, collecting every problem.
@@ -199,7 +177,7 @@ func regexpError(err error) string {
 	if errors.As(err, &se) {
 		return se.Code.String()
 	}
-	return tidy(strings.TrimPrefix(err.Error(), "error parsing regexp: "))
+	return manifest.Tidy(strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 }
 
 func (v *validator) credential(key string, raw *rawRewrite, to []Template) Credential {

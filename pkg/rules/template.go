@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // parseTemplate checks a replacement URL against the expression whose groups
@@ -101,7 +103,7 @@ func checkURL(s string) (*url.URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("not a URL: %s", tidy(err.Error()))
+		return nil, fmt.Errorf("not a URL: %s", manifest.Tidy(err.Error()))
 	}
 	switch u.Scheme = strings.ToLower(u.Scheme); u.Scheme {
 	case "http", "https":
