@@ -142,3 +142,10 @@ func TestErrorsInFileOrderWithTheirHints(t *testing.T) {
 	assert.Equal(t, "modelfetch: hint: fix seven", lines[4])
 	assert.Contains(t, lines[5], "and 3 more problems")
 }
+
+// --speed-limit 0 turns the check off (fetch reads a negative MinSpeed as
+// off and 0 as its default), any other value passes through.
+func TestSpeedLimitZeroMeansOff(t *testing.T) {
+	assert.Equal(t, int64(-1), speedOption(0))
+	assert.Equal(t, int64(4096), speedOption(4096))
+}

@@ -39,8 +39,6 @@ type httpSource struct {
 	noParallel bool     // ranges went wrong once: one connection from now on
 }
 
-func (s *httpSource) close() {}
-
 func (s *httpSource) open(ctx context.Context, off int64) (*body, error) {
 	s.mu.Lock()
 	tryParallel := off == 0 && s.conns > 1 && !s.noParallel

@@ -91,24 +91,19 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 // try is free (the host took the blame: see policy).
 func (r *retrier) delay(err error) (time.Duration, bool) {
 	var se *StatusError
-	if errors.As(err, &se) && se.HasRetryAfter {
-		d := min(se.RetryAfter, r.p.MaxRetryAfter)
+	errors.As(err, &se)
+	var d time.Duration
+	if se != nil && se.HasRetryAfter {
+		d = min(se.RetryAfter, r.p.MaxRetryAfter)
 		d = min(d+rand.N(d/4+50*time.Millisecond), r.p.MaxRetryAfter)
-		free := false
-		if se.throttled() && se.host != nil {
-			free = se.host.slowDown(d)
+	} else {
+		d = r.p.Base << min(r.used, 20)
+		if d > r.p.Cap || d <= 0 {
+			d = r.p.Cap
 		}
-		return d, free
+		d = d/2 + rand.N(d/2+1) // full jitter in [d/2, d]
 	}
-	d := r.p.Base << min(r.used, 20)
-	if d > r.p.Cap || d <= 0 {
-		d = r.p.Cap
-	}
-	d = d/2 + rand.N(d/2+1) // full jitter in [d/2, d]
-	free := false
-	if se != nil && se.throttled() && se.host != nil {
-		free = se.host.slowDown(d)
-	}
+	free := se != nil && se.throttled() && se.host != nil && se.host.slowDown(d)
 	return d, free
 }
 

@@ -17,8 +17,6 @@ type source interface {
 	// open returns a body delivering the bytes from off to the end, or from
 	// byte 0 when the source cannot resume (body.start says which).
 	open(ctx context.Context, off int64) (*body, error)
-	// close releases what the source holds between opens.
-	close()
 }
 
 // body is an opened source.
@@ -55,8 +53,6 @@ func (s *fileSource) open(ctx context.Context, off int64) (*body, error) {
 	}
 	return &body{ReadCloser: &fileBody{f: f, ctx: ctx}, start: off, total: fi.Size()}, nil
 }
-
-func (s *fileSource) close() {}
 
 type fileBody struct {
 	f   *os.File

@@ -60,7 +60,6 @@ func (s *stream) Close() error {
 		s.next.Close()
 		s.next = nil
 	}
-	s.src.close()
 	return nil
 }
 
@@ -94,9 +93,6 @@ func (s *stream) Read(p []byte) (int, error) {
 			return n, nil
 		case err == io.EOF:
 			s.closeCur()
-			if s.expect >= 0 && s.off > s.expect {
-				return n, io.EOF // the size check downstream says how much over
-			}
 			s.ended = true
 			return n, io.EOF
 		case s.cur.final:
