@@ -7,6 +7,7 @@ import (
 
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/decompress"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 // Options configure a Fetcher. The zero value is usable: every field states
@@ -39,6 +40,16 @@ type Options struct {
 	// Cache, when not nil, is consulted before downloading and filled by it.
 	// It is best-effort: a cache that fails never fails an install.
 	Cache *cache.Cache
+	// Mirrors are content-addressed stores tried in order before each
+	// model's own sources, by the SHA-256 of its installed file. A mirror
+	// that lacks the file (404) is passed over without a word; one that
+	// fails is a source failure like any other. Requests to a registry
+	// mirror need Client's transport to be wrapped with mirror.Transport
+	// when the registry asks for credentials.
+	Mirrors []mirror.Mirror
+	// MirrorOnly never tries a model's own sources: mirrors (and the
+	// cache) only, as in an air-gapped build.
+	MirrorOnly bool
 	// Offline forbids the network: artifacts come from the cache or from
 	// file: sources, or fail.
 	Offline bool

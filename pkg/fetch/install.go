@@ -109,7 +109,7 @@ func (f *Fetcher) fill(ctx context.Context, m *manifest.Model, tmp *tempFile, r 
 			return err
 		}
 	}
-	if f.o.Offline && !hasLocalSource(m) {
+	if f.o.Offline && !f.hasLocalSource(m) {
 		return fmt.Errorf("not in the cache (sha256 %s) and offline", m.SHA256.Short())
 	}
 	if c != nil && !f.o.Offline {
@@ -137,9 +137,11 @@ func (f *Fetcher) fill(ctx context.Context, m *manifest.Model, tmp *tempFile, r 
 	return nil
 }
 
-func hasLocalSource(m *manifest.Model) bool {
-	for _, s := range m.Sources {
-		if s.Parsed.Scheme == "file" {
+// hasLocalSource reports whether m can be fetched without the network:
+// from a file: mirror or a file: source of its own.
+func (f *Fetcher) hasLocalSource(m *manifest.Model) bool {
+	for _, c := range f.candidates(m) {
+		if c.src.Parsed.Scheme == "file" {
 			return true
 		}
 	}

@@ -25,49 +25,60 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		sinks = append(sinks, cs)
 	}
 	ferr := &Error{Artifact: m.Name, Kind: KindNetwork}
-	for i, src := range m.Sources {
-		if f.o.Offline && src.Parsed.Scheme != "file" {
+	cands := f.candidates(m)
+	for i, c := range cands {
+		if f.o.Offline && c.src.Parsed.Scheme != "file" {
 			continue
 		}
-		name := redact.URL(src.Parsed)
-		if err := f.dead.check(src.Parsed); err != nil {
-			se := &SourceError{Source: name, Kind: KindNetwork, Err: err}
-			ferr.Sources = append(ferr.Sources, se)
-			f.obs.SourceFailed(m.Name, se)
+		if err := f.dead.check(c.src.Parsed); err != nil {
+			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err})
 			continue
 		}
 		// With another source to go to, an unreachable host is left at once.
-		failover := i < len(m.Sources)-1
-		res, err := f.fetchSource(ctx, m, src, sinks, false, 0, failover)
+		failover := i < len(cands)-1
+		res, err := f.fetchSource(ctx, m, c.src, sinks, false, 0, failover)
 		r.Served += res.served
 		r.Retries += res.retries
 		if err == nil {
-			r.Source = name
+			r.Source, r.Mirror = c.name, c.mirror
 			r.Size = res.pass.installedSize
 			return nil
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		f.dead.mark(src.Parsed, err)
+		f.dead.mark(c.src.Parsed, err)
 		kind := KindNetwork
 		switch {
 		case isLocal(err):
 			ferr.Kind = KindLocal
 			ferr.Err = err
 			return ferr
+		case miss(c, err):
+			// Quiet: a mirror that lacks a file is what mirrors are like.
+			ferr.Sources = append(ferr.Sources, &SourceError{Source: c.name, Kind: KindNetwork, Err: &missError{c.mirror}})
+			continue
 		case isIntegrity(err):
 			kind = KindIntegrity
 			ferr.Kind = KindIntegrity
 		}
-		se := &SourceError{Source: name, Kind: kind, Err: err}
-		ferr.Sources = append(ferr.Sources, se)
-		f.obs.SourceFailed(m.Name, se)
+		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err})
 	}
-	if len(ferr.Sources) == 0 {
+	switch {
+	case len(ferr.Sources) == 0 && f.o.MirrorOnly:
+		ferr.Err = errors.New("no mirror to fetch from, and --mirror-only forbids the manifest's sources")
+	case len(ferr.Sources) == 0:
 		ferr.Err = errors.New("no source to fetch from")
+	case f.o.MirrorOnly && len(m.Sources) > 0:
+		ferr.Err = errors.New("not fetched from any mirror; the manifest's own sources were not tried (mirror-only)")
 	}
 	return ferr
+}
+
+// sourceFailed records a source given up on, and says so.
+func (f *Fetcher) sourceFailed(name string, ferr *Error, se *SourceError) {
+	ferr.Sources = append(ferr.Sources, se)
+	f.obs.SourceFailed(name, se)
 }
 
 // sourceResult is what reading one source came to.

@@ -123,7 +123,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // transient reports whether err is worth another try at the same source.
 func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || isLocal(err) || isIntegrity(err) {
+	if err == nil || errors.Is(err, context.Canceled) || isLocal(err) || isIntegrity(err) || permanentFailure(err) {
 		return false
 	}
 	var expired *expiredError

@@ -33,6 +33,9 @@ type Result struct {
 	Digest digest.Digest // installed digest
 	// Source is the redacted URL the bytes came from, "cache", or "".
 	Source string
+	// Mirror is the mirror (as configured) Source belongs to, or "" when
+	// the bytes came from the model's own source or the cache.
+	Mirror string
 	// Served is the number of bytes received from the network.
 	Served   int64
 	Retries  int

@@ -40,7 +40,7 @@ func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
 	if ctx.Err() != nil {
 		return fail(KindCanceled, ctx.Err())
 	}
-	if f.o.Offline && !hasLocalSource(m) {
+	if f.o.Offline && !f.hasLocalSource(m) {
 		return fail(KindNetwork, fmt.Errorf("not in the cache (sha256 %s) and offline", m.SHA256.Short()))
 	}
 	unlock, err := c.Lock(ctx, m.SHA256)
