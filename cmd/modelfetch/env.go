@@ -13,6 +13,8 @@ type env struct {
 	HFToken               string
 	NetrcDefault          string // MODELFETCH_NETRC_DEFAULT
 	URLRules              string // MODELFETCH_URL_RULES
+	Mirrors               string // MODELFETCH_MIRRORS
+	DockerConfig          string // DOCKER_CONFIG: the folder of config.json
 	// Getenv reads the variables the url rules name (token_env).
 	Getenv     func(string) string
 	IsRoot     bool
@@ -30,6 +32,8 @@ func envFromOS() env {
 		HFToken:      os.Getenv("HF_TOKEN"),
 		NetrcDefault: os.Getenv("MODELFETCH_NETRC_DEFAULT"),
 		URLRules:     os.Getenv("MODELFETCH_URL_RULES"),
+		Mirrors:      os.Getenv("MODELFETCH_MIRRORS"),
+		DockerConfig: os.Getenv("DOCKER_CONFIG"),
 		Getenv:       os.Getenv,
 		IsRoot:       os.Geteuid() == 0,
 		IsTerminal:   func() bool { return isTerminal(os.Stderr) },
@@ -71,6 +75,19 @@ func (e env) netrcDefaultAnyHost() (bool, error) {
 		return true, nil
 	}
 	return false, usagef("MODELFETCH_NETRC_DEFAULT=%q: want manifest or any", e.NetrcDefault)
+}
+
+// dockerConfig is the Docker config file registry credentials come from:
+// $DOCKER_CONFIG/config.json, else ~/.docker/config.json (as docker reads it);
+// "" with neither (no credentials).
+func (e env) dockerConfig() string {
+	if e.DockerConfig != "" {
+		return filepath.Join(e.DockerConfig, "config.json")
+	}
+	if e.Home == "" {
+		return ""
+	}
+	return filepath.Join(e.Home, ".docker", "config.json")
 }
 
 // defaultManifest is MODELFETCH_MANIFEST, else models.toml.

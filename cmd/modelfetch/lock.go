@@ -53,7 +53,7 @@ longer serves what is recorded.`,
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
 	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
-	o.netOptions.addFlags(fs, "jobs", "offline")
+	o.netOptions.addFlags(fs, "jobs", "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
 	o.outputOptions.addFlags(fs, true, false)
 	return cmd
 }
@@ -87,7 +87,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil && !errors.As(err, &blocked) {
 		return err
 	}
-	p := newProgress(stderr, mode, nil)
+	p := newProgress(stderr, mode)
 	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
 	rep, err := lock.Run(cmd.Context(), prober, models, lo)
 	p.finish()

@@ -3,15 +3,21 @@ package main
 // Flags shared between commands, each declared once.
 
 import (
+	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/djok/modelfetch/internal/credentials"
+	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 // netOptions shape downloading: fetch, lock and cache warm share them.
@@ -27,6 +33,14 @@ type netOptions struct {
 	offline     bool
 	noLock      bool
 	urlRules    string
+	mirrorFlags []string
+	mirrorOnly  bool
+
+	// Set by validate, from --mirror or MODELFETCH_MIRRORS and the Docker
+	// config, for the commands that declare --mirror.
+	hasMirrors bool
+	mirrors    []mirror.Mirror
+	registry   auth.CredentialFunc
 }
 
 // addFlags declares the network flags, except those named in skip (a
@@ -42,6 +56,8 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
 	all.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
 	all.BoolVar(&o.offline, "offline", false, "use only the cache; never touch the network")
+	all.StringArrayVar(&o.mirrorFlags, "mirror", nil, "a content-addressed mirror tried before the manifest's URLs: oci://HOST/REPO, oci+http://HOST:PORT/REPO or https://HOST/PATH/{sha256} (repeatable; env MODELFETCH_MIRRORS)")
+	all.BoolVar(&o.mirrorOnly, "mirror-only", false, "never reach the manifest's URLs: mirrors and the cache only")
 	all.StringVar(&o.urlRules, "url-rules", "", "rewrite, allow and block rules for the manifest's URLs, from `FILE` (env MODELFETCH_URL_RULES)")
 	// For tests of what happens on filesystems without flock.
 	all.BoolVar(&o.noLock, "unsafe-no-lock", false, "do not lock cache entries (as on a filesystem without flock)")
@@ -52,6 +68,7 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 				return
 			}
 		}
+		o.hasMirrors = o.hasMirrors || f.Name == "mirror"
 		fs.AddFlag(f)
 	})
 }
@@ -73,8 +90,39 @@ func (o *netOptions) validate(env env) error {
 	case o.noCache && o.cacheDir != "":
 		return usagef("--cache and --no-cache contradict each other")
 	}
-	_, err := env.netrcDefaultAnyHost()
-	return err
+	if _, err := env.netrcDefaultAnyHost(); err != nil {
+		return err
+	}
+	return o.loadMirrors(env)
+}
+
+// loadMirrors reads the mirrors (--mirror, else MODELFETCH_MIRRORS) and,
+// when one is a registry, the Docker config's credentials.
+func (o *netOptions) loadMirrors(env env) error {
+	if !o.hasMirrors {
+		return nil
+	}
+	var err error
+	if len(o.mirrorFlags) > 0 {
+		o.mirrors, err = mirror.ParseList(strings.Join(o.mirrorFlags, " "))
+		if err != nil {
+			return &usageError{fmt.Errorf("--mirror: %w", err)}
+		}
+	} else if o.mirrors, err = mirror.ParseList(env.Mirrors); err != nil {
+		return &usageError{fmt.Errorf("MODELFETCH_MIRRORS: %w", err)}
+	}
+	if o.mirrorOnly && len(o.mirrors) == 0 {
+		return usagef("--mirror-only needs a mirror (--mirror or MODELFETCH_MIRRORS)")
+	}
+	for _, m := range o.mirrors {
+		if m.Kind == mirror.OCI && env.dockerConfig() != "" {
+			if o.registry, err = mirror.DockerCredentials(env.dockerConfig()); err != nil {
+				return &usageError{err}
+			}
+			break
+		}
+	}
+	return nil
 }
 
 func (o *netOptions) cache(env env) *cache.Cache {
@@ -94,6 +142,8 @@ func (o *netOptions) cache(env env) *cache.Cache {
 func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch.Fetcher {
 	policy := credentialPolicy(env, site.hosts())
 	policy.Rules = site.creds
+	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
+	client.Transport = mirror.Transport(client.Transport, o.mirrors, o.registry)
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,
@@ -103,9 +153,31 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		SpeedWindow: o.speedTime,
 		Cache:       o.cache(env),
 		Offline:     o.offline,
-		Client:      fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle),
+		Client:      client,
+		Mirrors:     o.mirrors,
+		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
 	})
+}
+
+// withMirrors puts, in urls (by model: the URLs tried, for --json and
+// --dry-run), each model's mirror URLs first, and leaves only those with
+// --mirror-only.
+func (o *netOptions) withMirrors(urls map[string][]string, models []*manifest.Model) map[string][]string {
+	if len(o.mirrors) == 0 {
+		return urls
+	}
+	for _, m := range models {
+		var list []string
+		for _, mr := range o.mirrors {
+			list = append(list, redact.URL(mr.BlobURL(m.SHA256)))
+		}
+		if !o.mirrorOnly {
+			list = append(list, urls[m.Name]...)
+		}
+		urls[m.Name] = list
+	}
+	return urls
 }
 
 // credentialPolicy gathers what the credential policy needs: ~/.netrc (or

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/djok/modelfetch/pkg/fetch"
-	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
@@ -39,7 +38,6 @@ type progress struct {
 	items   map[string]*item
 	order   []string
 	lines   int            // bar lines drawn last time
-	sources map[string]int // artifact -> sources not yet given up
 	printed map[string]bool
 	retried map[string]*retryLines
 	stop    chan struct{}
@@ -62,12 +60,9 @@ type item struct {
 
 const plainEvery = 5 * time.Second
 
-// newProgress shows the work on models (whose sources it counts).
-func newProgress(w io.Writer, mode progressMode, models []*manifest.Model) *progress {
-	p := &progress{mode: mode, w: w, items: map[string]*item{}, sources: map[string]int{}, printed: map[string]bool{}, retried: map[string]*retryLines{}}
-	for _, m := range models {
-		p.sources[m.Name] = len(m.Sources)
-	}
+// newProgress shows the work on models.
+func newProgress(w io.Writer, mode progressMode) *progress {
+	p := &progress{mode: mode, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{}}
 	if mode == progressBar {
 		p.stop, p.done = make(chan struct{}), make(chan struct{})
 		go p.loop()
@@ -147,8 +142,7 @@ func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration
 func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.sources[name]--
-	if p.mode == progressNone || p.sources[name] <= 0 {
+	if p.mode == progressNone || !err.Next {
 		return
 	}
 	p.clearBars()

@@ -220,19 +220,20 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		return err
 	}
 	blocked := err
-	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions, urls: site.urls(),
+	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
+		urls:  o.netOptions.withMirrors(site.urls(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
 		results := o.fetcher(env, site, nil).DryRun(cmd.Context(), targets)
 		if !o.json && !o.quiet {
-			site.describe(&ui{stderr: stderr}, targetModels(targets))
+			site.describe(&ui{stderr: stderr}, targetModels(targets), rep.urls)
 		}
 		if err := rep.report(results, true); blocked == nil {
 			return err
 		}
 		return blocked
 	}
-	rep.live = newProgress(stderr, mode, targetModels(targets))
+	rep.live = newProgress(stderr, mode)
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
 	rep.live.finish()
 	return rep.report(results, false)

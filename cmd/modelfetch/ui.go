@@ -220,7 +220,8 @@ type jsonResult struct {
 	Size        int64    `json:"size"`
 	SHA256      string   `json:"sha256"`
 	Source      string   `json:"source,omitempty"`
-	URLs        []string `json:"urls,omitempty"` // the URLs tried in order, after the url rules
+	Mirror      string   `json:"mirror,omitempty"` // the mirror Source belongs to
+	URLs        []string `json:"urls,omitempty"`   // the URLs tried in order, after the url rules
 	ServedBytes int64    `json:"served_bytes"`
 	Retries     int      `json:"retries"`
 	Seconds     float64  `json:"seconds"`
@@ -256,7 +257,7 @@ func writeJSON(w io.Writer, command string, code int, results []fetch.Result, ur
 	}
 	for _, r := range results {
 		jr := jsonResult{Name: r.Name, Status: string(r.Status), Path: r.Dest, Size: r.Size,
-			SHA256: r.Digest.String(), Source: r.Source, URLs: urls[r.Name], ServedBytes: r.Served, Retries: r.Retries,
+			SHA256: r.Digest.String(), Source: r.Source, Mirror: r.Mirror, URLs: urls[r.Name], ServedBytes: r.Served, Retries: r.Retries,
 			Seconds: float64(r.Duration.Milliseconds()) / 1000, Fixed: r.Fixed}
 		for _, w := range r.Warnings {
 			jr.Warnings = append(jr.Warnings, oneLine(w))

@@ -153,10 +153,10 @@ func (sp *sitePlan) urls() map[string][]string {
 	return out
 }
 
-// describe prints, for --dry-run, each model's URLs in the order they are
-// tried (after the rules, when there are any).
-func (sp *sitePlan) describe(u *ui, models []*manifest.Model) {
-	urls := sp.urls()
+// describe prints, for --dry-run, each model's URLs (urls, by model) in the
+// order they are tried (mirrors first, then the manifest's after the rules,
+// when there are any).
+func (sp *sitePlan) describe(u *ui, models []*manifest.Model, urls map[string][]string) {
 	for _, m := range models {
 		list := strings.Join(urls[m.Name], ", ")
 		if list == "" {

@@ -37,6 +37,16 @@ func (f *Fetcher) candidates(m *manifest.Model) []candidate {
 	return out
 }
 
+// more reports whether any of rest will be tried (offline: file: only).
+func (f *Fetcher) more(rest []candidate) bool {
+	for _, c := range rest {
+		if !f.o.Offline || c.src.Parsed.Scheme == "file" {
+			return true
+		}
+	}
+	return false
+}
+
 // missError is a mirror that does not hold the file: not a failure, the
 // next source is tried without a word.
 type missError struct{ mirror string }

@@ -31,11 +31,11 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			continue
 		}
 		if err := f.dead.check(c.src.Parsed); err != nil {
-			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err})
+			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: f.more(cands[i+1:])})
 			continue
 		}
 		// With another source to go to, an unreachable host is left at once.
-		failover := i < len(cands)-1
+		failover := f.more(cands[i+1:])
 		res, err := f.fetchSource(ctx, m, c.src, sinks, false, 0, failover)
 		r.Served += res.served
 		r.Retries += res.retries
@@ -62,7 +62,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			kind = KindIntegrity
 			ferr.Kind = KindIntegrity
 		}
-		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err})
+		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err, Next: failover})
 	}
 	switch {
 	case len(ferr.Sources) == 0 && f.o.MirrorOnly:

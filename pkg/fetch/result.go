@@ -65,6 +65,8 @@ type SourceError struct {
 	Source string // redacted URL
 	Kind   Kind
 	Err    error
+	// Next: another source (or mirror) will be tried after this one.
+	Next bool
 }
 
 func (e *SourceError) Error() string { return e.Source + ": " + e.Reason() }

@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/digest"
 )
 
@@ -49,8 +48,8 @@ func (f *Fetcher) DryRun(ctx context.Context, targets []Target) []Result {
 		m := t.Model
 		r := targetResult(targets)(i)
 		r.Status = StatusWouldGet
-		if len(m.Sources) > 0 {
-			r.Source = redact.URL(m.Sources[0].Parsed)
+		if cands := f.candidates(m); len(cands) > 0 {
+			r.Source, r.Mirror = cands[0].name, cands[0].mirror
 		}
 		if verifyFile(ctx, t) == nil {
 			r.Status, r.Source = StatusUpToDate, ""
