@@ -160,6 +160,15 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 	})
 }
 
+func hasRegistry(ms []mirror.Mirror) bool {
+	for _, m := range ms {
+		if m.Kind == mirror.OCI {
+			return true
+		}
+	}
+	return false
+}
+
 // withMirrors puts, in urls (by model: the URLs tried, for --json and
 // --dry-run), each model's mirror URLs first, and leaves only those with
 // --mirror-only.

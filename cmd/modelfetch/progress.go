@@ -37,7 +37,7 @@ type progress struct {
 	mu      sync.Mutex
 	items   map[string]*item
 	order   []string
-	lines   int            // bar lines drawn last time
+	lines   int // bar lines drawn last time
 	printed map[string]bool
 	retried map[string]*retryLines
 	stop    chan struct{}

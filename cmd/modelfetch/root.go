@@ -46,6 +46,7 @@ MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
 		newVerifyCmd(stdout, stderr, env),
 		newLockCmd(stderr, env),
 		newCacheCmd(stdout, stderr, env),
+		newMirrorCmd(stdout, stderr, env),
 		newVersionCmd(stdout),
 	)
 	return root
@@ -142,8 +143,9 @@ type fetchOptions struct {
 	manifestOptions
 	netOptions
 	outputOptions
-	owner  string
-	dryRun bool
+	owner      string
+	dryRun     bool
+	mirrorPush bool
 }
 
 func (o *fetchOptions) addFlags(fs *pflag.FlagSet, env env) {
@@ -152,6 +154,7 @@ func (o *fetchOptions) addFlags(fs *pflag.FlagSet, env env) {
 	o.outputOptions.addFlags(fs, true, true)
 	fs.StringVar(&o.owner, "owner", "", "numeric `UID:GID` for installed files (overrides the manifest)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "say what would be done; change nothing")
+	fs.BoolVar(&o.mirrorPush, "mirror-push", false, "then push the installed files to the first oci:// mirror (HEAD first: what it has is not uploaded)")
 }
 
 // targets validates the whole request before anything is fetched. The
@@ -159,6 +162,9 @@ func (o *fetchOptions) addFlags(fs *pflag.FlagSet, env env) {
 func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	if err := o.netOptions.validate(env); err != nil {
 		return nil, nil, err
+	}
+	if o.mirrorPush && !hasRegistry(o.mirrors) {
+		return nil, nil, usagef("--mirror-push needs an oci:// mirror (--mirror or MODELFETCH_MIRRORS)")
 	}
 	m, models, owner, err := o.manifestOptions.selected(o.owner)
 	if err != nil {
@@ -236,6 +242,9 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	rep.live = newProgress(stderr, mode)
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
 	rep.live.finish()
+	if o.mirrorPush && cmd.Context().Err() == nil {
+		mirrorPush(cmd.Context(), o, env, targets, results, &ui{stderr: stderr})
+	}
 	return rep.report(results, false)
 }
 

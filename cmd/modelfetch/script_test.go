@@ -51,6 +51,8 @@ func TestScripts(t *testing.T) {
 				return os.Geteuid() == 0, nil
 			case "nginx":
 				return hasNginx()
+			case "registry":
+				return registryInstalled()
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -66,6 +68,9 @@ func TestScripts(t *testing.T) {
 			"nginx":      cmdNginx,
 			"deadport":   cmdDeadport,
 			"countlines": cmdCountlines,
+			// The registry mirror journey (registry_test.go).
+			"registry":     cmdRegistry,
+			"registryblob": cmdRegistryBlob,
 		},
 	})
 }

@@ -58,8 +58,8 @@ func RegistryBinary() string {
 	return ""
 }
 
-// htpasswdBinary is apache2-utils' htpasswd, or "".
-func htpasswdBinary() string {
+// HtpasswdBinary is apache2-utils' htpasswd, or "".
+func HtpasswdBinary() string {
 	if p, err := exec.LookPath("htpasswd"); err == nil {
 		return p
 	}
@@ -177,7 +177,7 @@ http:
 // writeHtpasswd makes a bcrypt htpasswd file; passwords go to htpasswd on
 // its stdin, never on a command line.
 func writeHtpasswd(path string, users map[string]string) error {
-	bin := htpasswdBinary()
+	bin := HtpasswdBinary()
 	if bin == "" {
 		return errors.New("htpasswd is not installed (apt-get install apache2-utils)")
 	}

@@ -14,7 +14,7 @@ func NewTestRegistry(t testing.TB, o RegistryOptions) *Registry {
 	switch {
 	case RegistryBinary() == "":
 		missing = "docker-registry is not installed (apt-get install docker-registry)"
-	case len(o.Users) > 0 && htpasswdBinary() == "":
+	case len(o.Users) > 0 && HtpasswdBinary() == "":
 		missing = "htpasswd is not installed (apt-get install apache2-utils)"
 	}
 	if missing != "" {

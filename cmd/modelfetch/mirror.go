@@ -1,0 +1,302 @@
+package main
+
+// modelfetch mirror push, and fetch --mirror-push: fill a registry mirror
+// with the models of a manifest, from their installed files or the cache.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/djok/modelfetch/pkg/cache"
+	"github.com/djok/modelfetch/pkg/digest"
+	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/mirror"
+)
+
+func newMirrorCmd(stdout, stderr io.Writer, env env) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "mirror",
+		Short: "Fill a registry mirror with the manifest's models",
+		Args:  knownCommand,
+		RunE: func(*cobra.Command, []string) error {
+			return usagef("mirror needs a subcommand: push")
+		},
+	}
+	cmd.AddCommand(newMirrorPushCmd(stdout, stderr, env))
+	return cmd
+}
+
+type pushOptions struct {
+	manifestOptions
+	outputOptions
+	cacheDir string
+}
+
+func newMirrorPushCmd(stdout, stderr io.Writer, env env) *cobra.Command {
+	o := &pushOptions{}
+	cmd := &cobra.Command{
+		Use:   "push oci://HOST[:PORT]/REPO[:TAG]",
+		Short: "Upload every model that is installed or cached to a registry, and tag a manifest listing them",
+		Long: `Uploads each model's file as one blob whose digest is its sha256 (a blob the
+registry has is not uploaded again), then tags one OCI manifest (CNCF ModelPack
+media types) listing them, so the registry's garbage collection keeps them.
+Files come from the install roots, else from the cache; their bytes are
+checked against the manifest while they are uploaded.
+
+oci+http:// speaks plain http (a loopback or lab registry). Credentials come
+from the Docker config ($DOCKER_CONFIG/config.json or ~/.docker/config.json,
+with its credential helpers). Blobs already in another repository of the same
+registry named in MODELFETCH_MIRRORS are mounted rather than uploaded.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runMirrorPush(cmd.Context(), o, args[0], stdout, stderr, env)
+		},
+	}
+	o.manifestOptions.addFlags(cmd.Flags(), env, "push", true)
+	o.outputOptions.addFlags(cmd.Flags(), false, true)
+	cmd.Flags().StringVar(&o.cacheDir, "cache", "", "cache folder to read files missing from the install roots (env MODELFETCH_CACHE)")
+	return cmd
+}
+
+func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, stderr io.Writer, env env) error {
+	target, err := mirror.Parse(spec)
+	switch {
+	case err != nil:
+		return &usageError{err}
+	case target.Kind != mirror.OCI:
+		return usagef("mirror push: %s is not a registry: want oci://HOST/REPO[:TAG]", target)
+	}
+	_, targets, err := o.manifestOptions.targets(env)
+	if err != nil {
+		return err
+	}
+	c := cache.New(env.cacheDir())
+	if o.cacheDir != "" {
+		c = cache.New(o.cacheDir)
+	}
+	var (
+		blobs   []mirror.Blob
+		missing []string
+	)
+	for _, t := range targets {
+		b, ok := blobOf(t, c)
+		if !ok {
+			missing = append(missing, t.Model.Name+": neither installed at "+t.Dest()+" nor in the cache")
+			continue
+		}
+		blobs = append(blobs, b)
+	}
+	u := &ui{stderr: stderr}
+	if len(blobs) == 0 {
+		return &hinted{errors.New(strings.Join(missing, "\n")), "run modelfetch (or modelfetch cache warm) first"}
+	}
+	pushed, err := pushBlobs(ctx, env, target, blobs, o.manifest, func(r mirror.BlobResult) {
+		if r.Err == nil {
+			u.infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, humanSize(r.Blob.Size))
+		}
+	})
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return err
+	}
+	code := pushExit(pushed, err, missing)
+	if o.json {
+		if jerr := writePushJSON(stdout, code, pushed, err, missing); jerr != nil {
+			return jerr
+		}
+	}
+	if pushed == nil {
+		u.errorf("%s", oneLine(err))
+		return &exitError{code: code, err: errReported}
+	}
+	if !o.quiet && !o.json {
+		u.infof(false, "%s", pushSummary(pushed))
+	}
+	for _, r := range pushed.Blobs {
+		if r.Err != nil {
+			u.errorf("%s: %s", r.Blob.Name, oneLine(r.Err))
+		}
+	}
+	for _, m := range missing {
+		u.errorf("%s", m)
+	}
+	if len(missing) > 0 {
+		u.hintf("run modelfetch (or modelfetch cache warm) first")
+	}
+	if code == exitOK {
+		return nil
+	}
+	return &exitError{code: code, err: errReported}
+}
+
+// pushExit: 3 when a file's bytes were not what the manifest records, else
+// 1 when anything is not in the registry, else 0.
+func pushExit(r *mirror.PushReport, err error, missing []string) int {
+	if r != nil {
+		for _, b := range r.Blobs {
+			if b.Err != nil && digest.IsIntegrity(b.Err) {
+				return exitIntegrity
+			}
+		}
+	}
+	if err != nil || len(missing) > 0 {
+		return exitNetwork
+	}
+	return exitOK
+}
+
+// blobOf is t's file to push: the installed file when it has the declared
+// size, else the cache's copy (c may be nil). The bytes are checked while
+// uploading.
+func blobOf(t fetch.Target, c *cache.Cache) (mirror.Blob, bool) {
+	m := t.Model
+	b := mirror.Blob{Name: m.Name, Path: path.Join(m.Dir, m.Path), Digest: m.SHA256, Size: m.Size}
+	if root, err := os.OpenRoot(t.Root); err == nil {
+		fi, err := root.Lstat(m.Path)
+		root.Close()
+		if err == nil && fi.Mode().IsRegular() && fi.Size() == m.Size {
+			b.Open = func() (io.ReadCloser, error) { return openInRoot(t.Root, m.Path) }
+			return b, true
+		}
+	}
+	if c != nil && c.Has(m.SHA256) {
+		b.Open = func() (io.ReadCloser, error) { return c.Open(m.SHA256) }
+		return b, true
+	}
+	return b, false
+}
+
+// openInRoot opens rel inside root without following a symlink out of it.
+func openInRoot(root, rel string) (io.ReadCloser, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return r.Open(rel)
+}
+
+// pushBlobs pushes blobs to target with the Docker config's credentials,
+// mounting from the other repositories of the same registry that
+// MODELFETCH_MIRRORS names.
+func pushBlobs(ctx context.Context, env env, target mirror.Mirror, blobs []mirror.Blob, manifestPath string, observe func(mirror.BlobResult)) (*mirror.PushReport, error) {
+	var cred auth.CredentialFunc
+	if p := env.dockerConfig(); p != "" {
+		c, err := mirror.DockerCredentials(p)
+		if err != nil {
+			return nil, &usageError{err}
+		}
+		cred = c
+	}
+	others, _ := mirror.ParseList(env.Mirrors) // checked where it is used for fetching
+	var from []string
+	for _, m := range others {
+		if m.Kind == mirror.OCI && m.Registry == target.Registry && m.Repository != target.Repository {
+			from = append(from, m.Repository)
+		}
+	}
+	// The registry may take a while to answer once a large upload is in:
+	// it checks the digest.
+	client := fetch.NewClient(http.ProxyFromEnvironment, nil, 5*time.Minute)
+	return mirror.Push(ctx, target, blobs, mirror.PushOptions{Client: client, Credential: cred, MountFrom: from,
+		Title: path.Base(manifestPath), Observer: observe})
+}
+
+func pushSummary(r *mirror.PushReport) string {
+	n := map[mirror.BlobStatus]int{}
+	for _, b := range r.Blobs {
+		n[b.Status]++
+	}
+	tagged := "tagged"
+	if r.ManifestExisted {
+		tagged = "already tagged"
+	}
+	return fmt.Sprintf("mirror push: %s %s (sha256:%s): %d uploaded, %d mounted, %d already there, %d failed",
+		tagged, r.Reference, r.Manifest, n[mirror.BlobUploaded], n[mirror.BlobMounted], n[mirror.BlobPresent], n[mirror.BlobFailed])
+}
+
+// mirrorPush is fetch --mirror-push: the files the run installed (or found
+// installed) go to the first registry mirror, so the first builder fills
+// the mirror for the others. Blobs the registry has are only HEADed. It
+// never fails the fetch: what went wrong is a warning.
+func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.Target, results []fetch.Result, u *ui) {
+	var target mirror.Mirror
+	for _, m := range o.mirrors {
+		if m.Kind == mirror.OCI {
+			target = m
+			break
+		}
+	}
+	ok := map[string]bool{}
+	for _, r := range results {
+		ok[r.Name] = r.Status == fetch.StatusInstalled || r.Status == fetch.StatusFromCache || r.Status == fetch.StatusUpToDate
+	}
+	var blobs []mirror.Blob
+	for _, t := range targets {
+		if !ok[t.Model.Name] {
+			continue
+		}
+		if b, found := blobOf(t, nil); found {
+			blobs = append(blobs, b)
+		}
+	}
+	if len(blobs) == 0 {
+		return
+	}
+	r, err := pushBlobs(ctx, env, target, blobs, o.manifest, nil)
+	if err != nil {
+		u.warnf("%s", oneLine(err))
+	}
+	if r != nil && !o.quiet {
+		u.infof(false, "%s", pushSummary(r))
+	}
+}
+
+// writePushJSON prints mirror push's result document.
+func writePushJSON(w io.Writer, code int, r *mirror.PushReport, err error, missing []string) error {
+	type file struct {
+		Name   string `json:"name"`
+		Path   string `json:"path"`
+		SHA256 string `json:"sha256"`
+		Size   int64  `json:"size"`
+		Status string `json:"status"`
+		Error  string `json:"error,omitempty"`
+	}
+	doc := struct {
+		Command         string   `json:"command"`
+		OK              bool     `json:"ok"`
+		ExitCode        int      `json:"exit_code"`
+		Reference       string   `json:"reference,omitempty"`
+		Manifest        string   `json:"manifest,omitempty"`
+		ManifestExisted bool     `json:"manifest_existed"`
+		Files           []file   `json:"files"`
+		Errors          []string `json:"errors"`
+	}{Command: "mirror push", OK: code == exitOK, ExitCode: code, Files: []file{}, Errors: append([]string{}, missing...)}
+	if r != nil {
+		doc.Reference, doc.Manifest, doc.ManifestExisted = r.Reference, "sha256:"+r.Manifest.String(), r.ManifestExisted
+		for _, b := range r.Blobs {
+			f := file{Name: b.Blob.Name, Path: b.Blob.Path, SHA256: b.Blob.Digest.String(), Size: b.Blob.Size, Status: string(b.Status)}
+			if b.Err != nil {
+				f.Error = oneLine(b.Err)
+			}
+			doc.Files = append(doc.Files, f)
+		}
+	}
+	if err != nil && (r == nil || r.Failed() == 0) {
+		doc.Errors = append(doc.Errors, oneLine(err))
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
