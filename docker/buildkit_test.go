@@ -15,7 +15,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"oras.land/oras-go/v2/registry/remote/auth"
+
+	"github.com/djok/modelfetch/internal/testsrv"
+	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 // TestBuildKit builds the models and production targets of both Dockerfiles,
@@ -106,6 +111,37 @@ func TestBuildKit(t *testing.T) {
 			checkProduction(t, "../"+df, img, real, installed, buildDate)
 		})
 	}
+
+	// A CI farm (issue 12): the team's registry as a mirror, given as a
+	// build argument, with its credentials as a secret. The first model has
+	// new bytes (so not in the cache mount) that only the registry serves
+	// right: the origin is not asked at all.
+	t.Run("registry mirror with credentials as a secret", func(t *testing.T) {
+		const user, password = "builder", "farm-s3cret"
+		reg := testsrv.NewTestRegistry(t, testsrv.RegistryOptions{Users: map[string]string{user: password}})
+		victim := real.Models[0]
+		data := standIn(seed+7, isDlib(victim))
+		st.set(t, victim, data, true) // the origin would serve it corrupt
+		m, err := mirror.Parse("oci+http://" + reg.Addr + "/facecraft/models")
+		require.NoError(t, err)
+		_, err = mirror.Push(t.Context(), m, []mirror.Blob{{Name: victim.Name, Path: victim.Path, Digest: digest.Of(data), Size: int64(len(data)),
+			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}},
+			mirror.PushOptions{Credential: auth.StaticCredential(reg.Addr, auth.Credential{Username: user, Password: password})})
+		require.NoError(t, err)
+		config := filepath.Join(t.TempDir(), "config.json")
+		require.NoError(t, os.WriteFile(config, []byte(`{"auths":{"`+reg.Addr+`":{"username":"`+user+`","password":"`+password+`"}}}`), 0o600))
+
+		before := requests.Load()
+		tarball := filepath.Join(t.TempDir(), "models.tar")
+		log, err := build("Dockerfile.cpu", context(st.manifest()), "models", "type=tar,dest="+tarball,
+			"--opt", "build-arg:MODELFETCH_MIRRORS="+m.String(), "--secret", "id=docker_config,src="+config)
+		require.NoError(t, err, "%s", log)
+		assert.Equal(t, int32(0), requests.Load()-before, "the registry serves the new file, the cache mount the rest")
+		assert.Contains(t, log, victim.Name+": installed")
+		assert.Contains(t, log, "/v2/facecraft/models/blobs/sha256:"+digest.Of(data).String())
+		assert.NotContains(t, log, password)
+		checkTree(t, tarball, real, installed)
+	})
 
 	t.Run("corrupt stand-in fails the build", func(t *testing.T) {
 		victim := real.Models[1]

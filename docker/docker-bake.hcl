@@ -21,6 +21,12 @@ variable "BUILD_DATE" {
   default = ""
 }
 
+# A team's model mirror (README, "CI farm"); empty: the origins only. The
+# registry's credentials go in as a secret: --set '*.secrets=id=docker_config,src=PATH'.
+variable "MODELFETCH_MIRRORS" {
+  default = ""
+}
+
 variable "APP_CONTEXT" {
   default = "../facecraft"
 }
@@ -39,6 +45,7 @@ target "_common" {
     VERSION    = VERSION
     VCS_REF    = VCS_REF
     BUILD_DATE = BUILD_DATE != "" ? BUILD_DATE : timestamp()
+    MODELFETCH_MIRRORS = MODELFETCH_MIRRORS
   }
   labels = {
     "org.opencontainers.image.version"  = VERSION

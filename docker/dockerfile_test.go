@@ -179,6 +179,37 @@ func TestDockerfileStructure(t *testing.T) {
 			assert.Equal(t, "/cache", cache.Target)
 			assert.Equal(t, instructions.MountSharingLocked, cache.CacheSharing)
 			assert.True(t, hasMount(mr[0], instructions.MountTypeSecret, ""), "optional hub token as a secret")
+			// A mirror (issue 12): a build argument that is empty by default,
+			// and the registry's credentials as an optional secret, where
+			// DOCKER_CONFIG points.
+			assert.True(t, hasMount(mr[0], instructions.MountTypeSecret, "/run/secrets/docker/config.json"), "registry credentials as a secret")
+			var mirrors *instructions.KeyValuePairOptional
+			dockerConfig := ""
+			for _, c := range md.Commands {
+				switch c := c.(type) {
+				case *instructions.ArgCommand:
+					for i, a := range c.Args {
+						if a.Key == "MODELFETCH_MIRRORS" {
+							mirrors = &c.Args[i]
+						}
+					}
+				case *instructions.EnvCommand:
+					for _, kv := range c.Env {
+						if kv.Key == "DOCKER_CONFIG" {
+							dockerConfig = kv.Value
+						}
+					}
+				}
+			}
+			if assert.NotNil(t, mirrors, "ARG MODELFETCH_MIRRORS") && assert.NotNil(t, mirrors.Value) {
+				assert.Contains(t, []string{"", `""`}, *mirrors.Value, "no mirror unless asked for")
+			}
+			assert.Equal(t, "/run/secrets/docker", dockerConfig)
+			for _, m := range instructions.GetMounts(mr[0]) {
+				if m.Type == instructions.MountTypeSecret {
+					assert.False(t, m.Required, "a build without secrets works")
+				}
+			}
 
 			// models and production copy the trees with a numeric owner.
 			for _, name := range []string{"models", "production"} {

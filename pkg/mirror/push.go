@@ -199,6 +199,7 @@ func newPusher(m Mirror, o PushOptions) (*pusher, error) {
 		base = retry.DefaultClient
 	}
 	client := &auth.Client{Client: base, Credential: o.Credential, Cache: auth.NewCache()}
+	client.SetUserAgent("modelfetch")
 	repository := func(name string) (*remote.Repository, error) {
 		ref := registry.Reference{Registry: m.Registry, Repository: name}
 		if err := ref.ValidateRepository(); err != nil {
