@@ -85,18 +85,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	if o.cacheDir != "" {
 		c = cache.New(o.cacheDir)
 	}
-	var (
-		blobs   []mirror.Blob
-		missing []string
-	)
-	for _, t := range targets {
-		b, ok := blobOf(t, c)
-		if !ok {
-			missing = append(missing, t.Model.Name+": neither installed at "+t.Dest()+" nor in the cache")
-			continue
-		}
-		blobs = append(blobs, b)
-	}
+	blobs, missing := pushable(targets, c)
 	u := &ui{stderr: stderr}
 	if len(blobs) == 0 {
 		return &hinted{errors.New(strings.Join(missing, "\n")), "run modelfetch (or modelfetch cache warm) first"}
@@ -138,6 +127,20 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 		return nil
 	}
 	return &exitError{code: code, err: errReported}
+}
+
+// pushable splits targets into the files there are to push and a line for
+// each model that has none.
+func pushable(targets []fetch.Target, c *cache.Cache) (blobs []mirror.Blob, missing []string) {
+	for _, t := range targets {
+		b, ok := blobOf(t, c)
+		if !ok {
+			missing = append(missing, t.Model.Name+": neither installed at "+t.Dest()+" nor in the cache")
+			continue
+		}
+		blobs = append(blobs, b)
+	}
+	return blobs, missing
 }
 
 // pushExit: 3 when a file's bytes were not what the manifest records, else

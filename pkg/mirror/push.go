@@ -123,13 +123,8 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 		return nil, fmt.Errorf("mirror push to %s: only an oci:// registry can be pushed to", m)
 	}
 	where := m.Registry + "/" + m.Repository
-	if len(blobs) == 0 {
-		return nil, fmt.Errorf("mirror push to %s: no files to push", where)
-	}
-	for _, b := range blobs {
-		if b.Digest.IsZero() || b.Size < 0 || b.Open == nil || b.Path == "" {
-			return nil, fmt.Errorf("mirror push to %s: file %q has no path, digest, size or content", where, b.Path)
-		}
+	if err := checkBlobs(blobs); err != nil {
+		return nil, fmt.Errorf("mirror push to %s: %w", where, err)
 	}
 	p, err := newPusher(m, o)
 	if err != nil {
@@ -185,6 +180,18 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 	return report, nil
 }
 
+func checkBlobs(blobs []Blob) error {
+	if len(blobs) == 0 {
+		return errors.New("no files to push")
+	}
+	for _, b := range blobs {
+		if b.Digest.IsZero() || b.Size < 0 || b.Open == nil || b.Path == "" {
+			return fmt.Errorf("file %q has no path, digest, size or content", b.Path)
+		}
+	}
+	return nil
+}
+
 // pusher is one Push: the target repository and the mount sources, sharing
 // one authenticating client and token cache.
 type pusher struct {
@@ -232,16 +239,7 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []Blob, observe func(BlobR
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	results := make([]BlobResult, len(blobs))
-	// Blobs with the same digest share one push: the first index of each
-	// digest does the work, the others copy its result.
-	byDigest := map[digest.Digest][]int{}
-	var order []digest.Digest
-	for i, b := range blobs {
-		if _, ok := byDigest[b.Digest]; !ok {
-			order = append(order, b.Digest)
-		}
-		byDigest[b.Digest] = append(byDigest[b.Digest], i)
-	}
+	order, groups := byDigest(blobs)
 	var (
 		mu     sync.Mutex // results, denied, observe
 		denied error
@@ -249,7 +247,7 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []Blob, observe func(BlobR
 		sem    = make(chan struct{}, pushConcurrency)
 	)
 	for _, d := range order {
-		idx := byDigest[d]
+		idx := groups[d]
 		sem <- struct{}{}
 		if ctx.Err() != nil {
 			<-sem
@@ -291,6 +289,19 @@ func (p *pusher) pushBlobs(ctx context.Context, blobs []Blob, observe func(BlobR
 		return nil, err
 	}
 	return results, nil
+}
+
+// byDigest groups blobs that share a digest, so they share one push: the
+// first index of each digest does the work, the others copy its result.
+func byDigest(blobs []Blob) (order []digest.Digest, indexes map[digest.Digest][]int) {
+	indexes = map[digest.Digest][]int{}
+	for i, b := range blobs {
+		if _, ok := indexes[b.Digest]; !ok {
+			order = append(order, b.Digest)
+		}
+		indexes[b.Digest] = append(indexes[b.Digest], i)
+	}
+	return order, indexes
 }
 
 // pushBlob makes b present in the repository: HEAD, then a mount from a
