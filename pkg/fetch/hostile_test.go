@@ -321,3 +321,37 @@ func TestPartOfTheFileForTheWholeIsSaidPlainly(t *testing.T) {
 	assert.LessOrEqual(t, srv.count(), 2+o.Connections, "not retried: a probe, the chunks in flight, then one plain GET")
 	e.assertClean(t)
 }
+
+// A server whose every answer is a new version of the file and is cut off
+// mid-body (a resume always finds another version) makes the download start
+// over each time; that is bounded by the source's fault cap (MaxFaults),
+// and the source is then given up with a message that says why.
+func TestServerThatRestartsEveryDownloadIsGivenUp(t *testing.T) {
+	data := randomBytes(300_000, 96)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		w.Header().Set("ETag", fmt.Sprintf(`"v%d"`, n))
+		w.Header().Set("Accept-Ranges", "bytes")
+		if r.Header.Get("Range") != "" {
+			r.Header.Del("If-Range") // ignored: a 206 of another version
+			http.ServeContent(w, r, "m", time.Unix(0, 0), bytes.NewReader(data))
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(200)
+		w.Write(data[:100_000])
+		panic(http.ErrAbortHandler)
+	})
+	e := newEnv(t)
+	o := e.opts()
+	o.Retries, o.MaxFaults = 100, 6 // each pass makes progress, so only the cap ends it
+	r := e.install(t, o, model(data, srv.URL+"/m.bin"))
+	require.Error(t, r.Err)
+	var fe *Error
+	require.ErrorAs(t, r.Err, &fe)
+	assert.Equal(t, KindNetwork, fe.Kind)
+	assert.NotContains(t, fe.Error(), "start over", "an internal start-over is never the final message")
+	// Each pass is a cut-off GET and a resume that finds a new version.
+	assert.LessOrEqual(t, srv.count(), 16, "bounded by the fault cap (6), not by the tries (100)")
+	assert.Contains(t, fe.Error(), "truncated: got 100000 of 300000 bytes", "the last real fault")
+	e.assertClean(t)
+}
