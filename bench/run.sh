@@ -314,6 +314,8 @@ if { [ "$mode" = full ] && [ "$scale" = 1 ]; } || [ -n "${OUT:-}" ]; then
     cat report.md
     echo
     cat "$root/bench/ANALYSIS.md"
+    # The "8 builders, one registry" section, measured by bench/farm.sh.
+    if [ -s "$root/bench/FARM.md" ]; then echo; cat "$root/bench/FARM.md"; fi
   } > "$out"
   echo "wrote $out" >&2
 fi

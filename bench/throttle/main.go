@@ -7,6 +7,9 @@
 //
 // It prints one line, "serving DIR on URL" (and "→ URL" of the second host
 // with -redirect), once it accepts connections and the CA file is written.
+// With -count it also prints "served METHOD PATH STATUS BYTES" as each request
+// for a file ends, BYTES being the body bytes sent, so a script can count what
+// its clients took from this origin (bench/farm.sh).
 package main
 
 import (
@@ -14,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -33,11 +37,15 @@ func main() {
 	flag.BoolVar(&c.redirect, "redirect", false, "answer 302 to the same path on a second listener, which serves the files")
 	flag.DurationVar(&c.hopDelay, "hop-delay", 0, "with -redirect, how long the first host takes to answer")
 	flag.BoolVar(&c.verbose, "v", false, "log each request: client address, protocol, method, path and range")
+	count := flag.Bool("count", false, `log each finished request for a file: "served METHOD PATH STATUS BYTES" (body bytes sent)`)
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("throttle: ")
 	if c.caFile != "" && !c.tls {
 		log.Fatal("-ca needs -tls")
+	}
+	if *count {
+		c.countTo = os.Stderr
 	}
 	s, err := start(c)
 	if err != nil {
@@ -60,7 +68,8 @@ type config struct {
 	caFile   string // "" : the CA is kept in server.caPEM only
 	redirect bool
 	hopDelay time.Duration
-	verbose  bool // log each request on stderr
+	verbose  bool      // log each request on stderr
+	countTo  io.Writer // nil, or where each finished file request is logged with its bytes
 }
 
 // server is a running throttle: one listener, or two with the redirect hop.
@@ -128,6 +137,9 @@ func start(c config) (*server, error) {
 	s.url = scheme + "://" + first.Addr().String()
 	s.dataURL = scheme + "://" + data.Addr().String()
 	var files http.Handler = http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
+	if c.countTo != nil {
+		files = counted(files, log.New(c.countTo, "throttle: ", 0))
+	}
 	if c.verbose {
 		files = logged(files)
 	}
@@ -213,6 +225,41 @@ func logged(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// counted logs each request h answered once it ends, with the status and the
+// body bytes written (what the client took, even when it hung up early).
+func counted(h http.Handler, lg *log.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cw := &countingWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(cw, r)
+		lg.Printf("served %s %s %d %d", r.Method, r.URL.Path, cw.status, cw.n)
+	})
+}
+
+// countingWriter counts the body bytes written through it and keeps the status.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	wrote  bool
+}
+
+func (w *countingWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(p)
+	w.n += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // writeFile writes b to name through a temporary file, so a reader never
 // sees half a certificate.

@@ -200,3 +200,46 @@ func TestBucketStartsEmptyAndKeepsNoIdleCredit(t *testing.T) {
 	// After an hour idle, only the 10 B burst is banked.
 	assert.Equal(t, 90*time.Millisecond, b.take(100, t0.Add(time.Hour)))
 }
+
+// lockedBuffer is a bytes.Buffer the server's goroutines may write to while
+// the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestCountLogsEachFileRequestWithTheBytesSent(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	s, _ := serve(t, config{countTo: &logs})
+	c := client(t, s, false)
+	req, err := http.NewRequest(http.MethodGet, s.url+"/f", nil)
+	require.NoError(t, err)
+	req.Header.Set("Range", "bytes=1000-1999")
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	_, err = io.Copy(io.Discard, resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	get(t, c, s.url+"/f")
+	head, err := c.Head(s.url + "/small")
+	require.NoError(t, err)
+	head.Body.Close()
+	get(t, c, s.url+"/missing")
+	want := fmt.Sprintf("throttle: served GET /f 206 1000\nthrottle: served GET /f 200 %d\n"+
+		"throttle: served HEAD /small 200 0\nthrottle: served GET /missing 404 19\n", size)
+	// The handler logs after the client has its last byte: wait for it.
+	require.Eventually(t, func() bool { return logs.String() == want }, 5*time.Second, 10*time.Millisecond, "log: %q", logs.String())
+}
