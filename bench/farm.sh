@@ -79,34 +79,10 @@ log "building"
   && go build -o "$work/bin/gen" ./bench/gen)
 PATH=$work/bin:$PATH
 
-# The stand-ins, as in bench/run.sh: name kind installed-size (the real
-# artifacts' sizes); the dlib predictor is served as .bz2, the others raw.
-set_files() {
-  cat <<LIST
-shape_predictor_68_face_landmarks.dat floats 99693937
-codeformer.pth random 376637898
-detection_Resnet50_Final.pth random 109497761
-parsing_parsenet.pth random 85331193
-u2net_human_seg.onnx random 175997641
-LIST
-}
+# The stand-in set (bench/standins.sh).
+. "$root/bench/standins.sh"
 log "generating stand-ins (scale $scale)"
-: > SHA256SUMS
-seed=1
-while read -r name kind size; do
-  size=$(awk -v s="$size" -v k="$scale" 'BEGIN { printf "%d", s * k }')
-  if [ ! -s "data-$name" ] || [ "$(stat -c %s "data-$name")" != "$size" ]; then
-    gen -kind "$kind" -size "$size" -seed "$seed" > "data-$name"
-    rm -f "srv/$name.bz2"
-  fi
-  echo "$(sha256sum "data-$name" | cut -d' ' -f1)  $name" >> SHA256SUMS
-  seed=$((seed + 1))
-done < <(set_files)
-dlib=shape_predictor_68_face_landmarks.dat
-[ -s "srv/$dlib.bz2" ] || bzip2 -9 -c "data-$dlib" > "srv/$dlib.bz2"
-for f in codeformer.pth detection_Resnet50_Final.pth parsing_parsenet.pth u2net_human_seg.onnx; do
-  ln -f "data-$f" "srv/$f"
-done
+make_standins "$scale"
 installed=$(du -cbL data-* | tail -1 | cut -f1)
 ls srv | sort > served-files
 
