@@ -81,7 +81,7 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			}
 			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.urls(), models),
 				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
-			rep.live = newProgress(stderr, mode)
+			rep.live = newProgress(stderr, mode, !o.quiet)
 			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.models(models))
 			rep.live.finish()
 			return rep.report(results, false)

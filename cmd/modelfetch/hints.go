@@ -37,7 +37,12 @@ func failedNames(results []fetch.Result, kind fetch.Kind, match func(string) boo
 // cache could not serve an offline run.
 func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
 	var hints []string
-	if names := failedNames(results, fetch.KindIntegrity, nil); len(names) > 0 {
+	names, poisoned := splitByMirror(failedNames(results, fetch.KindIntegrity, nil), results)
+	for _, p := range poisoned {
+		hints = append(hints, fmt.Sprintf("the mirror %s serves other bytes than the manifest records for %s: remove them from it, or leave the mirror out",
+			p.mirror, strings.Join(p.names, ", ")))
+	}
+	if len(names) > 0 {
 		args := append([]string{"lock"}, manifestArg(o.manifest, env)...)
 		for _, n := range names {
 			args = append(args, "--update="+n)
@@ -53,6 +58,48 @@ func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
 		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or drop --offline", command(args...)))
 	}
 	return hints
+}
+
+type poisonedMirror struct {
+	mirror string
+	names  []string
+}
+
+// splitByMirror separates the artifacts whose wrong bytes all came from
+// mirrors (the mirror needs mending, not the manifest) from the others.
+func splitByMirror(names []string, results []fetch.Result) (origin []string, mirrors []poisonedMirror) {
+	byMirror := map[string]int{}
+	for _, r := range results {
+		if !slices.Contains(names, r.Name) {
+			continue
+		}
+		var fe *fetch.Error
+		errors.As(r.Err, &fe)
+		bad := ""
+		for _, s := range fe.Sources {
+			if s.Kind == fetch.KindIntegrity {
+				if s.Mirror == "" {
+					bad = ""
+					break
+				}
+				if bad == "" {
+					bad = s.Mirror
+				}
+			}
+		}
+		if bad == "" {
+			origin = append(origin, r.Name)
+			continue
+		}
+		i, ok := byMirror[bad]
+		if !ok {
+			i = len(mirrors)
+			byMirror[bad] = i
+			mirrors = append(mirrors, poisonedMirror{mirror: bad})
+		}
+		mirrors[i].names = append(mirrors[i].names, r.Name)
+	}
+	return origin, mirrors
 }
 
 // verifyHints follow a verify that found installed files changed or missing:

@@ -87,7 +87,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil && !errors.As(err, &blocked) {
 		return err
 	}
-	p := newProgress(stderr, mode)
+	p := newProgress(stderr, mode, !o.quiet)
 	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
 	rep, err := lock.Run(cmd.Context(), prober, models, lo)
 	p.finish()

@@ -6,13 +6,11 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"path"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,41 +85,28 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	}
 	blobs, missing := pushable(targets, c)
 	u := &ui{stderr: stderr}
-	if len(blobs) == 0 {
-		return &hinted{errors.New(strings.Join(missing, "\n")), "run modelfetch (or modelfetch cache warm) first"}
-	}
-	pushed, err := pushBlobs(ctx, env, target, blobs, o.manifest, func(r mirror.BlobResult) {
-		if r.Err == nil {
-			u.infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, humanSize(r.Blob.Size))
-		}
-	})
-	var ue *usageError
-	if errors.As(err, &ue) {
-		return err
+	var pushed *mirror.PushReport
+	if len(blobs) > 0 {
+		pushed, err = pushBlobs(ctx, env, target, blobs, o.manifest, func(r mirror.BlobResult) {
+			if r.Err == nil {
+				u.infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, humanSize(r.Blob.Size))
+			}
+		})
 	}
 	code := pushExit(pushed, err, missing)
+	probs := pushProblems(pushed, err, missing)
 	if o.json {
-		if jerr := writePushJSON(stdout, code, pushed, err, missing); jerr != nil {
+		if jerr := writePushJSON(stdout, code, pushed, probs); jerr != nil {
 			return jerr
 		}
-	}
-	if pushed == nil {
-		u.errorf("%s", oneLine(err))
-		return &exitError{code: code, err: errReported}
-	}
-	if !o.quiet && !o.json {
+	} else if pushed != nil && err == nil && !o.quiet {
 		u.infof(false, "%s", pushSummary(pushed))
 	}
-	for _, r := range pushed.Blobs {
-		if r.Err != nil {
-			u.errorf("%s: %s", r.Blob.Name, oneLine(r.Err))
+	for _, p := range probs {
+		u.errorf("%s", p.Message)
+		if p.Hint != "" {
+			u.hintf("%s", p.Hint)
 		}
-	}
-	for _, m := range missing {
-		u.errorf("%s", m)
-	}
-	if len(missing) > 0 {
-		u.hintf("run modelfetch (or modelfetch cache warm) first")
 	}
 	if code == exitOK {
 		return nil
@@ -129,13 +114,19 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	return &exitError{code: code, err: errReported}
 }
 
+// missingFile is a model mirror push has no file for.
+type missingFile struct {
+	line      string
+	integrity bool // there is a file, and it is not what the manifest records
+}
+
 // pushable splits targets into the files there are to push and a line for
 // each model that has none.
-func pushable(targets []fetch.Target, c *cache.Cache) (blobs []mirror.Blob, missing []string) {
+func pushable(targets []fetch.Target, c *cache.Cache) (blobs []mirror.Blob, missing []missingFile) {
 	for _, t := range targets {
-		b, ok := blobOf(t, c)
-		if !ok {
-			missing = append(missing, t.Model.Name+": neither installed at "+t.Dest()+" nor in the cache")
+		b, why := blobOf(t, c)
+		if why != nil {
+			missing = append(missing, *why)
 			continue
 		}
 		blobs = append(blobs, b)
@@ -143,41 +134,77 @@ func pushable(targets []fetch.Target, c *cache.Cache) (blobs []mirror.Blob, miss
 	return blobs, missing
 }
 
-// pushExit: 3 when a file's bytes were not what the manifest records, else
-// 1 when anything is not in the registry, else 0.
-func pushExit(r *mirror.PushReport, err error, missing []string) int {
-	if r != nil {
-		for _, b := range r.Blobs {
-			if b.Err != nil && digest.IsIntegrity(b.Err) {
-				return exitIntegrity
-			}
+// blobOf is t's file to push: the installed file when it has the declared
+// size, else the cache's copy (c may be nil). The bytes are checked while
+// uploading.
+func blobOf(t fetch.Target, c *cache.Cache) (mirror.Blob, *missingFile) {
+	m := t.Model
+	b := mirror.Blob{Name: m.Name, Path: path.Join(m.Dir, m.Path), Digest: m.SHA256, Size: m.Size}
+	var wrongSize int64 = -1
+	if root, err := os.OpenRoot(t.Root); err == nil {
+		fi, err := root.Lstat(m.Path)
+		root.Close()
+		switch {
+		case err == nil && fi.Mode().IsRegular() && fi.Size() == m.Size:
+			b.Open = func() (io.ReadCloser, error) { return openInRoot(t.Root, m.Path) }
+			return b, nil
+		case err == nil && fi.Mode().IsRegular():
+			wrongSize = fi.Size()
 		}
 	}
-	if err != nil || len(missing) > 0 {
+	if c != nil && c.Has(m.SHA256) {
+		b.Open = func() (io.ReadCloser, error) { return c.Open(m.SHA256) }
+		return b, nil
+	}
+	if wrongSize >= 0 {
+		return b, &missingFile{fmt.Sprintf("%s: installed at %s with %d bytes, the manifest declares %d, and the cache has no copy",
+			m.Name, t.Dest(), wrongSize, m.Size), true}
+	}
+	return b, &missingFile{m.Name + ": neither installed at " + t.Dest() + " nor in the cache", false}
+}
+
+// pushExit: 3 when a file is not what the manifest records, else 1 when
+// anything is not in the registry, else 0.
+func pushExit(r *mirror.PushReport, err error, missing []missingFile) int {
+	integrity := err != nil && digest.IsIntegrity(err)
+	for _, m := range missing {
+		integrity = integrity || m.integrity
+	}
+	if r != nil {
+		for _, b := range r.Blobs {
+			integrity = integrity || (b.Err != nil && digest.IsIntegrity(b.Err))
+		}
+	}
+	switch {
+	case integrity:
+		return exitIntegrity
+	case err != nil || len(missing) > 0:
 		return exitNetwork
 	}
 	return exitOK
 }
 
-// blobOf is t's file to push: the installed file when it has the declared
-// size, else the cache's copy (c may be nil). The bytes are checked while
-// uploading.
-func blobOf(t fetch.Target, c *cache.Cache) (mirror.Blob, bool) {
-	m := t.Model
-	b := mirror.Blob{Name: m.Name, Path: path.Join(m.Dir, m.Path), Digest: m.SHA256, Size: m.Size}
-	if root, err := os.OpenRoot(t.Root); err == nil {
-		fi, err := root.Lstat(m.Path)
-		root.Close()
-		if err == nil && fi.Mode().IsRegular() && fi.Size() == m.Size {
-			b.Open = func() (io.ReadCloser, error) { return openInRoot(t.Root, m.Path) }
-			return b, true
+// pushProblems are mirror push's error lines: each file not pushed, each
+// model without a file, and what stopped the push.
+func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []problem {
+	var out []problem
+	if r != nil {
+		for _, b := range r.Blobs {
+			if b.Err != nil {
+				out = append(out, problem{Message: b.Blob.Name + ": " + oneLine(b.Err)})
+			}
 		}
 	}
-	if c != nil && c.Has(m.SHA256) {
-		b.Open = func() (io.ReadCloser, error) { return c.Open(m.SHA256) }
-		return b, true
+	if err != nil {
+		out = append(out, problem{Message: oneLine(err)})
 	}
-	return b, false
+	for _, m := range missing {
+		out = append(out, problem{Message: m.line})
+	}
+	if len(missing) > 0 {
+		out[len(out)-1].Hint = "run modelfetch (or modelfetch cache warm) first"
+	}
+	return out
 }
 
 // openInRoot opens rel inside root without following a symlink out of it.
@@ -196,11 +223,7 @@ func openInRoot(root, rel string) (io.ReadCloser, error) {
 func pushBlobs(ctx context.Context, env env, target mirror.Mirror, blobs []mirror.Blob, manifestPath string, observe func(mirror.BlobResult)) (*mirror.PushReport, error) {
 	var cred auth.CredentialFunc
 	if p := env.dockerConfig(); p != "" {
-		c, err := mirror.DockerCredentials(p)
-		if err != nil {
-			return nil, &usageError{err}
-		}
-		cred = c
+		cred = mirror.DockerCredentials(p)
 	}
 	others, _ := mirror.ParseList(env.Mirrors) // checked where it is used for fetching
 	var from []string
@@ -250,7 +273,7 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 		if !ok[t.Model.Name] {
 			continue
 		}
-		if b, found := blobOf(t, nil); found {
+		if b, missing := blobOf(t, nil); missing == nil {
 			blobs = append(blobs, b)
 		}
 	}
@@ -266,8 +289,9 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 	}
 }
 
-// writePushJSON prints mirror push's result document.
-func writePushJSON(w io.Writer, code int, r *mirror.PushReport, err error, missing []string) error {
+// writePushJSON prints mirror push's result document (its errors shaped as
+// fetch's).
+func writePushJSON(w io.Writer, code int, r *mirror.PushReport, probs []problem) error {
 	type file struct {
 		Name   string `json:"name"`
 		Path   string `json:"path"`
@@ -277,17 +301,20 @@ func writePushJSON(w io.Writer, code int, r *mirror.PushReport, err error, missi
 		Error  string `json:"error,omitempty"`
 	}
 	doc := struct {
-		Command         string   `json:"command"`
-		OK              bool     `json:"ok"`
-		ExitCode        int      `json:"exit_code"`
-		Reference       string   `json:"reference,omitempty"`
-		Manifest        string   `json:"manifest,omitempty"`
-		ManifestExisted bool     `json:"manifest_existed"`
-		Files           []file   `json:"files"`
-		Errors          []string `json:"errors"`
-	}{Command: "mirror push", OK: code == exitOK, ExitCode: code, Files: []file{}, Errors: append([]string{}, missing...)}
+		Command         string    `json:"command"`
+		OK              bool      `json:"ok"`
+		ExitCode        int       `json:"exit_code"`
+		Reference       string    `json:"reference,omitempty"`
+		Manifest        string    `json:"manifest,omitempty"`
+		ManifestExisted bool      `json:"manifest_existed"`
+		Files           []file    `json:"files"`
+		Errors          []problem `json:"errors"`
+	}{Command: "mirror push", OK: code == exitOK, ExitCode: code, Files: []file{}, Errors: append([]problem{}, probs...)}
 	if r != nil {
-		doc.Reference, doc.Manifest, doc.ManifestExisted = r.Reference, "sha256:"+r.Manifest.String(), r.ManifestExisted
+		doc.Reference, doc.ManifestExisted = r.Reference, r.ManifestExisted
+		if !r.Manifest.IsZero() {
+			doc.Manifest = "sha256:" + r.Manifest.String()
+		}
 		for _, b := range r.Blobs {
 			f := file{Name: b.Blob.Name, Path: b.Blob.Path, SHA256: b.Blob.Digest.String(), Size: b.Blob.Size, Status: string(b.Status)}
 			if b.Err != nil {
@@ -295,9 +322,6 @@ func writePushJSON(w io.Writer, code int, r *mirror.PushReport, err error, missi
 			}
 			doc.Files = append(doc.Files, f)
 		}
-	}
-	if err != nil && (r == nil || r.Failed() == 0) {
-		doc.Errors = append(doc.Errors, oneLine(err))
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -114,13 +114,10 @@ func (o *netOptions) loadMirrors(env env) error {
 	if o.mirrorOnly && len(o.mirrors) == 0 {
 		return usagef("--mirror-only needs a mirror (--mirror or MODELFETCH_MIRRORS)")
 	}
-	for _, m := range o.mirrors {
-		if m.Kind == mirror.OCI && env.dockerConfig() != "" {
-			if o.registry, err = mirror.DockerCredentials(env.dockerConfig()); err != nil {
-				return &usageError{err}
-			}
-			break
-		}
+	if hasRegistry(o.mirrors) && env.dockerConfig() != "" {
+		// A config that cannot be used fails that registry, not the run:
+		// the origin is tried, with a line that says why.
+		o.registry = mirror.DockerCredentials(env.dockerConfig())
 	}
 	return nil
 }

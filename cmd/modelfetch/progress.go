@@ -32,16 +32,19 @@ const (
 // source"; the last source's failure is left to the final error lines, so
 // each failure is printed once.
 type progress struct {
-	mode    progressMode
-	w       io.Writer
-	mu      sync.Mutex
-	items   map[string]*item
-	order   []string
-	lines   int // bar lines drawn last time
-	printed map[string]bool
-	retried map[string]*retryLines
-	stop    chan struct{}
-	done    chan struct{}
+	mode progressMode
+	// warnings: sources given up on get their line even without progress
+	// (--progress none); only --quiet drops them.
+	warnings bool
+	w        io.Writer
+	mu       sync.Mutex
+	items    map[string]*item
+	order    []string
+	lines    int // bar lines drawn last time
+	printed  map[string]bool
+	retried  map[string]*retryLines
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // retryLines throttles one artifact's retry lines like its progress lines:
@@ -61,8 +64,8 @@ type item struct {
 const plainEvery = 5 * time.Second
 
 // newProgress shows the work on models.
-func newProgress(w io.Writer, mode progressMode) *progress {
-	p := &progress{mode: mode, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{}}
+func newProgress(w io.Writer, mode progressMode, warnings bool) *progress {
+	p := &progress{mode: mode, warnings: warnings, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{}}
 	if mode == progressBar {
 		p.stop, p.done = make(chan struct{}), make(chan struct{})
 		go p.loop()
@@ -142,7 +145,7 @@ func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration
 func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.mode == progressNone || !err.Next {
+	if !p.warnings || !err.Next {
 		return
 	}
 	p.clearBars()

@@ -24,7 +24,9 @@ owner and modes, or fails loudly and leaves nothing half-written.
 Without a subcommand it runs fetch.
 
 Environment: MODELFETCH_MANIFEST, MODELFETCH_CACHE, MODELFETCH_URL_RULES
-(the url rules file, as --url-rules), the proxy variables,
+(the url rules file, as --url-rules), MODELFETCH_MIRRORS (space-separated
+mirrors, as --mirror), DOCKER_CONFIG (the folder of the config.json registry
+credentials come from; default ~/.docker), the proxy variables,
 ~/.netrc (or NETRC) and HF_TOKEN (for huggingface.co and hf.co). The netrc
 default entry goes only over https to hosts the manifest names;
 MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
@@ -239,7 +241,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		}
 		return blocked
 	}
-	rep.live = newProgress(stderr, mode)
+	rep.live = newProgress(stderr, mode, !o.quiet)
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
 	rep.live.finish()
 	if o.mirrorPush && cmd.Context().Err() == nil {

@@ -20,7 +20,7 @@ import (
 // carriage-return stream: at most one line per artifact every plainEvery.
 func TestPlainProgressIsThrottled(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain)
+	p := newProgress(&buf, progressPlain, true)
 	p.Start("codeformer", 1000)
 	for i := int64(1); i <= 1000; i++ {
 		p.Progress("codeformer", i)
@@ -39,7 +39,7 @@ func TestPlainProgressIsThrottled(t *testing.T) {
 // retry lines are throttled like progress lines, and say what was skipped.
 func TestRetryLinesAreThrottled(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain)
+	p := newProgress(&buf, progressPlain, true)
 	p.Start("m", 1000)
 	se := &fetch.SourceError{Source: "https://h/m", Kind: fetch.KindNetwork, Err: errors.New("connection reset")}
 	for range 300 {
@@ -57,7 +57,7 @@ func TestRetryLinesAreThrottled(t *testing.T) {
 // Right bytes with the wrong mode: the line says what was done.
 func TestFixedLine(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain)
+	p := newProgress(&buf, progressPlain, true)
 	p.Done(fetch.Result{Name: "a", Status: fetch.StatusUpToDate, Fixed: true})
 	p.finish()
 	assert.Equal(t, "modelfetch: a: up to date (mode and owner set again)\n", buf.String())
@@ -82,7 +82,7 @@ func TestWarningsShownWithoutProgress(t *testing.T) {
 
 func TestNoProgressPrintsNothing(t *testing.T) {
 	var buf bytes.Buffer
-	p := newProgress(&buf, progressNone)
+	p := newProgress(&buf, progressNone, false)
 	p.Start("a", 10)
 	p.Progress("a", 5)
 	p.Retry("a", &fetch.SourceError{Source: "https://h/a", Err: assert.AnError}, time.Second)

@@ -707,6 +707,23 @@ func TestCredentialsStayWithTheirHost(t *testing.T) {
 	assert.Equal(t, "", gotAuth.Load(), "the token did not follow the redirect to another host")
 }
 
+// The host a redirect leads to is not told where we came from: the Referer
+// would carry the first URL's query string (a token, a signature).
+func TestRedirectCarriesNoReferer(t *testing.T) {
+	data := randomBytes(1000, 16)
+	storage := newServer(t, serveRanges(data))
+	origin := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		http.Redirect(w, r, storage.URL+"/blob", http.StatusFound)
+	})
+	e := newEnv(t)
+	r := e.install(t, e.opts(), model(data, origin.URL+"/m.bin?token=s3cret"))
+	require.NoError(t, r.Err)
+	require.Equal(t, 1, storage.count())
+	assert.Empty(t, storage.request(0).Header.Get("Referer"))
+	assert.Equal(t, "modelfetch", storage.request(0).Header.Get("User-Agent"))
+	assert.Equal(t, "modelfetch", origin.request(0).Header.Get("User-Agent"))
+}
+
 func TestRedirectLoop(t *testing.T) {
 	var srv *server
 	srv = newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {

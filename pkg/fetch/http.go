@@ -63,6 +63,9 @@ func NewClient(proxy func(*http.Request) (*neturl.URL, error), creds Credentials
 			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
 				return &redirectError{"refusing a redirect from https to " + req.URL.Scheme}
 			}
+			// The client would tell the next host where we came from, query
+			// string (a token, a signature) included.
+			req.Header.Del("Referer")
 			return nil
 		},
 	}

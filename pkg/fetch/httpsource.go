@@ -137,6 +137,7 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 	}
 	// Ask for the bytes as stored: a transparent gzip would change what we hash.
 	req.Header.Set("Accept-Encoding", "identity")
+	req.Header.Set("User-Agent", "modelfetch")
 	if a.ranged() {
 		rng := fmt.Sprintf("bytes=%d-", from)
 		if to >= 0 {

@@ -31,7 +31,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			continue
 		}
 		if err := f.dead.check(c.src.Parsed); err != nil {
-			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: f.more(cands[i+1:])})
+			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: f.more(cands[i+1:]), Mirror: c.mirror})
 			continue
 		}
 		// With another source to go to, an unreachable host is left at once.
@@ -56,13 +56,13 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			return ferr
 		case miss(c, err):
 			// Quiet: a mirror that lacks a file is what mirrors are like.
-			ferr.Sources = append(ferr.Sources, &SourceError{Source: c.name, Kind: KindNetwork, Err: &missError{c.mirror}})
+			ferr.Sources = append(ferr.Sources, &SourceError{Source: c.name, Kind: KindNetwork, Err: &missError{c.mirror}, Mirror: c.mirror})
 			continue
 		case isIntegrity(err):
 			kind = KindIntegrity
 			ferr.Kind = KindIntegrity
 		}
-		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err, Next: failover})
+		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err, Next: failover, Mirror: c.mirror})
 	}
 	switch {
 	case len(ferr.Sources) == 0 && f.o.MirrorOnly:

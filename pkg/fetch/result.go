@@ -67,6 +67,8 @@ type SourceError struct {
 	Err    error
 	// Next: another source (or mirror) will be tried after this one.
 	Next bool
+	// Mirror is the mirror (as configured) Source belongs to, or "".
+	Mirror string
 }
 
 func (e *SourceError) Error() string { return e.Source + ": " + e.Reason() }

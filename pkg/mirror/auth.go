@@ -10,23 +10,10 @@ import (
 
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote/auth"
-	"oras.land/oras-go/v2/registry/remote/credentials"
 	"oras.land/oras-go/v2/registry/remote/errcode"
 
 	"github.com/djok/modelfetch/pkg/digest"
 )
-
-// DockerCredentials reads registry credentials the way docker does: the
-// config.json at configPath (its auths, credHelpers and credsStore, whose
-// docker-credential-* helpers are run as docker runs them). A missing file
-// means no credentials; an unreadable or malformed one is an error.
-func DockerCredentials(configPath string) (auth.CredentialFunc, error) {
-	store, err := credentials.NewStore(configPath, credentials.StoreOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("docker config %s: %w", configPath, err)
-	}
-	return credentials.Credential(store), nil
-}
 
 // Transport sends the requests bound for an OCI mirror's registry through
 // the registry token flow (basic or bearer, as the registry challenges),
@@ -115,8 +102,11 @@ func authFailure(host string, err error) error {
 	var (
 		ne *net.OpError
 		er *errcode.ErrorResponse
+		ce *credentialError
 	)
 	switch {
+	case errors.As(err, &ce):
+		return &AuthError{host, ce.Error(), err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
 		return err
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):

@@ -51,7 +51,11 @@ type Mirror struct {
 // ParseList parses a space-separated list (MODELFETCH_MIRRORS).
 func ParseList(s string) ([]Mirror, error) {
 	var out []Mirror
-	for _, f := range strings.Fields(s) {
+	fields := strings.Fields(s)
+	if len(fields) > MaxMirrors {
+		return nil, fmt.Errorf("%d mirrors: at most %d", len(fields), MaxMirrors)
+	}
+	for _, f := range fields {
 		m, err := Parse(f)
 		if err != nil {
 			return nil, err
@@ -67,9 +71,12 @@ func ParseList(s string) ([]Mirror, error) {
 //	oci+http://HOST[:PORT]/REPO[:TAG]  a registry over plain http
 //	https://HOST/PATH/{sha256}         a hashed mirror (also http:, file:)
 func Parse(s string) (Mirror, error) {
+	if len(s) > maxSpecLen {
+		return Mirror{}, fmt.Errorf("mirror %.40q…: longer than %d bytes", redactSpec(s), maxSpecLen)
+	}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
-		return Mirror{}, fmt.Errorf("mirror %q: want oci://HOST/REPO or a URL with %s in it", s, Placeholder)
+		return Mirror{}, fmt.Errorf("mirror %q: want oci://HOST/REPO or a URL with %s in it", redactSpec(s), Placeholder)
 	}
 	var (
 		m   Mirror
@@ -86,7 +93,7 @@ func Parse(s string) (Mirror, error) {
 		err = fmt.Errorf("unsupported scheme %q (want oci, oci+http, https, http or file)", scheme)
 	}
 	if err != nil {
-		return Mirror{}, fmt.Errorf("mirror %q: %w", s, err)
+		return Mirror{}, fmt.Errorf("mirror %q: %w", redactSpec(s), err)
 	}
 	m.spec = s
 	return m, nil
@@ -105,6 +112,9 @@ func parseOCI(rest string, plain bool) (Mirror, error) {
 	ref, err := registry.ParseReference(rest)
 	if err != nil {
 		return Mirror{}, errors.New(strings.TrimPrefix(err.Error(), "invalid reference: "))
+	}
+	if len(ref.Repository) > maxRepoLen {
+		return Mirror{}, fmt.Errorf("a repository name is at most %d bytes", maxRepoLen)
 	}
 	return Mirror{Kind: OCI, Registry: ref.Registry, Repository: ref.Repository, Tag: ref.Reference, PlainHTTP: plain}, nil
 }
@@ -130,6 +140,36 @@ func parseHashed(s string) (Mirror, error) {
 	return Mirror{Kind: Hashed, Template: s}, nil
 }
 
+// Bounds on what a mirror list may hold (every input is bounded).
+const (
+	// MaxMirrors is the most mirrors one list may name.
+	MaxMirrors = 16
+	maxSpecLen = 2048
+	// maxRepoLen is distribution's limit on a repository name.
+	maxRepoLen = 255
+)
+
+// redactSpec hides credentials (user:password@) and a query in a mirror
+// specification that is being refused, so the message can be shown.
+func redactSpec(s string) string {
+	if i := strings.IndexByte(s, '?'); i >= 0 {
+		s = s[:i] + "?REDACTED"
+	}
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return s
+	}
+	host, path, _ := strings.Cut(rest, "/")
+	if at := strings.LastIndexByte(host, '@'); at >= 0 {
+		host = "xxxxx" + host[at:]
+	}
+	out := scheme + "://" + host
+	if strings.Contains(rest, "/") {
+		out += "/" + path
+	}
+	return out
+}
+
 // BlobURL is where the file whose installed digest is d is read from.
 func (m Mirror) BlobURL(d digest.Digest) *url.URL {
 	if m.Kind == OCI {
@@ -153,9 +193,4 @@ func (m Mirror) Host() string {
 
 // String is the specification as given, its query string redacted (Parse
 // refuses credentials in it).
-func (m Mirror) String() string {
-	if i := strings.IndexByte(m.spec, '?'); i >= 0 {
-		return m.spec[:i] + "?REDACTED"
-	}
-	return m.spec
-}
+func (m Mirror) String() string { return redactSpec(m.spec) }

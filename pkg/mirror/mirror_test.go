@@ -1,6 +1,7 @@
 package mirror
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -40,24 +41,36 @@ func TestParse(t *testing.T) {
 
 func TestParseRefuses(t *testing.T) {
 	for spec, want := range map[string]string{
-		"registry.example.com/models":           "want oci://HOST/REPO",
-		"ftp://host/{sha256}":                   "unsupported scheme",
-		"oci://registry.example.com":            "no repository",
-		"oci://user:pw@registry.example.com/m":  "credentials do not belong",
-		"oci://registry.example.com/m@sha256:0": "without a digest",
-		"oci://registry.example.com/UPPER":      "invalid repository",
-		"https://host/models":                   "{sha256} exactly once",
-		"https://host/{sha256}/{sha256}":        "{sha256} exactly once",
-		"https://u:p@host/{sha256}":             "credentials do not belong",
-		"https:///{sha256}":                     "no host",
-		"file://otherhost/{sha256}":             "on this machine",
+		"registry.example.com/models":                          "want oci://HOST/REPO",
+		"ftp://host/{sha256}":                                  "unsupported scheme",
+		"oci://registry.example.com":                           "no repository",
+		"oci://user:pw@registry.example.com/m":                 "credentials do not belong",
+		"oci://registry.example.com/m@sha256:0":                "without a digest",
+		"oci://registry.example.com/UPPER":                     "invalid repository",
+		"https://host/models":                                  "{sha256} exactly once",
+		"https://host/{sha256}/{sha256}":                       "{sha256} exactly once",
+		"https://u:p@host/{sha256}":                            "credentials do not belong",
+		"https:///{sha256}":                                    "no host",
+		"file://otherhost/{sha256}":                            "on this machine",
+		"oci://r.example/" + strings.Repeat("a", 256):          "at most 255 bytes",
+		"https://h/" + strings.Repeat("a", 3000) + "/{sha256}": "longer than 2048 bytes",
 	} {
 		_, err := Parse(spec)
 		if assert.Error(t, err, spec) {
 			assert.Contains(t, err.Error(), want, spec)
 			assert.NotContains(t, err.Error(), "\n", spec)
+			assert.NotContains(t, err.Error(), "pw@", "credentials are not repeated")
 		}
 	}
+	_, err := Parse("oci+http://alice:s3cretPW@h/r")
+	require.Error(t, err)
+	assert.Equal(t, `mirror "oci+http://xxxxx@h/r": credentials do not belong in a mirror address; use docker login (DOCKER_CONFIG)`, err.Error())
+	_, err = Parse("https://bob:hunter2@h/{sha256}?sig=abc")
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "hunter2")
+	assert.NotContains(t, err.Error(), "abc")
+	_, err = ParseList(strings.Repeat("https://h/{sha256} ", MaxMirrors+1))
+	assert.ErrorContains(t, err, "at most 16")
 }
 
 func TestParseListAndRedaction(t *testing.T) {

@@ -114,10 +114,10 @@ const pushConcurrency = 3
 // latest. It is idempotent: blobs the registry has are only HEADed, and a
 // tag that already names the same manifest is left alone.
 //
-// A blob that fails is reported in its BlobResult and left out of the
-// manifest; Push then returns the report together with an error saying how
-// many files are missing. An error that stops everything (the registry
-// refuses the credentials, or no blob made it) returns a nil report.
+// A blob that fails is reported in its BlobResult; Push then returns the
+// report with an error saying how many files are missing, and pushes no
+// manifest: the tag is left as it was. An error that stops everything (the
+// registry refuses the credentials) returns a nil report.
 func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushReport, error) {
 	if m.Kind != OCI {
 		return nil, fmt.Errorf("mirror push to %s: only an oci:// registry can be pushed to", m)
@@ -141,43 +141,47 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 	if err != nil {
 		return nil, fmt.Errorf("mirror push to %s: %w", where, err)
 	}
-	var (
-		layers []ocispec.Descriptor
-		seen   = map[string]bool{}
-		first  error
-	)
-	for _, r := range results {
-		if r.Err != nil {
-			if first == nil {
-				first = r.Err
-			}
-			continue
-		}
-		// The same file installed twice is one layer.
-		if key := r.Blob.Path + "\x00" + r.Blob.Digest.String(); !seen[key] {
-			seen[key] = true
-			layers = append(layers, layerDescriptor(r.Blob))
-		}
-	}
-	if len(layers) == 0 {
-		return nil, fmt.Errorf("mirror push to %s: no file was pushed: %w", where, first)
-	}
 	tag := m.Tag
 	if tag == "" {
 		tag = "latest"
 	}
 	report := &PushReport{Blobs: results, Reference: where + ":" + tag}
-	desc, existed, err := p.pushManifest(ctx, layers, tag, o.Title)
+	if n := report.Failed(); n > 0 {
+		// A manifest that left a file out would move the tag off the
+		// blobs an earlier one listed, and garbage collection would take them.
+		return report, fmt.Errorf("mirror push to %s: %d of %d files not pushed, so the tag was left as it was: %w",
+			report.Reference, n, len(results), firstError(results))
+	}
+	desc, existed, err := p.pushManifest(ctx, layers(results), tag, o.Title)
 	if err != nil {
 		return nil, fmt.Errorf("mirror push to %s: %w", report.Reference, err)
 	}
 	report.Manifest, _ = digest.Parse(desc.Digest.Encoded()) // sha256, from FromBytes
 	report.ManifestExisted = existed
-	if n := report.Failed(); n > 0 {
-		return report, fmt.Errorf("mirror push to %s: %d of %d files not pushed (the manifest lists the other %d): %w",
-			report.Reference, n, len(results), len(results)-n, first)
-	}
 	return report, nil
+}
+
+// layers are the manifest's layers: one per file (the same file installed
+// twice is one layer).
+func layers(results []BlobResult) []ocispec.Descriptor {
+	var out []ocispec.Descriptor
+	seen := map[string]bool{}
+	for _, r := range results {
+		if key := r.Blob.Path + "\x00" + r.Blob.Digest.String(); !seen[key] {
+			seen[key] = true
+			out = append(out, layerDescriptor(r.Blob))
+		}
+	}
+	return out
+}
+
+func firstError(results []BlobResult) error {
+	for _, r := range results {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	return nil
 }
 
 func checkBlobs(blobs []Blob) error {
@@ -398,6 +402,10 @@ type AccessError struct {
 }
 
 func (e *AccessError) Error() string {
+	var ce *credentialError
+	if e.Status == 0 && errors.As(e.Err, &ce) {
+		return fmt.Sprintf("%s: no credentials for %s: %s", e.Registry, e.Repository, ce)
+	}
 	if e.Anonymous {
 		return fmt.Sprintf("%s refused anonymous access to %s (%d %s): log in with docker login %s",
 			e.Registry, e.Repository, e.Status, lowerStatus(e.Status), e.Registry)
@@ -418,6 +426,11 @@ func lowerStatus(code int) string {
 // accessDenied returns an *AccessError when err is a 401 or 403 from the
 // target repository, nil otherwise.
 func (p *pusher) accessDenied(err error) *AccessError {
+	var ce *credentialError
+	if errors.As(err, &ce) {
+		// The Docker config or its helper failed: no credential to try.
+		return &AccessError{Registry: p.repo.Reference.Registry, Repository: p.repo.Reference.Repository, Err: ce}
+	}
 	status := http.StatusUnauthorized // a basic challenge without credentials
 	var resp *errcode.ErrorResponse
 	if errors.As(err, &resp) {
@@ -429,7 +442,7 @@ func (p *pusher) accessDenied(err error) *AccessError {
 		return nil
 	}
 	return &AccessError{Registry: p.repo.Reference.Registry, Repository: p.repo.Reference.Repository,
-		Status: status, Anonymous: p.anon, Err: err}
+		Status: status, Anonymous: p.anon || errors.Is(err, auth.ErrBasicCredentialNotFound), Err: err}
 }
 
 // explain turns a refusal into an *AccessError and leaves other errors be.

@@ -287,7 +287,7 @@ func TestPushBasicAuth(t *testing.T) {
 }
 
 // A file that changed on disk since models.toml recorded it is not pushed,
-// under its recorded digest or any other, and the manifest leaves it out.
+// under its recorded digest or any other, and no manifest is tagged.
 func TestPushChangedFile(t *testing.T) {
 	reg := testsrv.NewTestRegistry(t, testsrv.RegistryOptions{})
 	good := blob("good", "good.dat", data(30, 80<<10))
@@ -307,7 +307,7 @@ func TestPushChangedFile(t *testing.T) {
 	m := mirrorAt(t, reg.Addr, "models")
 	rep, err := Push(context.Background(), m, []Blob{good, sameSize, grown, unreadable, appended}, PushOptions{Client: noRetry()})
 	require.Error(t, err)
-	require.NotNil(t, rep, "the files that are in the registry are still listed by a manifest")
+	require.NotNil(t, rep, "the report says which files failed")
 	t.Log(err)
 	assert.NotContains(t, err.Error(), "\n")
 	assert.Contains(t, err.Error(), "4 of 5 files not pushed")
@@ -328,18 +328,28 @@ func TestPushChangedFile(t *testing.T) {
 		assert.True(t, bytes.Equal(recorded[:40<<10], b))
 	}
 
+	// No manifest: one that left files out would move the tag off blobs an
+	// earlier manifest listed.
+	code, _, _ := get(t, reg.Addr, "/v2/models/manifests/latest", ocispec.MediaTypeImageManifest)
+	assert.Equal(t, http.StatusNotFound, code)
+
+	// A tag that lists the good file stays as it is when a later push fails.
+	rep, err = Push(context.Background(), m, []Blob{good}, PushOptions{Client: noRetry()})
+	require.NoError(t, err)
+	before := rep.Manifest
+	_, err = Push(context.Background(), m, []Blob{good, sameSize}, PushOptions{Client: noRetry()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "1 of 2 files not pushed, so the tag was left as it was")
 	_, raw, _ := get(t, reg.Addr, "/v2/models/manifests/latest", ocispec.MediaTypeImageManifest)
-	var man ocispec.Manifest
-	require.NoError(t, json.Unmarshal(raw, &man))
-	require.Len(t, man.Layers, 1)
-	assert.Equal(t, "good.dat", man.Layers[0].Annotations[AnnotationFilepath])
+	assert.Equal(t, before, digest.Of(raw))
 
 	// Nothing at all pushable: an error and no manifest.
 	rep, err = Push(context.Background(), mirrorAt(t, reg.Addr, "empty"), []Blob{sameSize}, PushOptions{Client: noRetry()})
 	require.Error(t, err)
-	assert.Nil(t, rep)
-	assert.Contains(t, err.Error(), "no file was pushed")
-	code, _, _ := get(t, reg.Addr, "/v2/empty/manifests/latest", ocispec.MediaTypeImageManifest)
+	require.NotNil(t, rep)
+	assert.Equal(t, 1, rep.Failed())
+	assert.True(t, digest.IsIntegrity(err))
+	code, _, _ = get(t, reg.Addr, "/v2/empty/manifests/latest", ocispec.MediaTypeImageManifest)
 	assert.Equal(t, http.StatusNotFound, code)
 }
 
