@@ -1,0 +1,430 @@
+package decompress
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"io"
+	"math/bits"
+	"sync"
+)
+
+// The block decoder: one bzip2 block, from its bits (as the scanner cut
+// them) to its bytes. It is dsnet/compress's algorithm made faster where the
+// time goes on model weights: the inverse BWT keeps each byte and the link to
+// the next one in one uint32 (one cache miss a byte instead of two, as C's
+// bzip2 and lbzip2 do), prefix codes decode through a table, the tables live
+// as long as a pooled decoder instead of one set per block, and the output is
+// decoded straight into the caller's buffer.
+//
+// It accepts a block only when dsnet/compress would: it checks the same
+// things, and where it finds something unusual before any output (a bad
+// field, a degenerate prefix code that dsnet decodes its own way), it
+// says so with errBzFallback and the block is decoded again by dsnet/compress,
+// whose verdict and message stand. CRC and run-length errors, found while
+// emitting, are reported as dsnet reports them.
+
+var errBzFallback = errors.New("bzip2 block needs the reference decoder")
+
+const (
+	bzLookBits = 10 // prefix codes up to this long decode in one table look-up
+	bzMaxCode  = 20 // the longest prefix code
+	bzMaxSyms  = 258
+	bzGroup    = 50 // symbols per prefix-table selector
+)
+
+// bzHuff is one prefix code: a table for the short codes, canonical ranges
+// for the long ones.
+type bzHuff struct {
+	fast   [1 << bzLookBits]uint16 // symbol<<5 | length, 0 for a longer code
+	first  [bzMaxCode + 1]uint32   // first code of each length
+	count  [bzMaxCode + 1]uint32   // codes of each length
+	offset [bzMaxCode + 1]uint32   // index in sorted of the first code of each length
+	sorted [bzMaxSyms]uint16       // symbols by (length, symbol)
+	maxLen uint
+}
+
+// build sets the code from its lengths (1..20 each); a code that is not
+// complete is left to the reference decoder.
+func (h *bzHuff) build(lens []uint8) error {
+	h.count = [bzMaxCode + 1]uint32{}
+	h.maxLen = 0
+	kraft := 0
+	for _, l := range lens {
+		h.count[l]++
+		kraft += 1 << (bzMaxCode - l)
+		h.maxLen = max(h.maxLen, uint(l))
+	}
+	if kraft != 1<<bzMaxCode {
+		return errBzFallback
+	}
+	code, idx := uint32(0), uint32(0)
+	for l := 1; l <= bzMaxCode; l++ {
+		h.first[l], h.offset[l] = code, idx
+		code = (code + h.count[l]) << 1
+		idx += h.count[l]
+	}
+	next := h.offset
+	for s, l := range lens {
+		h.sorted[next[l]] = uint16(s)
+		next[l]++
+	}
+	h.fast = [1 << bzLookBits]uint16{}
+	for l := uint(1); l <= bzLookBits && l <= h.maxLen; l++ {
+		for k := range h.count[l] {
+			s := h.sorted[h.offset[l]+k]
+			c := (h.first[l] + k) << (bzLookBits - l)
+			e := s<<5 | uint16(l)
+			for j := range uint32(1) << (bzLookBits - l) {
+				h.fast[c+j] = e
+			}
+		}
+	}
+	return nil
+}
+
+// bzBits reads bits, most significant first, from buf; past its end it reads
+// zeros (the caller checks where decoding ended).
+type bzBits struct {
+	buf []byte
+	i   int    // next byte of buf to load
+	v   uint64 // loaded bits, the next at bit 63
+	n   uint   // loaded bits
+}
+
+func (r *bzBits) refill() {
+	if r.i+8 <= len(r.buf) {
+		r.v |= binary.BigEndian.Uint64(r.buf[r.i:]) >> r.n
+		k := (63 - r.n) >> 3
+		r.i += int(k)
+		r.n += 8 * k
+		return
+	}
+	for r.n <= 56 {
+		var c byte
+		if r.i < len(r.buf) {
+			c = r.buf[r.i]
+		}
+		r.i++
+		r.v |= uint64(c) << (56 - r.n)
+		r.n += 8
+	}
+}
+
+// get reads n <= 32 bits.
+func (r *bzBits) get(n uint) uint32 {
+	if r.n < n {
+		r.refill()
+	}
+	x := uint32(r.v >> (64 - n))
+	r.v <<= n
+	r.n -= n
+	return x
+}
+
+// consumed is how many bits were read.
+func (r *bzBits) consumed() int { return 8*r.i - int(r.n) }
+
+// bzDec decodes one block. Decoders are pooled: a level-9 one holds 3.6 MB.
+type bzDec struct {
+	tt    []uint32 // the block before the inverse BWT: byte, then link<<8
+	sels  []uint8
+	huffs [6]bzHuff
+
+	// Output state.
+	pos   uint32 // index in tt of the next byte
+	left  int    // bytes of tt not yet read
+	last  byte   // run-length stage: the last byte
+	nsame int    // times last was seen in a row, up to 4
+	rep   int    // copies of last still to emit
+	crc   uint32 // of the bytes emitted, bit-reversed (crc32.IEEE form)
+	want  uint32 // stored block CRC
+}
+
+var bzDecPool = sync.Pool{New: func() any { return new(bzDec) }}
+
+// init decodes the block whose bits start at byte bzHead of stream (a
+// one-block stream, as the scanner makes them) and end exactly at bit nbits
+// after there, up to the inverse BWT. It returns errBzFallback for anything
+// the reference decoder should judge.
+func (d *bzDec) init(stream []byte, nbits int, level byte) error {
+	if level < '1' || level > '9' || len(stream) < bzHead {
+		return errBzFallback
+	}
+	blockMax := int(level-'0') * 100_000
+	r := bzBits{buf: stream, i: bzHead}
+	d.want = r.get(32)
+	if r.get(1) != 0 { // randomized: refused by the reference decoder
+		return errBzFallback
+	}
+	ptr := int(r.get(24))
+
+	// The bytes used, in order: the move-to-front alphabet.
+	var dict [256]uint8
+	nsym := 0
+	hi := r.get(16)
+	for i := range 16 {
+		if hi&(1<<(15-i)) == 0 {
+			continue
+		}
+		lo := r.get(16)
+		for j := range 16 {
+			if lo&(1<<(15-j)) != 0 {
+				dict[nsym] = uint8(16*i + j)
+				nsym++
+			}
+		}
+	}
+	if nsym == 0 {
+		return errBzFallback
+	}
+	alpha := nsym + 2 // RUNA, RUNB, bytes 1..nsym-1 of the alphabet, end of block
+	ntrees := int(r.get(3))
+	if ntrees < 2 || ntrees > 6 {
+		return errBzFallback
+	}
+	nsels := int(r.get(15))
+	if cap(d.sels) < nsels {
+		d.sels = make([]uint8, nsels)
+	}
+	sels := d.sels[:nsels]
+	var mtf [6]uint8
+	for i := range mtf {
+		mtf[i] = uint8(i)
+	}
+	for i := range sels {
+		k := 0
+		for r.get(1) == 1 {
+			k++
+			if k >= ntrees {
+				return errBzFallback
+			}
+		}
+		t := mtf[k]
+		copy(mtf[1:k+1], mtf[:k])
+		mtf[0] = t
+		sels[i] = t
+	}
+	var lens [bzMaxSyms]uint8
+	for t := range ntrees {
+		l := int(r.get(5))
+		for s := range alpha {
+			for {
+				if l < 1 || l > bzMaxCode {
+					return errBzFallback
+				}
+				if r.get(1) == 0 {
+					break
+				}
+				l += 1 - 2*int(r.get(1))
+			}
+			lens[s] = uint8(l)
+		}
+		if err := d.huffs[t].build(lens[:alpha]); err != nil {
+			return err
+		}
+	}
+
+	// Prefix symbols, move-to-front and the second run-length stage, into tt.
+	if cap(d.tt) < blockMax {
+		d.tt = make([]uint32, blockMax)
+	}
+	tt := d.tt[:blockMax]
+	var counts [256]int
+	out := 0  // bytes in tt
+	syms := 0 // symbols decoded, end of block excepted
+	run := 0  // a run's value so far
+	runK := 0 // RUNA/RUNB symbols in the run
+	sel := 0  // next selector
+	left := 0 // symbols left under the current table
+	eob := uint16(alpha - 1)
+	var h *bzHuff
+	v, n := r.v, r.n
+	for {
+		if left == 0 {
+			if sel >= len(sels) {
+				return errBzFallback
+			}
+			h = &d.huffs[sels[sel]]
+			sel++
+			left = bzGroup
+		}
+		left--
+		if n < bzMaxCode {
+			r.v, r.n = v, n
+			r.refill()
+			v, n = r.v, r.n
+		}
+		var sym uint16
+		if e := h.fast[v>>(64-bzLookBits)]; e != 0 {
+			sym = e >> 5
+			l := uint(e & 31)
+			v <<= l
+			n -= l
+		} else {
+			l := uint(bzLookBits + 1)
+			for ; l <= h.maxLen; l++ {
+				c := uint32(v>>(64-l)) - h.first[l]
+				if c < h.count[l] {
+					sym = h.sorted[h.offset[l]+c]
+					break
+				}
+			}
+			if l > h.maxLen {
+				return errBzFallback
+			}
+			v <<= l
+			n -= l
+		}
+		if sym == eob {
+			break
+		}
+		if syms >= blockMax {
+			return errBzFallback
+		}
+		syms++
+		if sym < 2 {
+			if runK > 24 {
+				return errBzFallback
+			}
+			run += (int(sym) + 1) << runK
+			runK++
+			continue
+		}
+		if runK > 0 {
+			if out+run > blockMax {
+				return errBzFallback
+			}
+			b := dict[0]
+			counts[b] += run
+			for i := range tt[out : out+run] {
+				tt[out+i] = uint32(b)
+			}
+			out += run
+			run, runK = 0, 0
+		}
+		k := uint8(sym - 1)
+		b := dict[k]
+		if k < 16 {
+			for j := k; j > 0; j-- {
+				dict[j] = dict[j-1]
+			}
+		} else {
+			copy(dict[1:int(k)+1], dict[:k])
+		}
+		dict[0] = b
+		if out >= blockMax {
+			return errBzFallback
+		}
+		tt[out] = uint32(b)
+		counts[b]++
+		out++
+	}
+	if runK > 0 {
+		if out+run > blockMax {
+			return errBzFallback
+		}
+		b := dict[0]
+		counts[b] += run
+		for i := range tt[out : out+run] {
+			tt[out+i] = uint32(b)
+		}
+		out += run
+	}
+	r.v, r.n = v, n
+	if r.consumed() != 8*bzHead+nbits || ptr >= out {
+		return errBzFallback
+	}
+
+	// The inverse BWT's links, next to each byte.
+	tt = tt[:out]
+	var next [256]int
+	sum := 0
+	for b, c := range counts {
+		next[b] = sum
+		sum += c
+	}
+	for i, x := range tt {
+		b := uint8(x)
+		tt[next[b]] |= uint32(i) << 8
+		next[b]++
+	}
+	d.pos = tt[ptr] >> 8
+	d.left = out
+	d.last, d.nsame, d.rep = 0, 0, 0
+	d.crc = 0
+	return nil
+}
+
+// Read emits the block's bytes: the inverse BWT and the first run-length
+// stage. It returns io.EOF after the last, once the block's CRC matched.
+func (d *bzDec) Read(p []byte) (int, error) {
+	tt := d.tt
+	pos, left, last, nsame, rep := d.pos, d.left, d.last, d.nsame, d.rep
+	i := 0
+	for i < len(p) {
+		if rep > 0 {
+			k := min(rep, len(p)-i)
+			for j := range p[i : i+k] {
+				p[i+j] = last
+			}
+			i += k
+			rep -= k
+			continue
+		}
+		if left == 0 {
+			break
+		}
+		x := tt[pos]
+		pos = x >> 8
+		left--
+		b := byte(x)
+		if nsame == 4 {
+			rep, nsame = int(b), 0
+			continue
+		}
+		if b != last {
+			last, nsame = b, 1
+		} else {
+			nsame++
+		}
+		p[i] = b
+		i++
+	}
+	d.pos, d.left, d.last, d.nsame, d.rep = pos, left, last, nsame, rep
+	d.crc = bzCRC(d.crc, p[:i])
+	if left > 0 || rep > 0 {
+		return i, nil
+	}
+	if nsame == 4 {
+		return i, errors.New("missing terminating run-length repeater")
+	}
+	if bits.Reverse32(d.crc) != d.want {
+		return i, errors.New("mismatching block checksum")
+	}
+	return i, io.EOF
+}
+
+// bzReverse reverses the bits of a byte.
+var bzReverse = func() (t [256]byte) {
+	for i := range t {
+		t[i] = bits.Reverse8(uint8(i))
+	}
+	return t
+}()
+
+// bzCRC updates a bzip2 CRC (big-endian bit order) kept bit-reversed, so that
+// the standard library's accelerated IEEE CRC computes it on bit-reversed
+// bytes.
+func bzCRC(crc uint32, p []byte) uint32 {
+	var buf [512]byte
+	for len(p) > 0 {
+		k := min(len(p), len(buf))
+		for i, c := range p[:k] {
+			buf[i] = bzReverse[c]
+		}
+		crc = crc32.Update(crc, crc32.IEEETable, buf[:k])
+		p = p[k:]
+	}
+	return crc
+}
