@@ -118,10 +118,12 @@ func benchmarkBlocks(b *testing.B, reference bool) {
 				r = d
 			} else {
 				d := bzDecPool.Get().(*bzDec)
-				if err := d.init(blk.stream, blk.bits, blk.level); err != nil {
+				run, err := d.decode(blk.stream, blk.bits, blk.level)
+				bzDecPool.Put(d)
+				if err != nil {
 					b.Fatal(err)
 				}
-				r = d
+				r = run
 			}
 			for {
 				_, err := r.Read(out)
@@ -131,9 +133,6 @@ func benchmarkBlocks(b *testing.B, reference bool) {
 				if err != nil {
 					b.Fatal(err)
 				}
-			}
-			if d, ok := r.(*bzDec); ok {
-				bzDecPool.Put(d)
 			}
 		}
 	}

@@ -125,37 +125,45 @@ func (r *bzBits) get(n uint) uint32 {
 // consumed is how many bits were read.
 func (r *bzBits) consumed() int { return 8*r.i - int(r.n) }
 
-// bzDec decodes one block. Decoders are pooled: a level-9 one holds 3.6 MB.
+// bzDec holds a block decoder's tables, 7.2 MB at level 9: decoders are
+// pooled, and a block holds one only while it is decoded, not while it
+// waits to be emitted.
 type bzDec struct {
 	tt    []uint32 // the block before the inverse BWT: byte, then link<<8
+	lf    []uint32 // the inverse of tt's links: byte, then link<<8
 	sels  []uint8
 	huffs [6]bzHuff
-
-	// Output state.
-	pos   uint32 // index in tt of the next byte
-	left  int    // bytes of tt not yet read
-	last  byte   // run-length stage: the last byte
-	nsame int    // times last was seen in a row, up to 4
-	rep   int    // copies of last still to emit
-	crc   uint32 // of the bytes emitted, bit-reversed (crc32.IEEE form)
-	want  uint32 // stored block CRC
 }
+
+// bzRun is a decoded block being emitted: its bytes after the inverse BWT,
+// through the first run-length stage and the CRC check.
+type bzRun struct {
+	raw   *[]byte // from bzRawPool, nil once emitted
+	rd    int     // bytes of raw read
+	last  byte    // the last byte
+	nsame int     // times last was seen in a row, up to 4
+	rep   int     // copies of last still to emit
+	crc   uint32  // of the bytes emitted, bit-reversed (crc32.IEEE form)
+	want  uint32  // stored block CRC
+}
+
+var bzRawPool = sync.Pool{New: func() any { return new([]byte) }}
 
 var bzDecPool = sync.Pool{New: func() any { return new(bzDec) }}
 
-// init decodes the block whose bits start at byte bzHead of stream (a
+// decode decodes the block whose bits start at byte bzHead of stream (a
 // one-block stream, as the scanner makes them) and end exactly at bit nbits
 // after there, up to the inverse BWT. It returns errBzFallback for anything
 // the reference decoder should judge.
-func (d *bzDec) init(stream []byte, nbits int, level byte) error {
+func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 	if level < '1' || level > '9' || len(stream) < bzHead {
-		return errBzFallback
+		return nil, errBzFallback
 	}
 	blockMax := int(level-'0') * 100_000
 	r := bzBits{buf: stream, i: bzHead}
-	d.want = r.get(32)
+	want := r.get(32)
 	if r.get(1) != 0 { // randomized: refused by the reference decoder
-		return errBzFallback
+		return nil, errBzFallback
 	}
 	ptr := int(r.get(24))
 
@@ -176,12 +184,12 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 		}
 	}
 	if nsym == 0 {
-		return errBzFallback
+		return nil, errBzFallback
 	}
 	alpha := nsym + 2 // RUNA, RUNB, bytes 1..nsym-1 of the alphabet, end of block
 	ntrees := int(r.get(3))
 	if ntrees < 2 || ntrees > 6 {
-		return errBzFallback
+		return nil, errBzFallback
 	}
 	nsels := int(r.get(15))
 	if cap(d.sels) < nsels {
@@ -197,7 +205,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 		for r.get(1) == 1 {
 			k++
 			if k >= ntrees {
-				return errBzFallback
+				return nil, errBzFallback
 			}
 		}
 		t := mtf[k]
@@ -211,7 +219,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 		for s := range alpha {
 			for {
 				if l < 1 || l > bzMaxCode {
-					return errBzFallback
+					return nil, errBzFallback
 				}
 				if r.get(1) == 0 {
 					break
@@ -221,7 +229,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 			lens[s] = uint8(l)
 		}
 		if err := d.huffs[t].build(lens[:alpha]); err != nil {
-			return err
+			return nil, err
 		}
 	}
 
@@ -243,7 +251,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 	for {
 		if left == 0 {
 			if sel >= len(sels) {
-				return errBzFallback
+				return nil, errBzFallback
 			}
 			h = &d.huffs[sels[sel]]
 			sel++
@@ -271,7 +279,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 				}
 			}
 			if l > h.maxLen {
-				return errBzFallback
+				return nil, errBzFallback
 			}
 			v <<= l
 			n -= l
@@ -280,12 +288,12 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 			break
 		}
 		if syms >= blockMax {
-			return errBzFallback
+			return nil, errBzFallback
 		}
 		syms++
 		if sym < 2 {
 			if runK > 24 {
-				return errBzFallback
+				return nil, errBzFallback
 			}
 			run += (int(sym) + 1) << runK
 			runK++
@@ -293,7 +301,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 		}
 		if runK > 0 {
 			if out+run > blockMax {
-				return errBzFallback
+				return nil, errBzFallback
 			}
 			b := dict[0]
 			counts[b] += run
@@ -314,7 +322,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 		}
 		dict[0] = b
 		if out >= blockMax {
-			return errBzFallback
+			return nil, errBzFallback
 		}
 		tt[out] = uint32(b)
 		counts[b]++
@@ -322,7 +330,7 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 	}
 	if runK > 0 {
 		if out+run > blockMax {
-			return errBzFallback
+			return nil, errBzFallback
 		}
 		b := dict[0]
 		counts[b] += run
@@ -333,34 +341,74 @@ func (d *bzDec) init(stream []byte, nbits int, level byte) error {
 	}
 	r.v, r.n = v, n
 	if r.consumed() != 8*bzHead+nbits || ptr >= out {
-		return errBzFallback
+		return nil, errBzFallback
 	}
 
-	// The inverse BWT's links, next to each byte.
+	// The inverse BWT's links, next to each byte, forward (tt) and backward
+	// (lf).
 	tt = tt[:out]
-	var next [256]int
-	sum := 0
+	if cap(d.lf) < blockMax {
+		d.lf = make([]uint32, blockMax)
+	}
+	lf := d.lf[:out]
+	var next [256]uint32
+	sum := uint32(0)
 	for b, c := range counts {
 		next[b] = sum
-		sum += c
+		sum += uint32(c)
 	}
 	for i, x := range tt {
 		b := uint8(x)
-		tt[next[b]] |= uint32(i) << 8
+		j := next[b]
+		tt[j] |= uint32(i) << 8
+		lf[i] = j<<8 | uint32(b)
 		next[b]++
 	}
-	d.pos = tt[ptr] >> 8
-	d.left = out
-	d.last, d.nsame, d.rep = 0, 0, 0
-	d.crc = 0
-	return nil
+	raw := bzRawPool.Get().(*[]byte)
+	if cap(*raw) < blockMax {
+		*raw = make([]byte, blockMax)
+	}
+	*raw = (*raw)[:out]
+	if !bzWalk(*raw, tt, lf, uint32(ptr)) {
+		bzRawPool.Put(raw)
+		return nil, errBzFallback
+	}
+	return &bzRun{raw: raw, want: want}, nil
+}
+
+// bzWalk walks the inverse BWT from both ends at once: the block's first
+// byte is at tt[ptr]'s link, its last at ptr. Each walk is a chain of
+// dependent look-ups, one cache miss a byte; two chains overlap their misses.
+// It reports whether the walks met, as they do unless the links are
+// corrupt (they form more than one cycle, and the block is not a repeat).
+func bzWalk(raw []byte, tt, lf []uint32, ptr uint32) bool {
+	f, q := tt[ptr]>>8, ptr
+	lo, hi := 0, len(raw)-1
+	last := q
+	for lo < hi {
+		x, y := tt[f], lf[q]
+		raw[lo], raw[hi] = byte(x), byte(y)
+		last = q
+		f, q = x>>8, y>>8
+		lo++
+		hi--
+	}
+	if lo == hi {
+		x := tt[f]
+		raw[lo] = byte(x)
+		return lo == 0 || x>>8 == last
+	}
+	return f == last
 }
 
 // Read emits the block's bytes: the inverse BWT and the first run-length
 // stage. It returns io.EOF after the last, once the block's CRC matched.
-func (d *bzDec) Read(p []byte) (int, error) {
-	tt := d.tt
-	pos, left, last, nsame, rep := d.pos, d.left, d.last, d.nsame, d.rep
+func (d *bzRun) Read(p []byte) (int, error) {
+	if d.raw == nil {
+		return 0, io.EOF
+	}
+	raw := *d.raw
+	rd, last, nsame, rep := d.rd, d.last, d.nsame, d.rep
 	i := 0
 	for i < len(p) {
 		if rep > 0 {
@@ -372,13 +420,11 @@ func (d *bzDec) Read(p []byte) (int, error) {
 			rep -= k
 			continue
 		}
-		if left == 0 {
+		if rd == len(raw) {
 			break
 		}
-		x := tt[pos]
-		pos = x >> 8
-		left--
-		b := byte(x)
+		b := raw[rd]
+		rd++
 		if nsame == 4 {
 			rep, nsame = int(b), 0
 			continue
@@ -391,9 +437,9 @@ func (d *bzDec) Read(p []byte) (int, error) {
 		p[i] = b
 		i++
 	}
-	d.pos, d.left, d.last, d.nsame, d.rep = pos, left, last, nsame, rep
+	d.rd, d.last, d.nsame, d.rep = rd, last, nsame, rep
 	d.crc = bzCRC(d.crc, p[:i])
-	if left > 0 || rep > 0 {
+	if rd < len(raw) || rep > 0 {
 		return i, nil
 	}
 	if nsame == 4 {
@@ -402,6 +448,8 @@ func (d *bzDec) Read(p []byte) (int, error) {
 	if bits.Reverse32(d.crc) != d.want {
 		return i, errors.New("mismatching block checksum")
 	}
+	bzRawPool.Put(d.raw)
+	d.raw = nil
 	return i, io.EOF
 }
 

@@ -70,8 +70,9 @@ type bzBlock struct {
 // (bzblock.go), or with dsnet/compress's when that one leaves the block to it.
 func (b *bzBlock) decode() {
 	d := bzDecPool.Get().(*bzDec)
-	if err := d.init(b.stream, b.bits, b.level); err != nil {
-		bzDecPool.Put(d)
+	run, err := d.decode(b.stream, b.bits, b.level)
+	bzDecPool.Put(d)
+	if err != nil {
 		b.decodeReference()
 		return
 	}
@@ -79,11 +80,10 @@ func (b *bzBlock) decode() {
 	out := *b.buf
 	n := 0
 	for n < len(out) {
-		k, err := d.Read(out[n:])
+		k, err := run.Read(out[n:])
 		n += k
 		if err == io.EOF {
 			b.out = out[:n]
-			bzDecPool.Put(d)
 			return
 		}
 		if err != nil {
@@ -91,7 +91,7 @@ func (b *bzBlock) decode() {
 			return
 		}
 	}
-	b.out, b.rest = out, d
+	b.out, b.rest = out, run
 }
 
 // bzOutPool holds the blocks' output buffers, bzBlockOut bytes each.
@@ -164,9 +164,6 @@ func (r *bzReader) Read(p []byte) (int, error) {
 			if b.rest != nil {
 				n, err := b.rest.Read(p)
 				if err == io.EOF {
-					if d, ok := b.rest.(*bzDec); ok {
-						bzDecPool.Put(d)
-					}
 					b.rest = nil
 				} else if err != nil {
 					return r.fail(&CorruptError{Format: Bzip2, Err: err})
