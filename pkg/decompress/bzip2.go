@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	dbzip2 "github.com/dsnet/compress/bzip2"
@@ -69,9 +70,11 @@ type bzBlock struct {
 // decode decodes the block's first bzBlockOut bytes with the block decoder
 // (bzblock.go), or with dsnet/compress's when that one leaves the block to it.
 func (b *bzBlock) decode() {
+	bzDecSlots <- struct{}{}
 	d := bzDecPool.Get().(*bzDec)
 	run, err := d.decode(b.stream, b.bits, b.level)
 	bzDecPool.Put(d)
+	<-bzDecSlots
 	if err != nil {
 		b.decodeReference()
 		return
@@ -93,6 +96,11 @@ func (b *bzBlock) decode() {
 	}
 	b.out, b.rest = out, run
 }
+
+// bzDecSlots bounds the block decoders' tables in use at once, in every
+// stream: decoding is CPU-bound, so more of them than there are threads to
+// run them would add memory (7.2 MB each), not speed.
+var bzDecSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
 // bzOutPool holds the blocks' output buffers, bzBlockOut bytes each.
 var bzOutPool = sync.Pool{New: func() any { b := make([]byte, bzBlockOut); return &b }}
