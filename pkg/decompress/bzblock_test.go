@@ -194,3 +194,37 @@ func TestBzip2WalkMeets(t *testing.T) {
 	lf[0], lf[1], lf[2] = uint32('b')|1<<8, uint32('a')|0<<8, uint32('c')|2<<8
 	assert.False(t, bzWalk(make([]byte, 3), tt, lf, 0))
 }
+
+// FuzzBzip2Block: on any block, the block decoder (with its fallback)
+// accepts exactly what dsnet/compress accepts, with the same bytes.
+func FuzzBzip2Block(f *testing.F) {
+	if _, err := exec.LookPath("bzip2"); err == nil {
+		for _, b := range scanBlocks(f, bzip2Level(f, payload(30_000, 4), "1")) {
+			f.Add(b.stream[bzHead:bzHead+(b.bits+7)/8], uint8(b.bits%8))
+		}
+		for _, b := range scanBlocks(f, bzip2Level(f, blockInputs()["runs"][:20_000], "1")) {
+			f.Add(b.stream[bzHead:bzHead+(b.bits+7)/8], uint8(b.bits%8))
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
+		bits := 8*len(in) - int(cut%8)
+		if bits < bzMinBlock {
+			return
+		}
+		w := bitWriter{buf: []byte("BZh1\x31\x41\x59\x26\x53\x59")}
+		w.copyBits(in, bits)
+		crc := uint32(0)
+		if len(in) >= 4 {
+			crc = uint32(in[0])<<24 | uint32(in[1])<<16 | uint32(in[2])<<8 | uint32(in[3])
+		}
+		b := &bzBlock{stream: w.finishBlock(crc), bits: bits, level: '1', crc: crc}
+		want, werr := decodeBlock(b, true)
+		got, gerr := decodeBlock(b, false)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("reference %v, block decoder %v", werr, gerr)
+		}
+		if werr == nil && !bytes.Equal(want, got) {
+			t.Fatal("the block decodes differently")
+		}
+	})
+}

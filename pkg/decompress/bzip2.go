@@ -16,14 +16,19 @@ import (
 // Parallel bzip2. The goroutine that calls Read scans the input for block
 // boundaries (the 48-bit block and end-of-stream magics, at any bit offset),
 // wraps each block as a one-block stream and hands it to a goroutine that
-// decodes it with compress/bzip2; blocks are emitted in order. The scan is the
-// only reader of the input, so nothing reads it behind the caller's back.
+// decodes it (bzblock.go; dsnet/compress judges what that decoder leaves to
+// it); blocks are emitted in order. The scan is the only reader of the
+// input, so nothing reads it behind the caller's back.
 //
 // Memory is bounded whatever the input: a block holds its compressed bits
-// (at most bzMaxBlock), compress/bzip2's tables (4 bytes per block byte,
-// 3.6 MB at level 9) and at most bzBlockOut decoded bytes; the rest of a block
-// that decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
-// emitted. A stream holds one block plus one per pool token it could take.
+// (at most bzMaxBlock), its bytes before the first run-length stage (at most
+// 0.9 MB) and at most bzBlockOut decoded bytes; the rest of a block that
+// decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
+// emitted. The decoder's tables (8 bytes per block byte, 7.2 MB at level 9)
+// are held only while a block is decoded, by at most bzDecSlots blocks at
+// once across all streams (dsnet/compress's, 4 bytes per block byte, by the
+// blocks it decodes). A stream holds one block plus one per pool token it
+// could take.
 
 const (
 	bzBlockMagic = 0x314159265359
