@@ -295,7 +295,18 @@ func (w *bitWriter) writeBytes(src []byte) {
 	at := len(w.buf)
 	w.buf = slices.Grow(w.buf, len(src))[:at+len(src)]
 	dst := w.buf[at:]
-	for i, c := range src {
+	i := 0
+	if len(src) >= 8 { // eight bytes at a time
+		acc64 := uint64(acc)
+		for ; i+8 <= len(src); i += 8 {
+			x := binary.BigEndian.Uint64(src[i:])
+			binary.BigEndian.PutUint64(dst[i:], acc64<<(64-n)|x>>n)
+			acc64 = x & (1<<n - 1)
+		}
+		acc = byte(acc64)
+	}
+	for ; i < len(src); i++ {
+		c := src[i]
 		dst[i] = acc<<(8-n) | c>>n
 		acc = c & (1<<n - 1)
 	}
