@@ -6,16 +6,18 @@ import (
 	"hash/crc32"
 	"io"
 	"math/bits"
+	"slices"
 	"sync"
 )
 
 // The block decoder: one bzip2 block, from its bits (as the scanner cut
 // them) to its bytes. It is dsnet/compress's algorithm made faster where the
-// time goes on model weights: the inverse BWT keeps each byte and the link to
-// the next one in one uint32 (one cache miss a byte instead of two, as C's
-// bzip2 and lbzip2 do), prefix codes decode through a table, the tables live
-// as long as a pooled decoder instead of one set per block, and the output is
-// decoded straight into the caller's buffer.
+// time goes on model weights. The inverse BWT's walk, a chain of dependent
+// look-ups (one cache miss a byte, most of the time), is cut in pieces
+// walked eight at a time, so that their misses overlap (walkLanes); each
+// byte and the link to the next one share a uint32, as in C's bzip2 and
+// lbzip2. Prefix codes decode through a table, and the tables live as long
+// as a pooled decoder instead of one set per block.
 //
 // It accepts a block only when dsnet/compress would: it checks the same
 // things, and where it finds something unusual before any output (a bad
@@ -125,12 +127,13 @@ func (r *bzBits) get(n uint) uint32 {
 // consumed is how many bits were read.
 func (r *bzBits) consumed() int { return 8*r.i - int(r.n) }
 
-// bzDec holds a block decoder's tables, 7.2 MB at level 9: decoders are
-// pooled, and a block holds one only while it is decoded, not while it
-// waits to be emitted.
+// bzDec holds a block decoder's tables, 5 MB at level 9 (8.6 MB once a
+// block repeated a string): decoders are pooled, and a block holds one only
+// while it is decoded, not while it waits to be emitted.
 type bzDec struct {
 	tt    []uint32 // the block before the inverse BWT: byte, then link<<8
 	lf    []uint32 // the inverse of tt's links: byte, then link<<8
+	arena []byte   // the walk's pieces
 	sels  []uint8
 	huffs [6]bzHuff
 }
@@ -344,13 +347,8 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 		return nil, errBzFallback
 	}
 
-	// The inverse BWT's links, next to each byte, forward (tt) and backward
-	// (lf).
+	// The inverse BWT's links, next to each byte.
 	tt = tt[:out]
-	if cap(d.lf) < blockMax {
-		d.lf = make([]uint32, blockMax)
-	}
-	lf := d.lf[:out]
 	var next [256]uint32
 	sum := uint32(0)
 	for b, c := range counts {
@@ -359,9 +357,7 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 	}
 	for i, x := range tt {
 		b := uint8(x)
-		j := next[b]
-		tt[j] |= uint32(i) << 8
-		lf[i] = j<<8 | uint32(b)
+		tt[next[b]] |= uint32(i) << 8
 		next[b]++
 	}
 	raw := bzRawPool.Get().(*[]byte)
@@ -369,11 +365,153 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 		*raw = make([]byte, blockMax)
 	}
 	*raw = (*raw)[:out]
-	if !bzWalk(*raw, tt, lf, uint32(ptr)) {
-		bzRawPool.Put(raw)
-		return nil, errBzFallback
+	if !d.walkLanes(*raw, tt, uint32(ptr)) {
+		// A block that repeats a string, or corrupt links: the walk from
+		// both ends, with the backward links made from the forward ones.
+		if cap(d.lf) < blockMax {
+			d.lf = make([]uint32, blockMax)
+		}
+		lf := d.lf[:out]
+		for j, x := range tt {
+			i := x >> 8
+			lf[i] = uint32(j)<<8 | uint32(uint8(tt[i]))
+		}
+		if !bzWalk(*raw, tt, lf, uint32(ptr)) {
+			bzRawPool.Put(raw)
+			return nil, errBzFallback
+		}
 	}
 	return &bzRun{raw: raw, want: want}, nil
+}
+
+const (
+	bzAnchors = 128     // pieces the walk is cut into
+	bzLanes   = 8       // pieces walked at once
+	bzChunk   = 4 << 10 // a piece's bytes go to chunks of this size
+	bzAnchor  = 1 << 31 // marks an anchor in tt (links take bits 8-27)
+)
+
+// walkLanes does the inverse BWT's walk as pieces walked bzLanes at a time,
+// so that their cache misses overlap: one piece starts at the block's first
+// byte, the others at nodes picked anywhere (anchors); each piece ends
+// before the next anchor, and the pieces are put in the order the anchors
+// come in the walk. It reports false, with tt as it was, when the walk from
+// the first byte does not go through every node (the block repeats a
+// string, or the links are corrupt), or the block is too small to cut.
+func (d *bzDec) walkLanes(raw []byte, tt []uint32, ptr uint32) bool {
+	n := len(raw)
+	if n < 1<<16 {
+		return false
+	}
+	first := tt[ptr] >> 8
+	anchors := make([]uint32, 0, bzAnchors)
+	anchors = append(anchors, first)
+	tt[first] |= bzAnchor
+	for k := 1; k < bzAnchors; k++ {
+		a := uint32(k * n / bzAnchors)
+		if tt[a]&bzAnchor == 0 {
+			tt[a] |= bzAnchor
+			anchors = append(anchors, a)
+		}
+	}
+	slices.Sort(anchors)
+	unmark := func() {
+		for _, a := range anchors {
+			tt[a] &^= bzAnchor
+		}
+	}
+	if cap(d.arena) < n+len(anchors)*bzChunk {
+		d.arena = make([]byte, n+len(anchors)*bzChunk)
+	}
+	arena := d.arena[:cap(d.arena)]
+	type piece struct {
+		chunks []int32 // chunk indices in arena
+		size   int     // bytes
+		next   int     // the piece that follows, by anchor index
+	}
+	pieces := make([]piece, len(anchors))
+	nchunks := 0
+	type lane struct {
+		node     uint32
+		piece    int
+		w, end   int // write position in arena, end of its chunk
+		started  bool
+		finished bool
+	}
+	var lanes [bzLanes]lane
+	queued := 0 // anchors handed to lanes
+	start := func(l *lane) {
+		if queued == len(anchors) {
+			l.finished = true
+			return
+		}
+		*l = lane{node: anchors[queued], piece: queued}
+		queued++
+	}
+	for i := range lanes {
+		start(&lanes[i])
+	}
+	active := 0
+	for i := range lanes {
+		if !lanes[i].finished {
+			active++
+		}
+	}
+	for active > 0 {
+		for i := range lanes {
+			l := &lanes[i]
+			if l.finished {
+				continue
+			}
+			x := tt[l.node]
+			if x&bzAnchor != 0 && l.started {
+				p := &pieces[l.piece]
+				if len(p.chunks) > 0 {
+					p.size += l.w - int(p.chunks[len(p.chunks)-1])*bzChunk
+				}
+				a, _ := slices.BinarySearch(anchors, l.node)
+				p.next = a
+				start(l)
+				if l.finished {
+					active--
+				}
+				continue
+			}
+			if l.w == l.end {
+				p := &pieces[l.piece]
+				if len(p.chunks) > 0 {
+					p.size += bzChunk
+				}
+				p.chunks = append(p.chunks, int32(nchunks))
+				l.w, l.end = nchunks*bzChunk, (nchunks+1)*bzChunk
+				nchunks++
+			}
+			arena[l.w] = byte(x)
+			l.w++
+			l.started = true
+			l.node = x >> 8 & (1<<20 - 1)
+		}
+	}
+	unmark()
+	// The pieces in the walk's order, from the first byte's.
+	a0, _ := slices.BinarySearch(anchors, first)
+	k, total := a0, 0
+	for {
+		p := pieces[k]
+		if total+p.size > n {
+			return false
+		}
+		for j, c := range p.chunks {
+			m := min(bzChunk, p.size-j*bzChunk)
+			copy(raw[total:], arena[int(c)*bzChunk:int(c)*bzChunk+m])
+			total += m
+		}
+		k = p.next
+		if k == a0 {
+			break
+		}
+	}
+	return total == n
 }
 
 // bzWalk walks the inverse BWT from both ends at once: the block's first

@@ -228,3 +228,31 @@ func FuzzBzip2Block(f *testing.F) {
 		}
 	})
 }
+
+// Blocks are walked in pieces, several at once, unless they are small or
+// repeat a string: then from both ends, with the backward links (lf) made
+// for it.
+func TestBzip2WalkInPieces(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		data   []byte
+		pieces bool
+	}{
+		{"floats", floats(1_000_000, 9), true},
+		{"random", blockInputs()["random"], true},
+		{"repeat", blockInputs()["repeat"], false},
+		{"small", payload(50_000, 2), false},
+	} {
+		for _, b := range scanBlocks(t, bzip2Level(t, c.data, "9")) {
+			d := new(bzDec)
+			run, err := d.decode(b.stream, b.bits, b.level)
+			require.NoError(t, err, c.name)
+			assert.Equal(t, c.pieces, d.lf == nil, c.name)
+			got, err := io.ReadAll(run)
+			require.NoError(t, err, c.name)
+			want, err := decodeBlock(b, true)
+			require.NoError(t, err, c.name)
+			require.True(t, bytes.Equal(want, got), c.name)
+		}
+	}
+}

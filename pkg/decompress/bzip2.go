@@ -24,9 +24,8 @@ import (
 // (at most bzMaxBlock), its bytes before the first run-length stage (at most
 // 0.9 MB) and at most bzBlockOut decoded bytes; the rest of a block that
 // decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
-// emitted. The decoder's tables (8 bytes per block byte, 7.2 MB at level 9)
-// are held only while a block is decoded, by at most bzDecSlots blocks at
-// once across all streams (dsnet/compress's, 4 bytes per block byte, by the
+// emitted. The decoder's tables (5 MB at level 9) are held only while a
+// block is decoded, by at most bzDecSlots blocks at once across all streams (dsnet/compress's, 4 bytes per block byte, by the
 // blocks it decodes). A stream holds one block plus one per pool token it
 // could take.
 
@@ -104,7 +103,7 @@ func (b *bzBlock) decode() {
 
 // bzDecSlots bounds the block decoders' tables in use at once, in every
 // stream: decoding is CPU-bound, so more of them than there are threads to
-// run them would add memory (7.2 MB each), not speed.
+// run them would add memory (5 MB each), not speed.
 var bzDecSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
 
 // bzOutPool holds the blocks' output buffers, bzBlockOut bytes each.
