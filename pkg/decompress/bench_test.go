@@ -71,9 +71,9 @@ var floatsFixture = sync.OnceValues(func() ([]byte, []byte) {
 // BenchmarkBzip2Floats decodes 32 MiB of model-like floats compressed with
 // bzip2 -9 (20.4 MB, 38 blocks), the dlib stand-in's kind of data. On the
 // shared 2-core machine, runs alternated with the code before bzblock.go:
-// 0.92-1.09 s/op (31-36 MB/s) against 1.33-1.75 s/op (19-25 MB/s); the
-// same file through bench/bz2dec takes 0.82-0.88 s (1.45 s before),
-// lbzip2 -d -n2 0.79-0.80 s, lbzip2 -d -n1 1.27-1.62 s.
+// 0.54-0.64 s/op (53-63 MB/s) against 1.18-2.35 s/op (14-29 MB/s); the same
+// file through bench/bz2dec takes 0.50-0.63 s (1.18-1.71 s before),
+// lbzip2 -d -n2 0.73-0.88 s, lbzip2 -d -n1 1.29-1.73 s.
 func BenchmarkBzip2Floats(b *testing.B) {
 	if _, err := exec.LookPath("bzip2"); err != nil {
 		b.Skip("bzip2 not installed")
