@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	dbzip2 "github.com/dsnet/compress/bzip2"
@@ -15,14 +16,18 @@ import (
 // Parallel bzip2. The goroutine that calls Read scans the input for block
 // boundaries (the 48-bit block and end-of-stream magics, at any bit offset),
 // wraps each block as a one-block stream and hands it to a goroutine that
-// decodes it with compress/bzip2; blocks are emitted in order. The scan is the
-// only reader of the input, so nothing reads it behind the caller's back.
+// decodes it (bzblock.go; dsnet/compress judges what that decoder leaves to
+// it); blocks are emitted in order. The scan is the only reader of the
+// input, so nothing reads it behind the caller's back.
 //
 // Memory is bounded whatever the input: a block holds its compressed bits
-// (at most bzMaxBlock), compress/bzip2's tables (4 bytes per block byte,
-// 3.6 MB at level 9) and at most bzBlockOut decoded bytes; the rest of a block
-// that decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
-// emitted. A stream holds one block plus one per pool token it could take.
+// (at most bzMaxBlock), its bytes before the first run-length stage (at most
+// 0.9 MB) and at most bzBlockOut decoded bytes; the rest of a block that
+// decodes to more (a block of zeros decodes to 45 MB) is decoded as it is
+// emitted. The decoder's tables (5 MB at level 9) are held only while a
+// block is decoded, by at most bzDecSlots blocks at once across all streams (dsnet/compress's, 4 bytes per block byte, by the
+// blocks it decodes). A stream holds one block plus one per pool token it
+// could take.
 
 const (
 	bzBlockMagic = 0x314159265359
@@ -62,14 +67,52 @@ type bzBlock struct {
 	done chan struct{} // closed when out, rest and err are set
 	out  []byte        // decoded bytes not yet emitted
 	rest io.Reader     // the decoder of the rest of the block, when out filled up
+	buf  *[]byte       // out's buffer, from bzOutPool
 	err  error
 }
 
-// decode decodes the block's first bzBlockOut bytes. The block decoder is
-// dsnet/compress's: 1.6x the standard library's speed on the dlib model
-// (4.1 s against 7.2 s for its 100 MB, one core), where it matters most,
-// since bzip2 decoding is this pipeline's CPU bound.
+// decode decodes the block's first bzBlockOut bytes with the block decoder
+// (bzblock.go), or with dsnet/compress's when that one leaves the block to it.
 func (b *bzBlock) decode() {
+	bzDecSlots <- struct{}{}
+	d := bzDecPool.Get().(*bzDec)
+	run, err := d.decode(b.stream, b.bits, b.level)
+	bzDecPool.Put(d)
+	<-bzDecSlots
+	if err != nil {
+		b.decodeReference()
+		return
+	}
+	b.buf = bzOutPool.Get().(*[]byte)
+	out := *b.buf
+	n := 0
+	for n < len(out) {
+		k, err := run.Read(out[n:])
+		n += k
+		if err == io.EOF {
+			b.out = out[:n]
+			return
+		}
+		if err != nil {
+			b.out, b.err = nil, err
+			return
+		}
+	}
+	b.out, b.rest = out, run
+}
+
+// bzDecSlots bounds the block decoders' tables in use at once, in every
+// stream: decoding is CPU-bound, so more of them than there are threads to
+// run them would add memory (5 MB each), not speed.
+var bzDecSlots = make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+
+// bzOutPool holds the blocks' output buffers, bzBlockOut bytes each.
+var bzOutPool = sync.Pool{New: func() any { b := make([]byte, bzBlockOut); return &b }}
+
+// decodeReference decodes the block with dsnet/compress: 1.6x the standard
+// library's speed on the dlib model (4.1 s against 7.2 s for its 100 MB, one
+// core). It judges the blocks the block decoder leaves to it.
+func (b *bzBlock) decodeReference() {
 	d, err := dbzip2.NewReader(bytes.NewReader(b.stream), nil)
 	if err != nil {
 		b.out, b.err = nil, err
@@ -209,6 +252,10 @@ func (r *bzReader) fill() {
 func (r *bzReader) finish(b *bzBlock) error {
 	r.cur = nil
 	r.release(b)
+	if b.buf != nil {
+		bzOutPool.Put(b.buf)
+		b.buf = nil
+	}
 	r.crc = (r.crc<<1 | r.crc>>31) ^ b.crc
 	if b.streamEnd {
 		if r.crc != b.streamCRC {

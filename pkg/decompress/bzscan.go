@@ -4,19 +4,23 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"slices"
 )
 
 // The bzip2 scanner: it splits the input into blocks at their 48-bit magics,
 // in the goroutine that calls Read, and checks the streams' structure (headers,
 // trailers, what follows the last stream).
 
-// bzMayEnd tells which bytes can come just before the last byte of a magic:
-// whatever its bit offset, a magic fixes the byte before its last one, so
-// most bytes rule out a magic ending in the byte that follows them.
-var bzMayEnd = func() (t [256]bool) {
+// bzMayEnd tells which pairs of bytes can come just before the last byte of
+// a magic: whatever its bit offset, a magic fixes the two bytes before its
+// last one (it spans at least five whole bytes before it), so all but 16 of
+// the 65536 pairs rule out a magic ending in the byte that follows them. A
+// bit set, indexed by the pair.
+var bzMayEnd = func() (t [1 << 13]byte) {
 	for k := range 8 {
 		for _, m := range []uint64{bzBlockMagic, bzEOSMagic} {
-			t[byte(m<<k>>8)] = true
+			pair := uint16(m << k >> 8)
+			t[pair>>3] |= 1 << (pair & 7)
 		}
 	}
 	return t
@@ -135,42 +139,61 @@ func (s *bzScanner) bits(n uint, what string) (uint64, error) {
 	return s.acc >> s.nacc & (1<<n - 1), nil
 }
 
-// block reads a block's bits up to the next block or end-of-stream magic.
+// block reads a block's bits up to the next block or end-of-stream magic. It
+// works on the input's buffer, a buffer at a time: it looks for the bytes
+// in which a magic may end (bzMayEnd), appends the bytes before them to the
+// block at once, and looks closer only at those.
 func (s *bzScanner) block() (*bzBlock, error) {
 	level := s.level
 	limit := 8 * bzMaxBlock(level)
 	w := bitWriter{buf: make([]byte, bzHead, bzHead+int(level-'0')*100_000+4<<10)}
 	copy(w.buf, []byte{'B', 'Z', 'h', level, 0x31, 0x41, 0x59, 0x26, 0x53, 0x59})
-	var win uint64 // the last 64 bits of the block
-	have := 0      // bits of the block read
-	// Bits already read come first: they follow the magic.
-	v, n := s.acc&(1<<s.nacc-1), s.nacc
-	s.nacc = 0
+	var win uint64    // the last 64 bits of the block
+	have := 0         // bits of the block read
 	rejected := false // an end-of-stream magic was seen that was not followed by the end or a stream
+	// Bits already read come first: they follow the magic.
+	if v, n := s.acc&(1<<s.nacc-1), s.nacc; n > 0 {
+		s.nacc = 0
+		win = v
+		w.write(v, n)
+		have = int(n)
+		b, err := s.cut(&w, win, n, have, &rejected)
+		if b != nil || err != nil {
+			return b, err
+		}
+	}
 	for {
-		if n == 0 {
-			c, err := s.in.ReadByte()
-			if err == io.EOF {
-				if rejected {
-					return nil, bzCorrupt("data after the end of stream %d is not a bzip2 stream", s.streams)
-				}
-				return nil, bzTruncated("a block")
-			}
-			if err != nil {
+		if _, err := s.in.Peek(1); err != nil {
+			if err != io.EOF {
 				return nil, err
 			}
-			v, n = uint64(c), 8
+			if rejected {
+				return nil, bzCorrupt("data after the end of stream %d is not a bzip2 stream", s.streams)
+			}
+			return nil, bzTruncated("a block")
 		}
-		win = win<<n | v
-		w.write(v, n)
-		have += int(n)
-		if n < 8 || bzMayEnd[byte(win>>8)] {
-			b, err := s.cut(&w, win, n, have, &rejected)
+		buf, _ := s.in.Peek(s.in.Buffered())
+		// The byte that takes the block past its limit is the last one looked at.
+		buf = buf[:min(len(buf), (limit-have)/8+1)]
+		j, found := 0, false
+		for ; j < len(buf); j++ {
+			win = win<<8 | uint64(buf[j])
+			if pair := uint16(win >> 8); bzMayEnd[pair>>3]&(1<<(pair&7)) != 0 {
+				j, found = j+1, true
+				break
+			}
+		}
+		w.writeBytes(buf[:j])
+		have += 8 * j
+		if _, err := s.in.Discard(j); err != nil {
+			return nil, err
+		}
+		if found {
+			b, err := s.cut(&w, win, 8, have, &rejected)
 			if b != nil || err != nil {
 				return b, err
 			}
 		}
-		n = 0
 		if have > limit {
 			return nil, bzCorrupt("block longer than %d bytes", limit/8)
 		}
@@ -259,6 +282,35 @@ func (w *bitWriter) write(v uint64, n uint) {
 			w.buf = append(w.buf, byte(w.acc>>w.n))
 		}
 	}
+}
+
+// writeBytes appends whole bytes.
+func (w *bitWriter) writeBytes(src []byte) {
+	if w.n == 0 {
+		w.buf = append(w.buf, src...)
+		return
+	}
+	n := w.n
+	acc := byte(w.acc) & (1<<n - 1)
+	at := len(w.buf)
+	w.buf = slices.Grow(w.buf, len(src))[:at+len(src)]
+	dst := w.buf[at:]
+	i := 0
+	if len(src) >= 8 { // eight bytes at a time
+		acc64 := uint64(acc)
+		for ; i+8 <= len(src); i += 8 {
+			x := binary.BigEndian.Uint64(src[i:])
+			binary.BigEndian.PutUint64(dst[i:], acc64<<(64-n)|x>>n)
+			acc64 = x & (1<<n - 1)
+		}
+		acc = byte(acc64)
+	}
+	for ; i < len(src); i++ {
+		c := src[i]
+		dst[i] = acc<<(8-n) | c>>n
+		acc = c & (1<<n - 1)
+	}
+	w.acc = uint64(acc)
 }
 
 // copyBits appends the first n bits of src.
