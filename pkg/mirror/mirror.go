@@ -38,7 +38,7 @@ const Placeholder = "{sha256}"
 type Mirror struct {
 	Kind Kind
 	// Registry (host[:port]), Repository and Tag of an OCI mirror. Tag is
-	// only used by push ("" means latest).
+	// only used by push ("" means DefaultTag).
 	Registry, Repository, Tag string
 	// PlainHTTP: the registry is spoken to over http (oci+http://), for a
 	// loopback or lab registry. Never chosen by itself.

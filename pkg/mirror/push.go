@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
@@ -111,7 +113,7 @@ const pushConcurrency = 3
 
 // Push puts blobs into the registry m and tags one ModelPack manifest that
 // lists them (so the registry's garbage collection keeps them) with m.Tag, or
-// latest. It is idempotent: blobs the registry has are only HEADed, and a
+// DefaultTag. It is idempotent: blobs the registry has are only HEADed, and a
 // tag that already names the same manifest is left alone.
 //
 // A blob that fails is reported in its BlobResult; Push then returns the
@@ -143,7 +145,7 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 	}
 	tag := m.Tag
 	if tag == "" {
-		tag = "latest"
+		tag = DefaultTag(blobs)
 	}
 	report := &PushReport{Blobs: results, Reference: where + ":" + tag}
 	if n := report.Failed(); n > 0 {
@@ -159,6 +161,22 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 	report.Manifest, _ = digest.Parse(desc.Digest.Encoded()) // sha256, from FromBytes
 	report.ManifestExisted = existed
 	return report, nil
+}
+
+// DefaultTag is the tag Push uses when the mirror names none: "models-" and
+// 16 hex digits of a digest of the files' paths and digests. The same set of
+// files always gets the same tag, and another set its own, so pushing a new
+// models.toml never moves the tag that keeps an older set's blobs from the
+// registry's garbage collection (a builder may still use them), as a
+// "latest" would.
+func DefaultTag(blobs []Blob) string {
+	lines := make([]string, 0, len(blobs))
+	for _, b := range blobs {
+		lines = append(lines, b.Path+" "+b.Digest.String()+"\n")
+	}
+	slices.Sort(lines)
+	lines = slices.Compact(lines)
+	return "models-" + digest.Of([]byte(strings.Join(lines, ""))).String()[:16]
 }
 
 // layers are the manifest's layers: one per file (the same file installed

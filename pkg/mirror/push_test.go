@@ -228,7 +228,9 @@ func TestPushTwiceUploadsNothing(t *testing.T) {
 	m := mirrorAt(t, f.host(), "models")
 	first, err := Push(context.Background(), m, blobs, PushOptions{Client: noRetry()})
 	require.NoError(t, err)
-	assert.Equal(t, f.host()+"/models:latest", first.Reference)
+	assert.Equal(t, f.host()+"/models:"+DefaultTag(blobs), first.Reference)
+	assert.Regexp(t, `^models-[0-9a-f]{16}$`, DefaultTag(blobs))
+	assert.NotEqual(t, DefaultTag(blobs[:2]), DefaultTag(blobs), "another set of files, another tag")
 	assert.Positive(t, f.count("PUT"))
 
 	f.reset()
@@ -330,17 +332,20 @@ func TestPushChangedFile(t *testing.T) {
 
 	// No manifest: one that left files out would move the tag off blobs an
 	// earlier manifest listed.
-	code, _, _ := get(t, reg.Addr, "/v2/models/manifests/latest", ocispec.MediaTypeImageManifest)
+	all := []Blob{good, sameSize, grown, unreadable, appended}
+	code, _, _ := get(t, reg.Addr, "/v2/models/manifests/"+DefaultTag(all), ocispec.MediaTypeImageManifest)
 	assert.Equal(t, http.StatusNotFound, code)
 
-	// A tag that lists the good file stays as it is when a later push fails.
-	rep, err = Push(context.Background(), m, []Blob{good}, PushOptions{Client: noRetry()})
+	// A tag that lists the good file stays as it is when a later push to
+	// it fails.
+	kept := mirrorAt(t, reg.Addr, "models:kept")
+	rep, err = Push(context.Background(), kept, []Blob{good}, PushOptions{Client: noRetry()})
 	require.NoError(t, err)
 	before := rep.Manifest
-	_, err = Push(context.Background(), m, []Blob{good, sameSize}, PushOptions{Client: noRetry()})
+	_, err = Push(context.Background(), kept, []Blob{good, sameSize}, PushOptions{Client: noRetry()})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "1 of 2 files not pushed, so the tag was left as it was")
-	_, raw, _ := get(t, reg.Addr, "/v2/models/manifests/latest", ocispec.MediaTypeImageManifest)
+	_, raw, _ := get(t, reg.Addr, "/v2/models/manifests/kept", ocispec.MediaTypeImageManifest)
 	assert.Equal(t, before, digest.Of(raw))
 
 	// Nothing at all pushable: an error and no manifest.
@@ -349,7 +354,7 @@ func TestPushChangedFile(t *testing.T) {
 	require.NotNil(t, rep)
 	assert.Equal(t, 1, rep.Failed())
 	assert.True(t, digest.IsIntegrity(err))
-	code, _, _ = get(t, reg.Addr, "/v2/empty/manifests/latest", ocispec.MediaTypeImageManifest)
+	code, _, _ = get(t, reg.Addr, "/v2/empty/manifests/"+DefaultTag([]Blob{sameSize}), ocispec.MediaTypeImageManifest)
 	assert.Equal(t, http.StatusNotFound, code)
 }
 
