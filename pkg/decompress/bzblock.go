@@ -124,6 +124,14 @@ func (r *bzBits) get(n uint) uint32 {
 	return x
 }
 
+// reload refills the buffer from v and n, a copy of r.v and r.n that a loop
+// keeps in registers, and returns the new copy.
+func (r *bzBits) reload(v uint64, n uint) (uint64, uint) {
+	r.v, r.n = v, n
+	r.refill()
+	return r.v, r.n
+}
+
 // consumed is how many bits were read.
 func (r *bzBits) consumed() int { return 8*r.i - int(r.n) }
 
@@ -157,22 +165,69 @@ var bzDecPool = sync.Pool{New: func() any { return new(bzDec) }}
 // decode decodes the block whose bits start at byte bzHead of stream (a
 // one-block stream, as the scanner makes them) and end exactly at bit nbits
 // after there, up to the inverse BWT. It returns errBzFallback for anything
-// the reference decoder should judge.
+// the reference decoder should judge. The stages come in the block's order.
 func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 	if level < '1' || level > '9' || len(stream) < bzHead {
 		return nil, errBzFallback
 	}
 	blockMax := int(level-'0') * 100_000
 	r := bzBits{buf: stream, i: bzHead}
-	want := r.get(32)
-	if r.get(1) != 0 { // randomized: refused by the reference decoder
+	want, ptr, err := r.header()
+	if err != nil {
+		return nil, err
+	}
+	dict, nsym := r.symbolMap()
+	if nsym == 0 {
 		return nil, errBzFallback
 	}
-	ptr := int(r.get(24))
+	alpha := nsym + 2 // RUNA, RUNB, bytes 1..nsym-1 of the alphabet, end of block
+	ntrees := int(r.get(3))
+	if ntrees < 2 || ntrees > 6 {
+		return nil, errBzFallback
+	}
+	sels, err := d.readSelectors(&r, ntrees)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.readCodes(&r, ntrees, alpha); err != nil {
+		return nil, err
+	}
+	if cap(d.tt) < blockMax {
+		d.tt = make([]uint32, blockMax)
+	}
+	out, counts, err := d.readSymbols(&r, sels, dict, uint16(alpha-1), d.tt[:blockMax])
+	if err != nil {
+		return nil, err
+	}
+	if r.consumed() != 8*bzHead+nbits || ptr >= out {
+		return nil, errBzFallback
+	}
+	tt := d.tt[:out]
+	bzLink(tt, &counts)
+	raw, ok := d.unBWT(tt, uint32(ptr), blockMax)
+	if !ok {
+		return nil, errBzFallback
+	}
+	return &bzRun{raw: raw, want: want}, nil
+}
 
-	// The bytes used, in order: the move-to-front alphabet.
-	var dict [256]uint8
-	nsym := 0
+// header reads what follows the block magic: the block's CRC (checked once
+// its bytes are emitted), the randomized flag, and the origin pointer, where
+// the inverse BWT starts. Randomized blocks, which the reference decoder
+// refuses, are left to it.
+func (r *bzBits) header() (crc uint32, ptr int, err error) {
+	crc = r.get(32)
+	if r.get(1) != 0 {
+		return 0, 0, errBzFallback
+	}
+	return crc, int(r.get(24)), nil
+}
+
+// symbolMap reads which byte values the block uses: 16 bits saying which
+// ranges of 16 values have any, then 16 bits for each such range. It returns
+// them in increasing order, the move-to-front alphabet's start, and how many
+// there are.
+func (r *bzBits) symbolMap() (dict [256]uint8, nsym int) {
 	hi := r.get(16)
 	for i := range 16 {
 		if hi&(1<<(15-i)) == 0 {
@@ -186,14 +241,13 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 			}
 		}
 	}
-	if nsym == 0 {
-		return nil, errBzFallback
-	}
-	alpha := nsym + 2 // RUNA, RUNB, bytes 1..nsym-1 of the alphabet, end of block
-	ntrees := int(r.get(3))
-	if ntrees < 2 || ntrees > 6 {
-		return nil, errBzFallback
-	}
+	return dict, nsym
+}
+
+// readSelectors reads which of the ntrees prefix codes each group of bzGroup
+// symbols uses: a 15-bit count, then each selector as a move-to-front index
+// written in unary.
+func (d *bzDec) readSelectors(r *bzBits, ntrees int) ([]uint8, error) {
 	nsels := int(r.get(15))
 	if cap(d.sels) < nsels {
 		d.sels = make([]uint8, nsels)
@@ -216,13 +270,20 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 		mtf[0] = t
 		sels[i] = t
 	}
+	return sels, nil
+}
+
+// readCodes reads the code lengths of each of the ntrees prefix codes, over
+// an alphabet of alpha symbols: a 5-bit start, then for each symbol steps of
+// +1 or -1 ended by a 0 bit. It builds each code's tables in d.huffs.
+func (d *bzDec) readCodes(r *bzBits, ntrees, alpha int) error {
 	var lens [bzMaxSyms]uint8
 	for t := range ntrees {
 		l := int(r.get(5))
 		for s := range alpha {
 			for {
 				if l < 1 || l > bzMaxCode {
-					return nil, errBzFallback
+					return errBzFallback
 				}
 				if r.get(1) == 0 {
 					break
@@ -232,29 +293,29 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 			lens[s] = uint8(l)
 		}
 		if err := d.huffs[t].build(lens[:alpha]); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
 
-	// Prefix symbols, move-to-front and the second run-length stage, into tt.
-	if cap(d.tt) < blockMax {
-		d.tt = make([]uint32, blockMax)
-	}
-	tt := d.tt[:blockMax]
-	var counts [256]int
-	out := 0  // bytes in tt
-	syms := 0 // symbols decoded, end of block excepted
-	run := 0  // a run's value so far
-	runK := 0 // RUNA/RUNB symbols in the run
-	sel := 0  // next selector
-	left := 0 // symbols left under the current table
-	eob := uint16(alpha - 1)
+// readSymbols decodes the prefix-coded symbols up to the end of block (eob),
+// switching code every bzGroup symbols as sels say, and undoes the
+// move-to-front (dict is its alphabet) and the second run-length stage
+// (RUNA/RUNB digits, in base 2 with digits 1 and 2, count copies of the front
+// byte). It writes the bytes to tt, which is blockMax long, and returns how
+// many, with how often each byte value came. The per-symbol loop keeps the
+// bit buffer in locals.
+func (d *bzDec) readSymbols(r *bzBits, sels []uint8, dict [256]uint8, eob uint16, tt []uint32) (out int, counts [256]int, err error) {
+	syms := 0         // symbols decoded, end of block excepted
+	run, runK := 0, 0 // a run's value so far, RUNA/RUNB symbols in it
+	sel, left := 0, 0 // next selector, symbols left under the current code
 	var h *bzHuff
 	v, n := r.v, r.n
 	for {
 		if left == 0 {
 			if sel >= len(sels) {
-				return nil, errBzFallback
+				return 0, counts, errBzFallback
 			}
 			h = &d.huffs[sels[sel]]
 			sel++
@@ -262,93 +323,92 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 		}
 		left--
 		if n < bzMaxCode {
-			r.v, r.n = v, n
-			r.refill()
-			v, n = r.v, r.n
+			v, n = r.reload(v, n)
 		}
-		var sym uint16
-		if e := h.fast[v>>(64-bzLookBits)]; e != 0 {
-			sym = e >> 5
-			l := uint(e & 31)
-			v <<= l
-			n -= l
-		} else {
-			l := uint(bzLookBits + 1)
-			for ; l <= h.maxLen; l++ {
-				c := uint32(v>>(64-l)) - h.first[l]
-				if c < h.count[l] {
-					sym = h.sorted[h.offset[l]+c]
-					break
-				}
+		e := h.fast[v>>(64-bzLookBits)]
+		sym, l := e>>5, uint(e&31) // a code up to bzLookBits long
+		if e == 0 {
+			if sym, l = h.decodeLong(v); l == 0 {
+				return 0, counts, errBzFallback
 			}
-			if l > h.maxLen {
-				return nil, errBzFallback
-			}
-			v <<= l
-			n -= l
 		}
-		if sym == eob {
-			break
-		}
-		if syms >= blockMax {
-			return nil, errBzFallback
-		}
-		syms++
+		v <<= l
+		n -= l
 		if sym < 2 {
-			if runK > 24 {
-				return nil, errBzFallback
+			if syms >= len(tt) || runK > 24 {
+				return 0, counts, errBzFallback
 			}
+			syms++
 			run += (int(sym) + 1) << runK
 			runK++
 			continue
 		}
 		if runK > 0 {
-			if out+run > blockMax {
-				return nil, errBzFallback
+			if out+run > len(tt) {
+				return 0, counts, errBzFallback
 			}
-			b := dict[0]
-			counts[b] += run
-			for i := range tt[out : out+run] {
-				tt[out+i] = uint32(b)
-			}
-			out += run
+			out = bzFill(tt, out, run, dict[0], &counts)
 			run, runK = 0, 0
 		}
-		k := uint8(sym - 1)
-		b := dict[k]
-		if k < 16 {
-			for j := k; j > 0; j-- {
-				dict[j] = dict[j-1]
-			}
-		} else {
-			copy(dict[1:int(k)+1], dict[:k])
+		if sym == eob {
+			break
 		}
-		dict[0] = b
-		if out >= blockMax {
-			return nil, errBzFallback
+		if syms >= len(tt) || out >= len(tt) {
+			return 0, counts, errBzFallback
 		}
+		syms++
+		b := bzMTF(&dict, uint8(sym-1))
 		tt[out] = uint32(b)
 		counts[b]++
 		out++
 	}
-	if runK > 0 {
-		if out+run > blockMax {
-			return nil, errBzFallback
-		}
-		b := dict[0]
-		counts[b] += run
-		for i := range tt[out : out+run] {
-			tt[out+i] = uint32(b)
-		}
-		out += run
-	}
 	r.v, r.n = v, n
-	if r.consumed() != 8*bzHead+nbits || ptr >= out {
-		return nil, errBzFallback
-	}
+	return out, counts, nil
+}
 
-	// The inverse BWT's links, next to each byte.
-	tt = tt[:out]
+// decodeLong decodes the code longer than bzLookBits that starts at v's top
+// bit, by the canonical ranges; it returns the symbol and the code's length,
+// 0 when no code starts so.
+func (h *bzHuff) decodeLong(v uint64) (uint16, uint) {
+	for l := uint(bzLookBits + 1); l <= h.maxLen; l++ {
+		c := uint32(v>>(64-l)) - h.first[l]
+		if c < h.count[l] {
+			return h.sorted[h.offset[l]+c], l
+		}
+	}
+	return 0, 0
+}
+
+// bzFill writes run copies of b to tt from out, which has room, counts them,
+// and returns where they end.
+func bzFill(tt []uint32, out, run int, b uint8, counts *[256]int) int {
+	counts[b] += run
+	for i := range tt[out : out+run] {
+		tt[out+i] = uint32(b)
+	}
+	return out + run
+}
+
+// bzMTF moves the k-th byte of the move-to-front alphabet dict to its front,
+// and returns it.
+func bzMTF(dict *[256]uint8, k uint8) uint8 {
+	b := dict[k]
+	if k < 16 {
+		for j := k; j > 0; j-- {
+			dict[j] = dict[j-1]
+		}
+	} else {
+		copy(dict[1:int(k)+1], dict[:k])
+	}
+	dict[0] = b
+	return b
+}
+
+// bzLink puts next to each byte of tt (in bits 0-7) the link of the inverse
+// BWT (bits 8 up): the bytes sorted, counts giving how often each value
+// comes, are the first column of the BWT's matrix, and the i-th byte of a
+// value in tt is the i-th of that value there.
+func bzLink(tt []uint32, counts *[256]int) {
 	var next [256]uint32
 	sum := uint32(0)
 	for b, c := range counts {
@@ -360,28 +420,35 @@ func (d *bzDec) decode(stream []byte, nbits int, level byte) (*bzRun, error) {
 		tt[next[b]] |= uint32(i) << 8
 		next[b]++
 	}
+}
+
+// unBWT walks the inverse BWT of the linked tt from the origin pointer ptr
+// into a buffer from bzRawPool: in pieces (walkLanes), or, when that cannot,
+// from both ends (bzWalk). It reports false when the links are corrupt.
+func (d *bzDec) unBWT(tt []uint32, ptr uint32, blockMax int) (*[]byte, bool) {
 	raw := bzRawPool.Get().(*[]byte)
 	if cap(*raw) < blockMax {
 		*raw = make([]byte, blockMax)
 	}
-	*raw = (*raw)[:out]
-	if !d.walkLanes(*raw, tt, uint32(ptr)) {
-		// A block that repeats a string, or corrupt links: the walk from
-		// both ends, with the backward links made from the forward ones.
-		if cap(d.lf) < blockMax {
-			d.lf = make([]uint32, blockMax)
-		}
-		lf := d.lf[:out]
-		for j, x := range tt {
-			i := x >> 8
-			lf[i] = uint32(j)<<8 | uint32(uint8(tt[i]))
-		}
-		if !bzWalk(*raw, tt, lf, uint32(ptr)) {
-			bzRawPool.Put(raw)
-			return nil, errBzFallback
-		}
+	*raw = (*raw)[:len(tt)]
+	if d.walkLanes(*raw, tt, ptr) {
+		return raw, true
 	}
-	return &bzRun{raw: raw, want: want}, nil
+	// A block that repeats a string, or corrupt links: the walk from both
+	// ends, with the backward links made from the forward ones.
+	if cap(d.lf) < blockMax {
+		d.lf = make([]uint32, blockMax)
+	}
+	lf := d.lf[:len(tt)]
+	for j, x := range tt {
+		i := x >> 8
+		lf[i] = uint32(j)<<8 | uint32(uint8(tt[i]))
+	}
+	if !bzWalk(*raw, tt, lf, ptr) {
+		bzRawPool.Put(raw)
+		return nil, false
+	}
+	return raw, true
 }
 
 const (
@@ -404,6 +471,23 @@ func (d *bzDec) walkLanes(raw []byte, tt []uint32, ptr uint32) bool {
 		return false
 	}
 	first := tt[ptr] >> 8
+	w := bzPieces{anchors: bzMarkAnchors(tt, first, n)}
+	if cap(d.arena) < n+len(w.anchors)*bzChunk {
+		d.arena = make([]byte, n+len(w.anchors)*bzChunk)
+	}
+	arena := d.arena[:cap(d.arena)]
+	w.pieces = make([]bzPiece, len(w.anchors))
+	w.walk(arena, tt)
+	for _, a := range w.anchors {
+		tt[a] &^= bzAnchor
+	}
+	return w.join(raw, arena, first)
+}
+
+// bzMarkAnchors picks where the walk's pieces start: the block's first byte
+// (at node first), and bzAnchors-1 nodes spread over the block's n. It marks
+// them in tt with bzAnchor and returns them sorted.
+func bzMarkAnchors(tt []uint32, first uint32, n int) []uint32 {
 	anchors := make([]uint32, 0, bzAnchors)
 	anchors = append(anchors, first)
 	tt[first] |= bzAnchor
@@ -415,44 +499,41 @@ func (d *bzDec) walkLanes(raw []byte, tt []uint32, ptr uint32) bool {
 		}
 	}
 	slices.Sort(anchors)
-	unmark := func() {
-		for _, a := range anchors {
-			tt[a] &^= bzAnchor
-		}
-	}
-	if cap(d.arena) < n+len(anchors)*bzChunk {
-		d.arena = make([]byte, n+len(anchors)*bzChunk)
-	}
-	arena := d.arena[:cap(d.arena)]
-	type piece struct {
-		chunks []int32 // chunk indices in arena
-		size   int     // bytes
-		next   int     // the piece that follows, by anchor index
-	}
-	pieces := make([]piece, len(anchors))
-	nchunks := 0
-	type lane struct {
-		node     uint32
-		piece    int
-		w, end   int // write position in arena, end of its chunk
-		started  bool
-		finished bool
-	}
-	var lanes [bzLanes]lane
-	queued := 0 // anchors handed to lanes
-	start := func(l *lane) {
-		if queued == len(anchors) {
-			l.finished = true
-			return
-		}
-		*l = lane{node: anchors[queued], piece: queued}
-		queued++
-	}
-	for i := range lanes {
-		start(&lanes[i])
-	}
+	return anchors
+}
+
+// bzPiece is the walk from one anchor to the next, stored in arena chunks.
+type bzPiece struct {
+	chunks []int32 // chunk indices in arena
+	size   int     // bytes
+	next   int     // the piece that follows, by anchor index
+}
+
+// bzLane is a piece being walked.
+type bzLane struct {
+	node     uint32
+	piece    int
+	w, end   int // write position in arena, end of its chunk
+	started  bool
+	finished bool
+}
+
+// bzPieces is the walk in pieces: one per anchor, by anchor index.
+type bzPieces struct {
+	anchors []uint32 // sorted
+	pieces  []bzPiece
+	nchunks int // arena chunks handed out
+	queued  int // anchors handed to lanes
+}
+
+// walk walks every piece, bzLanes at a time, into arena's chunks. The
+// per-byte loop only reads tt and writes arena; a piece's end and a full
+// chunk, once per piece or per bzChunk bytes, are handled out of line.
+func (w *bzPieces) walk(arena []byte, tt []uint32) {
+	var lanes [bzLanes]bzLane
 	active := 0
 	for i := range lanes {
+		w.start(&lanes[i])
 		if !lanes[i].finished {
 			active++
 		}
@@ -465,26 +546,13 @@ func (d *bzDec) walkLanes(raw []byte, tt []uint32, ptr uint32) bool {
 			}
 			x := tt[l.node]
 			if x&bzAnchor != 0 && l.started {
-				p := &pieces[l.piece]
-				if len(p.chunks) > 0 {
-					p.size += l.w - int(p.chunks[len(p.chunks)-1])*bzChunk
-				}
-				a, _ := slices.BinarySearch(anchors, l.node)
-				p.next = a
-				start(l)
-				if l.finished {
+				if !w.end(l) {
 					active--
 				}
 				continue
 			}
 			if l.w == l.end {
-				p := &pieces[l.piece]
-				if len(p.chunks) > 0 {
-					p.size += bzChunk
-				}
-				p.chunks = append(p.chunks, int32(nchunks))
-				l.w, l.end = nchunks*bzChunk, (nchunks+1)*bzChunk
-				nchunks++
+				w.grow(l)
 			}
 			arena[l.w] = byte(x)
 			l.w++
@@ -492,13 +560,53 @@ func (d *bzDec) walkLanes(raw []byte, tt []uint32, ptr uint32) bool {
 			l.node = x >> 8 & (1<<20 - 1)
 		}
 	}
-	unmark()
-	// The pieces in the walk's order, from the first byte's.
-	a0, _ := slices.BinarySearch(anchors, first)
+}
+
+// start gives lane l the next anchor's piece, or marks l finished when
+// every anchor has been handed out.
+func (w *bzPieces) start(l *bzLane) {
+	if w.queued == len(w.anchors) {
+		l.finished = true
+		return
+	}
+	*l = bzLane{node: w.anchors[w.queued], piece: w.queued}
+	w.queued++
+}
+
+// end closes lane l's piece, which reached the anchor at l.node, and starts
+// the lane's next piece. It reports whether there was one.
+func (w *bzPieces) end(l *bzLane) bool {
+	p := &w.pieces[l.piece]
+	if len(p.chunks) > 0 {
+		p.size += l.w - int(p.chunks[len(p.chunks)-1])*bzChunk
+	}
+	p.next, _ = slices.BinarySearch(w.anchors, l.node)
+	w.start(l)
+	return !l.finished
+}
+
+// grow gives lane l a new arena chunk, its piece's last being full (or the
+// piece having none yet).
+func (w *bzPieces) grow(l *bzLane) {
+	p := &w.pieces[l.piece]
+	if len(p.chunks) > 0 {
+		p.size += bzChunk
+	}
+	p.chunks = append(p.chunks, int32(w.nchunks))
+	l.w, l.end = w.nchunks*bzChunk, (w.nchunks+1)*bzChunk
+	w.nchunks++
+}
+
+// join copies the pieces from arena to raw in the walk's order, from the
+// piece of the block's first byte (at node first) round to it again. It
+// reports whether they made up raw exactly, as they do when the walk from
+// the first byte goes through every node.
+func (w *bzPieces) join(raw, arena []byte, first uint32) bool {
+	a0, _ := slices.BinarySearch(w.anchors, first)
 	k, total := a0, 0
 	for {
-		p := pieces[k]
-		if total+p.size > n {
+		p := w.pieces[k]
+		if total+p.size > len(raw) {
 			return false
 		}
 		for j, c := range p.chunks {
@@ -511,7 +619,7 @@ func (d *bzDec) walkLanes(raw []byte, tt []uint32, ptr uint32) bool {
 			break
 		}
 	}
-	return total == n
+	return total == len(raw)
 }
 
 // bzWalk walks the inverse BWT from both ends at once: the block's first
