@@ -135,21 +135,7 @@ mirror="oci+http://$reg/models"
 
 # The manifest, as bench/run.sh writes it; each builder gives its own roots
 # (--out for "models", --dir for "u2net").
-{
-  echo 'version = 1'
-  echo '[dirs]'
-  echo "models = \"$work/out/models\""
-  echo "u2net = \"$work/out/u2net\""
-  while read -r sum name; do
-    key=${name%%.*}
-    echo "[models.$key]"
-    [ "$name" = u2net_human_seg.onnx ] && echo 'dir = "u2net"'
-    echo "path = \"$name\""
-    echo "sha256 = \"$sum\""
-    echo "size = $(stat -c %s "data-$name")"
-    if [ "$name" = "$dlib" ]; then echo "urls = [\"$origin/$name.bz2\"]"; else echo "urls = [\"$origin/$name\"]"; fi
-  done < SHA256SUMS
-} > models.toml
+write_manifest "$origin" models.toml
 
 now() { date +%s.%N; }
 served_lines() { grep -c ' served ' origin.log || true; }

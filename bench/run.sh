@@ -102,24 +102,7 @@ for s in $settings fast; do
   [ -n "${url[$s]}" ] || { echo "bench: server $s did not start: $(cat "$s.log")" >&2; exit 1; }
 done
 
-manifest() { # base-url file
-  {
-    echo 'version = 1'
-    echo '[dirs]'
-    echo "models = \"$work/out/models\""
-    echo "u2net = \"$work/out/u2net\""
-    while read -r sum name; do
-      key=${name%%.*}
-      echo "[models.$key]"
-      [ "$name" = u2net_human_seg.onnx ] && echo 'dir = "u2net"'
-      echo "path = \"$name\""
-      echo "sha256 = \"$sum\""
-      echo "size = $(stat -c %s "data-$name")"
-      if [ "$name" = "$dlib" ]; then echo "urls = [\"$1/$name.bz2\"]"; else echo "urls = [\"$1/$name\"]"; fi
-    done < SHA256SUMS
-  } > "$2"
-}
-for s in $settings fast; do manifest "${url[$s]}" "$s.toml"; done
+for s in $settings fast; do write_manifest "${url[$s]}" "$s.toml"; done
 
 # Each script takes the base URL and, for HTTPS, the CA file to trust.
 mf="modelfetch --progress none"

@@ -2,6 +2,7 @@
 # current folder at the scale given (reused when a file of that size exists).
 #
 #   make_standins SCALE
+#   write_manifest BASE-URL FILE
 #
 # It writes data-NAME (the installed bytes), srv/NAME (what the origin serves:
 # the dlib predictor bzip2'd as upstream serves it, the others as they are,
@@ -35,4 +36,26 @@ make_standins() {
   for name in codeformer.pth detection_Resnet50_Final.pth parsing_parsenet.pth u2net_human_seg.onnx; do
     ln -f "data-$name" "srv/$name"
   done
+}
+
+# write_manifest BASE-URL FILE: a models.toml for the stand-ins served at
+# BASE-URL, with its roots under $work/out (a run gives its own with --out and
+# --dir).
+write_manifest() {
+  local sum name key
+  {
+    echo 'version = 1'
+    echo '[dirs]'
+    echo "models = \"$work/out/models\""
+    echo "u2net = \"$work/out/u2net\""
+    while read -r sum name; do
+      key=${name%%.*}
+      echo "[models.$key]"
+      [ "$name" = u2net_human_seg.onnx ] && echo 'dir = "u2net"'
+      echo "path = \"$name\""
+      echo "sha256 = \"$sum\""
+      echo "size = $(stat -c %s "data-$name")"
+      if [ "$name" = "$dlib" ]; then echo "urls = [\"$1/$name.bz2\"]"; else echo "urls = [\"$1/$name\"]"; fi
+    done < SHA256SUMS
+  } > "$2"
 }

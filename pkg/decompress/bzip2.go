@@ -84,21 +84,7 @@ func (b *bzBlock) decode() {
 		return
 	}
 	b.buf = bzOutPool.Get().(*[]byte)
-	out := *b.buf
-	n := 0
-	for n < len(out) {
-		k, err := run.Read(out[n:])
-		n += k
-		if err == io.EOF {
-			b.out = out[:n]
-			return
-		}
-		if err != nil {
-			b.out, b.err = nil, err
-			return
-		}
-	}
-	b.out, b.rest = out, run
+	b.fill(run, *b.buf)
 }
 
 // bzDecSlots bounds the block decoders' tables in use at once, in every
@@ -118,10 +104,15 @@ func (b *bzBlock) decodeReference() {
 		b.out, b.err = nil, err
 		return
 	}
-	out := make([]byte, bzBlockOut)
+	b.fill(d, make([]byte, bzBlockOut))
+}
+
+// fill reads the block's output from r into out; what does not fit stays in
+// r, read when the block is emitted.
+func (b *bzBlock) fill(r io.Reader, out []byte) {
 	n := 0
 	for n < len(out) {
-		k, err := d.Read(out[n:])
+		k, err := r.Read(out[n:])
 		n += k
 		if err == io.EOF {
 			b.out = out[:n]
@@ -132,7 +123,7 @@ func (b *bzBlock) decodeReference() {
 			return
 		}
 	}
-	b.out, b.rest = out, d
+	b.out, b.rest = out, r
 }
 
 // bzReader is the parallel decoder; see the comment at the top of the file.
