@@ -87,7 +87,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	u := &ui{stderr: stderr}
 	var pushed *mirror.PushReport
 	if len(blobs) > 0 {
-		pushed, err = pushBlobs(ctx, env, target, blobs, o.manifest, func(r mirror.BlobResult) {
+		pushed, err = pushBlobs(ctx, env, nil, target, blobs, o.manifest, len(missing) > 0, func(r mirror.BlobResult) {
 			if r.Err == nil {
 				u.infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, humanSize(r.Blob.Size))
 			}
@@ -100,7 +100,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 			return jerr
 		}
 	} else if pushed != nil && err == nil && !o.quiet {
-		u.infof(false, "%s", pushSummary(pushed))
+		u.infof(false, "%s", pushSummary(pushed, len(missing)))
 	}
 	for _, p := range probs {
 		u.errorf("%s", p.Message)
@@ -217,12 +217,12 @@ func openInRoot(root, rel string) (io.ReadCloser, error) {
 	return r.Open(rel)
 }
 
-// pushBlobs pushes blobs to target with the Docker config's credentials,
+// pushBlobs pushes blobs to target with cred (nil: the Docker config's),
 // mounting from the other repositories of the same registry that
-// MODELFETCH_MIRRORS names.
-func pushBlobs(ctx context.Context, env env, target mirror.Mirror, blobs []mirror.Blob, manifestPath string, observe func(mirror.BlobResult)) (*mirror.PushReport, error) {
-	var cred auth.CredentialFunc
-	if p := env.dockerConfig(); p != "" {
+// MODELFETCH_MIRRORS names; incomplete: they are not the manifest's whole
+// set, so no manifest is tagged.
+func pushBlobs(ctx context.Context, env env, cred auth.CredentialFunc, target mirror.Mirror, blobs []mirror.Blob, manifestPath string, incomplete bool, observe func(mirror.BlobResult)) (*mirror.PushReport, error) {
+	if p := env.dockerConfig(); cred == nil && p != "" {
 		cred = mirror.DockerCredentials(p)
 	}
 	others, _ := mirror.ParseList(env.Mirrors) // checked where it is used for fetching
@@ -239,17 +239,20 @@ func pushBlobs(ctx context.Context, env env, target mirror.Mirror, blobs []mirro
 		Title: path.Base(manifestPath), Observer: observe})
 }
 
-func pushSummary(r *mirror.PushReport) string {
+func pushSummary(r *mirror.PushReport, missing int) string {
 	n := map[mirror.BlobStatus]int{}
 	for _, b := range r.Blobs {
 		n[b.Status]++
 	}
-	tagged := "tagged"
-	if r.ManifestExisted {
-		tagged = "already tagged"
+	counts := fmt.Sprintf("%d uploaded, %d mounted, %d already there, %d failed",
+		n[mirror.BlobUploaded], n[mirror.BlobMounted], n[mirror.BlobPresent], n[mirror.BlobFailed])
+	switch {
+	case missing > 0:
+		return fmt.Sprintf("mirror push: %s: %s, %d with no file; not tagged: the set is incomplete", r.Reference, counts, missing)
+	case r.ManifestExisted:
+		return fmt.Sprintf("mirror push: already tagged %s (sha256:%s): %s", r.Reference, r.Manifest, counts)
 	}
-	return fmt.Sprintf("mirror push: %s %s (sha256:%s): %d uploaded, %d mounted, %d already there, %d failed",
-		tagged, r.Reference, r.Manifest, n[mirror.BlobUploaded], n[mirror.BlobMounted], n[mirror.BlobPresent], n[mirror.BlobFailed])
+	return fmt.Sprintf("mirror push: tagged %s (sha256:%s): %s", r.Reference, r.Manifest, counts)
 }
 
 // mirrorPush is fetch --mirror-push: the files the run installed (or found
@@ -269,23 +272,26 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 		ok[r.Name] = r.Status == fetch.StatusInstalled || r.Status == fetch.StatusFromCache || r.Status == fetch.StatusUpToDate
 	}
 	var blobs []mirror.Blob
+	missing := 0
 	for _, t := range targets {
-		if !ok[t.Model.Name] {
+		b, why := blobOf(t, nil)
+		if !ok[t.Model.Name] || why != nil {
+			missing++
 			continue
 		}
-		if b, missing := blobOf(t, nil); missing == nil {
-			blobs = append(blobs, b)
-		}
+		blobs = append(blobs, b)
 	}
 	if len(blobs) == 0 {
 		return
 	}
-	r, err := pushBlobs(ctx, env, target, blobs, o.manifest, nil)
+	// The run's own credentials: a registry already given up on is not
+	// asked again.
+	r, err := pushBlobs(ctx, env, o.registry, target, blobs, o.manifest, missing > 0, nil)
 	if err != nil {
 		u.warnf("%s", oneLine(err))
 	}
-	if r != nil && !o.quiet {
-		u.infof(false, "%s", pushSummary(r))
+	if r != nil && err == nil && !o.quiet {
+		u.infof(false, "%s", pushSummary(r, missing))
 	}
 }
 

@@ -165,8 +165,11 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	if err := o.netOptions.validate(env); err != nil {
 		return nil, nil, err
 	}
-	if o.mirrorPush && !hasRegistry(o.mirrors) {
+	switch {
+	case o.mirrorPush && !hasRegistry(o.mirrors):
 		return nil, nil, usagef("--mirror-push needs an oci:// mirror (--mirror or MODELFETCH_MIRRORS)")
+	case o.mirrorPush && o.offline:
+		return nil, nil, usagef("--mirror-push and --offline contradict each other: a push needs the network")
 	}
 	m, models, owner, err := o.manifestOptions.selected(o.owner)
 	if err != nil {

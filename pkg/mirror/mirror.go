@@ -152,11 +152,15 @@ const (
 // redactSpec hides credentials (user:password@) and a query in a mirror
 // specification that is being refused, so the message can be shown.
 func redactSpec(s string) string {
-	if i := strings.IndexByte(s, '?'); i >= 0 {
-		s = s[:i] + "?REDACTED"
+	if i := strings.IndexAny(s, "?#"); i >= 0 {
+		s = s[:i] + s[i:i+1] + "REDACTED"
 	}
 	scheme, rest, ok := strings.Cut(s, "://")
 	if !ok {
+		// Not even scheme://: whatever comes before an @ may be a secret.
+		if at := strings.LastIndexByte(s, '@'); at >= 0 {
+			return "xxxxx" + s[at:]
+		}
 		return s
 	}
 	host, path, _ := strings.Cut(rest, "/")

@@ -69,6 +69,11 @@ func TestParseRefuses(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2")
 	assert.NotContains(t, err.Error(), "abc")
+	for _, spec := range []string{"oci:u:pXw0rd@host/r", "oci://host/r#pXw0rd", "https://h/{sha256}#pXw0rd"} {
+		_, err = Parse(spec)
+		require.Error(t, err, spec)
+		assert.NotContains(t, err.Error(), "pXw0rd")
+	}
 	_, err = ParseList(strings.Repeat("https://h/{sha256} ", MaxMirrors+1))
 	assert.ErrorContains(t, err, "at most 16")
 }

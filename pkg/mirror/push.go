@@ -60,6 +60,10 @@ type PushOptions struct {
 	// Observer, when set, is told as each blob finishes (one call at a
 	// time, in completion order).
 	Observer func(BlobResult)
+	// Incomplete says blobs is not the whole set (the caller has no file
+	// for some models): the blobs are pushed, and no manifest is tagged,
+	// since one that left files out would move the tag off their blobs.
+	Incomplete bool
 }
 
 // BlobStatus is how a blob came to be in the registry.
@@ -153,6 +157,9 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 		// blobs an earlier one listed, and garbage collection would take them.
 		return report, fmt.Errorf("mirror push to %s: %d of %d files not pushed, so the tag was left as it was: %w",
 			report.Reference, n, len(results), firstError(results))
+	}
+	if o.Incomplete {
+		return report, nil
 	}
 	desc, existed, err := p.pushManifest(ctx, layers(results), tag, o.Title)
 	if err != nil {

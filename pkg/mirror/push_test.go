@@ -348,6 +348,15 @@ func TestPushChangedFile(t *testing.T) {
 	_, raw, _ := get(t, reg.Addr, "/v2/models/manifests/kept", ocispec.MediaTypeImageManifest)
 	assert.Equal(t, before, digest.Of(raw))
 
+	// An incomplete set (the caller has no file for some models): the blobs
+	// go up, the tag stays.
+	rep, err = Push(context.Background(), kept, []Blob{blob("new", "new.dat", data(36, 1000))}, PushOptions{Client: noRetry(), Incomplete: true})
+	require.NoError(t, err)
+	assert.True(t, rep.Manifest.IsZero())
+	assert.Equal(t, []BlobStatus{BlobUploaded}, statuses(rep))
+	_, raw, _ = get(t, reg.Addr, "/v2/models/manifests/kept", ocispec.MediaTypeImageManifest)
+	assert.Equal(t, before, digest.Of(raw))
+
 	// Nothing at all pushable: an error and no manifest.
 	rep, err = Push(context.Background(), mirrorAt(t, reg.Addr, "empty"), []Blob{sameSize}, PushOptions{Client: noRetry()})
 	require.Error(t, err)
