@@ -65,7 +65,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) 
 		u.printError(err)
 		// A failure before any result still gets its document.
 		if wantsJSON(cmd, args) {
-			_ = writeJSON(stdout, commandName(cmd), code, nil, nil, problems(err))
+			_ = writeJSON(stdout, commandName(cmd), code, nil, nil, problems(err), nil)
 		}
 	}
 	return code

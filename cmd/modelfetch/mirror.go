@@ -236,7 +236,7 @@ func pushBlobs(ctx context.Context, env env, cred auth.CredentialFunc, target mi
 	// it checks the digest.
 	client := fetch.NewClient(http.ProxyFromEnvironment, nil, 5*time.Minute)
 	return mirror.Push(ctx, target, blobs, mirror.PushOptions{Client: client, Credential: cred, MountFrom: from,
-		Title: path.Base(manifestPath), Observer: observe})
+		Title: path.Base(manifestPath), Observer: observe, Incomplete: incomplete})
 }
 
 func pushSummary(r *mirror.PushReport, missing int) string {
@@ -247,7 +247,7 @@ func pushSummary(r *mirror.PushReport, missing int) string {
 	counts := fmt.Sprintf("%d uploaded, %d mounted, %d already there, %d failed",
 		n[mirror.BlobUploaded], n[mirror.BlobMounted], n[mirror.BlobPresent], n[mirror.BlobFailed])
 	switch {
-	case missing > 0:
+	case r.Manifest.IsZero():
 		return fmt.Sprintf("mirror push: %s: %s, %d with no file; not tagged: the set is incomplete", r.Reference, counts, missing)
 	case r.ManifestExisted:
 		return fmt.Sprintf("mirror push: already tagged %s (sha256:%s): %s", r.Reference, r.Manifest, counts)
@@ -259,7 +259,7 @@ func pushSummary(r *mirror.PushReport, missing int) string {
 // installed) go to the first registry mirror, so the first builder fills
 // the mirror for the others. Blobs the registry has are only HEADed. It
 // never fails the fetch: what went wrong is a warning.
-func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.Target, results []fetch.Result, u *ui) {
+func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.Target, results []fetch.Result, u *ui) *jsonPush {
 	var target mirror.Mirror
 	for _, m := range o.mirrors {
 		if m.Kind == mirror.OCI {
@@ -282,7 +282,7 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 		blobs = append(blobs, b)
 	}
 	if len(blobs) == 0 {
-		return
+		return nil
 	}
 	// The run's own credentials: a registry already given up on is not
 	// asked again.
@@ -290,9 +290,50 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 	if err != nil {
 		u.warnf("%s", oneLine(err))
 	}
-	if r != nil && err == nil && !o.quiet {
+	if r != nil && err == nil && !o.quiet && !o.json {
 		u.infof(false, "%s", pushSummary(r, missing))
 	}
+	return pushJSON(target, r, err, missing)
+}
+
+// jsonPush is what fetch --mirror-push did, in fetch's --json document.
+type jsonPush struct {
+	Mirror    string `json:"mirror"`
+	Reference string `json:"reference,omitempty"`
+	Manifest  string `json:"manifest,omitempty"` // empty: nothing was tagged
+	Uploaded  int    `json:"uploaded"`
+	Mounted   int    `json:"mounted"`
+	Present   int    `json:"already_there"`
+	Failed    int    `json:"failed"`
+	NoFile    int    `json:"no_file"`
+	Error     string `json:"error,omitempty"`
+}
+
+func pushJSON(target mirror.Mirror, r *mirror.PushReport, err error, missing int) *jsonPush {
+	j := &jsonPush{Mirror: target.String(), NoFile: missing}
+	if err != nil {
+		j.Error = oneLine(err)
+	}
+	if r == nil {
+		return j
+	}
+	j.Reference = r.Reference
+	if !r.Manifest.IsZero() {
+		j.Manifest = "sha256:" + r.Manifest.String()
+	}
+	for _, b := range r.Blobs {
+		switch b.Status {
+		case mirror.BlobUploaded:
+			j.Uploaded++
+		case mirror.BlobMounted:
+			j.Mounted++
+		case mirror.BlobPresent:
+			j.Present++
+		case mirror.BlobFailed:
+			j.Failed++
+		}
+	}
+	return j
 }
 
 // writePushJSON prints mirror push's result document (its errors shaped as

@@ -248,7 +248,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
 	rep.live.finish()
 	if o.mirrorPush && cmd.Context().Err() == nil {
-		mirrorPush(cmd.Context(), o, env, targets, results, &ui{stderr: stderr})
+		rep.push = mirrorPush(cmd.Context(), o, env, targets, results, &ui{stderr: stderr})
 	}
 	return rep.report(results, false)
 }

@@ -108,13 +108,14 @@ type reporter struct {
 	live           *progress           // what was already shown during the run, or nil
 	urls           map[string][]string // by model: the URLs tried, after the url rules
 	hints          func([]fetch.Result) []string
+	push           *jsonPush // what fetch --mirror-push did, for --json
 }
 
 func (r reporter) report(results []fetch.Result, dry bool) error {
 	code := resultsExit(results)
 	u := &ui{stderr: r.stderr}
 	if r.out.json {
-		if err := writeJSON(r.stdout, r.command, code, results, r.urls, nil); err != nil {
+		if err := writeJSON(r.stdout, r.command, code, results, r.urls, nil, r.push); err != nil {
 			return err
 		}
 	} else if !r.out.quiet {
@@ -244,14 +245,15 @@ var kindNames = map[fetch.Kind]string{
 // writeJSON prints the result document: the artifacts (with the URLs each
 // is tried from, when known), and the problems of a run that failed before
 // it had any (a usage or manifest error).
-func writeJSON(w io.Writer, command string, code int, results []fetch.Result, urls map[string][]string, errs []problem) error {
+func writeJSON(w io.Writer, command string, code int, results []fetch.Result, urls map[string][]string, errs []problem, push *jsonPush) error {
 	doc := struct {
-		Command   string       `json:"command"`
-		OK        bool         `json:"ok"`
-		ExitCode  int          `json:"exit_code"`
-		Artifacts []jsonResult `json:"artifacts"`
-		Errors    []problem    `json:"errors"`
-	}{Command: command, OK: code == exitOK, ExitCode: code, Artifacts: []jsonResult{}, Errors: errs}
+		Command    string       `json:"command"`
+		OK         bool         `json:"ok"`
+		ExitCode   int          `json:"exit_code"`
+		Artifacts  []jsonResult `json:"artifacts"`
+		Errors     []problem    `json:"errors"`
+		MirrorPush *jsonPush    `json:"mirror_push,omitempty"`
+	}{Command: command, OK: code == exitOK, ExitCode: code, Artifacts: []jsonResult{}, Errors: errs, MirrorPush: push}
 	if doc.Errors == nil {
 		doc.Errors = []problem{}
 	}
