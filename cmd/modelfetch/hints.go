@@ -74,7 +74,9 @@ func splitByMirror(names []string, results []fetch.Result) (origin []string, mir
 			continue
 		}
 		var fe *fetch.Error
-		errors.As(r.Err, &fe)
+		if !errors.As(r.Err, &fe) {
+			continue
+		}
 		bad := ""
 		for _, s := range fe.Sources {
 			if s.Kind == fetch.KindIntegrity {

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -207,14 +208,15 @@ func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []prob
 	return out
 }
 
-// openInRoot opens rel inside root without following a symlink out of it.
+// openInRoot opens the regular file rel inside root: no symlink out of it,
+// and no FIFO swapped in since it was looked at blocks the push.
 func openInRoot(root, rel string) (io.ReadCloser, error) {
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	return r.Open(rel)
+	return fsutil.OpenRegular(r, rel, os.O_RDONLY, 0)
 }
 
 // pushBlobs pushes blobs to target with cred (nil: the Docker config's),
@@ -239,11 +241,17 @@ func pushBlobs(ctx context.Context, env env, cred auth.CredentialFunc, target mi
 		Title: path.Base(manifestPath), Observer: observe, Incomplete: incomplete})
 }
 
-func pushSummary(r *mirror.PushReport, missing int) string {
+// pushCounts counts the blobs of a push by status.
+func pushCounts(r *mirror.PushReport) map[mirror.BlobStatus]int {
 	n := map[mirror.BlobStatus]int{}
 	for _, b := range r.Blobs {
 		n[b.Status]++
 	}
+	return n
+}
+
+func pushSummary(r *mirror.PushReport, missing int) string {
+	n := pushCounts(r)
 	counts := fmt.Sprintf("%d uploaded, %d mounted, %d already there, %d failed",
 		n[mirror.BlobUploaded], n[mirror.BlobMounted], n[mirror.BlobPresent], n[mirror.BlobFailed])
 	switch {
@@ -271,16 +279,14 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 	for _, r := range results {
 		ok[r.Name] = r.Status == fetch.StatusInstalled || r.Status == fetch.StatusFromCache || r.Status == fetch.StatusUpToDate
 	}
-	var blobs []mirror.Blob
-	missing := 0
+	var installed []fetch.Target
 	for _, t := range targets {
-		b, why := blobOf(t, nil)
-		if !ok[t.Model.Name] || why != nil {
-			missing++
-			continue
+		if ok[t.Model.Name] {
+			installed = append(installed, t)
 		}
-		blobs = append(blobs, b)
 	}
+	blobs, none := pushable(installed, nil)
+	missing := len(targets) - len(installed) + len(none)
 	if len(blobs) == 0 {
 		return nil
 	}
@@ -321,18 +327,8 @@ func pushJSON(target mirror.Mirror, r *mirror.PushReport, err error, missing int
 	if !r.Manifest.IsZero() {
 		j.Manifest = "sha256:" + r.Manifest.String()
 	}
-	for _, b := range r.Blobs {
-		switch b.Status {
-		case mirror.BlobUploaded:
-			j.Uploaded++
-		case mirror.BlobMounted:
-			j.Mounted++
-		case mirror.BlobPresent:
-			j.Present++
-		case mirror.BlobFailed:
-			j.Failed++
-		}
-	}
+	n := pushCounts(r)
+	j.Uploaded, j.Mounted, j.Present, j.Failed = n[mirror.BlobUploaded], n[mirror.BlobMounted], n[mirror.BlobPresent], n[mirror.BlobFailed]
 	return j
 }
 

@@ -65,6 +65,16 @@ func TempName(base, rnd string) string {
 	return TempPrefix + base + "." + rnd + TempSuffix
 }
 
+// PathCause is err without the *fs.PathError around it: the cause alone,
+// for a message that names the path its own way.
+func PathCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 // OpenRegular opens name under root and returns it only if it is a regular
 // file. It never blocks on a FIFO or device (the open is non-blocking, and a
 // special file is refused before it is opened when it can be seen), it never

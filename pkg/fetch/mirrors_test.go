@@ -244,3 +244,31 @@ func TestRegistryMirrorWrongPasswordFallsBackToTheOrigin(t *testing.T) {
 	assert.Empty(t, e.obs.retries, "refused credentials are not retried")
 	assert.Zero(t, f.storageGets.Load())
 }
+
+// An unreachable mirror (nothing listens) is one line, not retried, and the
+// origin serves; the other models of the run do not try it again.
+func TestUnreachableMirrorFallsBackToTheOrigin(t *testing.T) {
+	data := randomBytes(20_000, 9)
+	origin := newServer(t, serveRanges(data))
+	dead := httptest.NewServer(http.NotFoundHandler())
+	deadURL := dead.URL
+	dead.Close()
+	e := newEnv(t)
+	o := e.opts()
+	o.Cache, o.Jobs = nil, 1
+	o.Mirrors = mirrorOf(t, deadURL+"/{sha256}")
+	var targets []Target
+	for _, name := range []string{"a", "b"} {
+		m := model(data, origin.URL+"/m.bin")
+		m.Name, m.Path = name, name+".bin"
+		targets = append(targets, e.target(m))
+	}
+	for _, r := range New(o).Install(context.Background(), targets) {
+		require.NoError(t, r.Err)
+		assert.Equal(t, origin.URL+"/m.bin", r.Source)
+	}
+	assert.Empty(t, e.obs.retries, "another source is waiting: no retries")
+	require.Len(t, e.obs.failed, 2)
+	assert.Contains(t, e.obs.failed[0], "connection refused")
+	assert.Contains(t, e.obs.failed[1], "unreachable earlier in this run")
+}

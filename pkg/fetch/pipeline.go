@@ -30,13 +30,13 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		if f.o.Offline && c.src.Parsed.Scheme != "file" {
 			continue
 		}
+		// With another source to go to, an unreachable host is left at once.
+		next := f.more(cands[i+1:])
 		if err := f.dead.check(c.src.Parsed); err != nil {
-			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: f.more(cands[i+1:]), Mirror: c.mirror})
+			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: next, Mirror: c.mirror})
 			continue
 		}
-		// With another source to go to, an unreachable host is left at once.
-		failover := f.more(cands[i+1:])
-		res, err := f.fetchSource(ctx, m, c.src, sinks, false, 0, failover)
+		res, err := f.fetchSource(ctx, m, c.src, sinks, false, 0, next)
 		r.Served += res.served
 		r.Retries += res.retries
 		if err == nil {
@@ -62,11 +62,11 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			kind = KindIntegrity
 			ferr.Kind = KindIntegrity
 		}
-		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err, Next: failover, Mirror: c.mirror})
+		f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: kind, Err: err, Next: next, Mirror: c.mirror})
 	}
 	switch {
 	case len(ferr.Sources) == 0 && f.o.MirrorOnly:
-		ferr.Err = errors.New("no mirror to fetch from, and --mirror-only forbids the manifest's sources")
+		ferr.Err = errors.New("no mirror to fetch from, and the manifest's own sources are not to be tried (mirror-only)")
 	case len(ferr.Sources) == 0:
 		ferr.Err = errors.New("no source to fetch from")
 	case f.o.MirrorOnly && len(m.Sources) > 0:

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
-	"io/fs"
 	"os"
+
+	"github.com/djok/modelfetch/internal/fsutil"
 )
 
 // source is the seam between the pipeline and where bytes come from: it
@@ -37,7 +38,7 @@ func (s *fileSource) open(ctx context.Context, off int64) (*body, error) {
 	fi, err := os.Stat(s.path)
 	switch {
 	case err != nil:
-		return nil, &permanentError{unwrapPath(err)}
+		return nil, &permanentError{fsutil.PathCause(err)}
 	case fi.IsDir():
 		return nil, &permanentError{errors.New("is a directory")}
 	case !fi.Mode().IsRegular():
@@ -45,7 +46,7 @@ func (s *fileSource) open(ctx context.Context, off int64) (*body, error) {
 	}
 	f, err := os.Open(s.path)
 	if err != nil {
-		return nil, &permanentError{unwrapPath(err)}
+		return nil, &permanentError{fsutil.PathCause(err)}
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
@@ -71,11 +72,3 @@ func (b *fileBody) Read(p []byte) (int, error) {
 }
 
 func (b *fileBody) Close() error { return b.f.Close() }
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}

@@ -11,8 +11,6 @@ import (
 	"oras.land/oras-go/v2/registry"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-
-	"github.com/djok/modelfetch/pkg/digest"
 )
 
 // Transport sends the requests bound for an OCI mirror's registry through
@@ -26,7 +24,7 @@ func Transport(next http.RoundTripper, mirrors []Mirror, cred auth.CredentialFun
 	t := &transport{next: next, hosts: map[string]bool{}}
 	for _, m := range mirrors {
 		if m.Kind == OCI {
-			t.hosts[schemeHost(m.BlobURL(digest.Digest{}).Scheme, m.Registry)] = true
+			t.hosts[schemeHost(m.registryScheme(), m.Registry)] = true
 		}
 	}
 	if len(t.hosts) == 0 {

@@ -12,6 +12,8 @@ import (
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/credentials"
+
+	"github.com/djok/modelfetch/internal/fsutil"
 )
 
 // helperTimeout is how long a credential helper (docker-credential-*) may
@@ -46,7 +48,7 @@ func openStore(path string) (credentials.Store, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return credentials.NewMemoryStore(), nil
 	case err != nil:
-		return nil, fmt.Errorf("docker config %s: %w", path, unwrapPath(err))
+		return nil, fmt.Errorf("docker config %s: %w", path, fsutil.PathCause(err))
 	case !fi.Mode().IsRegular():
 		// Opening a FIFO would block until a writer came.
 		return nil, fmt.Errorf("docker config %s: not a regular file", path)
@@ -62,14 +64,6 @@ func openStore(path string) (credentials.Store, error) {
 
 // maxConfigSize bounds the Docker config read (docker's own are a few KiB).
 const maxConfigSize = 4 << 20
-
-func unwrapPath(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
 
 // credentialCache asks for each registry's credential once, with a
 // deadline, in its own goroutine: a helper that hangs holds no request past

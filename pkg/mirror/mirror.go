@@ -177,22 +177,18 @@ func redactSpec(s string) string {
 // BlobURL is where the file whose installed digest is d is read from.
 func (m Mirror) BlobURL(d digest.Digest) *url.URL {
 	if m.Kind == OCI {
-		scheme := "https"
-		if m.PlainHTTP {
-			scheme = "http"
-		}
-		return &url.URL{Scheme: scheme, Host: m.Registry, Path: "/v2/" + m.Repository + "/blobs/sha256:" + d.String()}
+		return &url.URL{Scheme: m.registryScheme(), Host: m.Registry, Path: "/v2/" + m.Repository + "/blobs/sha256:" + d.String()}
 	}
 	u, _ := url.Parse(strings.Replace(m.Template, Placeholder, d.String(), 1)) // checked by Parse
 	return u
 }
 
-// Host is the host[:port] requests to the mirror go to ("" for file:).
-func (m Mirror) Host() string {
-	if m.Kind == OCI {
-		return m.Registry
+// registryScheme is how an OCI mirror's registry is spoken to.
+func (m Mirror) registryScheme() string {
+	if m.PlainHTTP {
+		return "http"
 	}
-	return m.BlobURL(digest.Digest{}).Host
+	return "https"
 }
 
 // String is the specification as given, its query string redacted (Parse

@@ -36,7 +36,6 @@ func TestParse(t *testing.T) {
 	assert.Equal(t, "127.0.0.1:5000", m.Registry)
 	assert.Equal(t, "team/models", m.Repository)
 	assert.Equal(t, "v1", m.Tag)
-	assert.Equal(t, "127.0.0.1:5000", m.Host())
 }
 
 func TestParseRefuses(t *testing.T) {
