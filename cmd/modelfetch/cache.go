@@ -68,12 +68,12 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			m, models, err := o.load()
+			m, models, err := o.load(env)
 			if err != nil {
 				return err
 			}
 			if err := m.RequireLocked(models); err != nil {
-				return err
+				return lockFirst(err, o.manifest, env)
 			}
 			site, err := o.sitePlan(env, models)
 			if err != nil {
@@ -129,7 +129,7 @@ func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.C
 				sort.Strings(n)
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, humanSize(e.Size), dash(strings.Join(n, ",")))
 			}
-			fmt.Fprintf(tw, "%d blobs\t%s\t\n", len(entries), humanSize(total))
+			fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
 			return tw.Flush()
 		},
 	}
@@ -162,7 +162,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 					u.errorf("cache: %s: %v", id, b.Err)
 				}
 			}
-			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", checked, len(bad))
+			fmt.Fprintf(stdout, "%s checked, %d bad\n", plural(checked, "blob"), len(bad))
 			if len(bad) > 0 {
 				return &exitError{code: exitIntegrity, err: errReported}
 			}
@@ -195,7 +195,7 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "modelfetch: removed %d blobs (%s) and %d stale files\n", r.Blobs, humanSize(r.Freed), r.Stale)
+			fmt.Fprintf(stderr, "modelfetch: removed %s (%s) and %s\n", plural(r.Blobs, "blob"), humanSize(r.Freed), plural(r.Stale, "stale file"))
 			return nil
 		},
 	}

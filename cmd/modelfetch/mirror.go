@@ -95,7 +95,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 		})
 	}
 	code := pushExit(pushed, err, missing)
-	probs := pushProblems(pushed, err, missing)
+	probs := pushProblems(pushed, err, missing, installFirst(&o.manifestOptions, o.cacheDir, env))
 	if o.json {
 		if jerr := writePushJSON(stdout, code, pushed, probs); jerr != nil {
 			return jerr
@@ -187,7 +187,7 @@ func pushExit(r *mirror.PushReport, err error, missing []missingFile) int {
 
 // pushProblems are mirror push's error lines: each file not pushed, each
 // model without a file, and what stopped the push.
-func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []problem {
+func pushProblems(r *mirror.PushReport, err error, missing []missingFile, hint string) []problem {
 	var out []problem
 	if r != nil {
 		for _, b := range r.Blobs {
@@ -203,7 +203,7 @@ func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []prob
 		out = append(out, problem{Message: m.line})
 	}
 	if len(missing) > 0 {
-		out[len(out)-1].Hint = "run modelfetch (or modelfetch cache warm) first"
+		out[len(out)-1].Hint = hint
 	}
 	return out
 }

@@ -119,7 +119,7 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 			return err
 		}
 	} else if !r.out.quiet {
-		u.summary(results, dry)
+		u.summary(results, r.command, dry)
 	}
 	if !r.out.quiet {
 		for _, res := range results {
@@ -159,34 +159,46 @@ func statusText(s fetch.Status) string {
 	return string(s)
 }
 
-// summary prints a table: artifact, size, status, source, time, throughput.
-func (u *ui) summary(results []fetch.Result, dry bool) {
+// summary prints a table: artifact, size, status, source, time and
+// throughput, in installed bytes per second as the live progress counts
+// them (verify: artifact, size and status; it reads no source).
+func (u *ui) summary(results []fetch.Result, command string, dry bool) {
 	if len(results) == 0 {
 		fmt.Fprintln(u.stderr, "modelfetch: nothing to do: no models selected")
 		return
 	}
 	tw := tabwriter.NewWriter(u.stderr, 0, 4, 2, ' ', 0)
-	if dry {
+	defer tw.Flush()
+	switch {
+	case dry:
 		fmt.Fprintln(tw, "artifact\tsize\twould\tdestination\tsource")
 		for _, r := range results {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), r.Dest, dash(r.Source))
 		}
-		tw.Flush()
-		return
-	}
-	fmt.Fprintln(tw, "artifact\tsize\tstatus\tsource\ttime\tthroughput")
-	for _, r := range results {
-		rate := "-"
-		switch {
-		case r.Status == fetch.StatusFailed:
-		case r.Served > 0 && r.Duration > 0:
-			rate = humanSize(int64(float64(r.Served)/r.Duration.Seconds())) + "/s"
-		case r.Status == fetch.StatusFromCache && r.Duration > 0 && r.Size > 0:
-			rate = humanSize(int64(float64(r.Size)/r.Duration.Seconds())) + "/s"
+	case command == "verify":
+		fmt.Fprintln(tw, "artifact\tsize\tstatus")
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), dash(r.Source), r.Duration.Seconds(), rate)
+	default:
+		fmt.Fprintln(tw, "artifact\tsize\tstatus\tsource\ttime\tthroughput")
+		for _, r := range results {
+			rate := "-"
+			moved := r.Status == fetch.StatusInstalled || r.Status == fetch.StatusFromCache || r.Status == fetch.StatusWarmed
+			if moved && r.Size > 0 && r.Duration > 0 {
+				rate = humanSize(int64(float64(r.Size)/r.Duration.Seconds())) + "/s"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), dash(r.Source), r.Duration.Seconds(), rate)
+		}
 	}
-	tw.Flush()
+}
+
+// plural is "1 blob", "2 blobs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func dash(s string) string {

@@ -149,3 +149,14 @@ func TestSpeedLimitZeroMeansOff(t *testing.T) {
 	assert.Equal(t, int64(-1), speedOption(0))
 	assert.Equal(t, int64(4096), speedOption(4096))
 }
+
+// The summary's throughput counts installed bytes, as the live progress
+// does: a 5 MB model served as 11.5 kB of xz took one second, 5.0 MB/s.
+func TestSummaryThroughputCountsInstalledBytes(t *testing.T) {
+	var stderr bytes.Buffer
+	rep := reporter{stdout: &bytes.Buffer{}, stderr: &stderr, command: "fetch"}
+	require.NoError(t, rep.report([]fetch.Result{{Name: "x", Status: fetch.StatusInstalled, Size: 5_000_000, Served: 11_500,
+		Source: "https://h/x.xz", Duration: time.Second}}, false))
+	assert.Contains(t, stderr.String(), " 5.0 MB/s\n")
+	assert.NotContains(t, stderr.String(), "11.5 kB/s")
+}
