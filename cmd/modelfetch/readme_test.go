@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -208,4 +211,45 @@ func TestReadmeRealJobIsIgnored(t *testing.T) {
 		dir = "/" + filepath.Clean(dir) + "/"
 		assert.Contains(t, patterns, dir, ".gitignore ignores %s, where the README's real job installs", dir)
 	}
+}
+
+// TestReadmeOwnManifest follows "Your own manifest": the hand-written entry
+// parses, `lock -m` records its sha256 and size as two new lines, and a
+// fetch installs it under the folder the README names.
+func TestReadmeOwnManifest(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(b), "\n## Your own manifest\n")
+	require.True(t, ok, "README has the section")
+	_, rest, ok := strings.Cut(section, "```toml\n")
+	require.True(t, ok, "with a hand-written entry")
+	block, _, _ := strings.Cut(rest, "```")
+	var lines []string
+	for _, l := range strings.Split(block, "\n") {
+		lines = append(lines, strings.TrimPrefix(l, "   "))
+	}
+	text := strings.Join(lines, "\n")
+	const upstream = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2net_human_seg.onnx"
+	require.Contains(t, text, upstream)
+
+	data := bytes.Repeat([]byte("u2net "), 5000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(data) }))
+	defer srv.Close()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "models.toml")
+	text = strings.Replace(text, upstream, srv.URL+"/u2net_human_seg.onnx", 1)
+	require.NoError(t, os.WriteFile(file, []byte(text), 0o644))
+	e := env{Cache: filepath.Join(dir, "cache"), Home: dir}
+
+	var stderr bytes.Buffer
+	require.Equal(t, 0, run(t.Context(), []string{"lock", "-m", file}, io.Discard, &stderr, e), stderr.String())
+	locked, err := os.ReadFile(file)
+	require.NoError(t, err)
+	assert.Equal(t, len(strings.Split(text, "\n"))+2, len(strings.Split(string(locked), "\n")), "two lines added:\n%s", locked)
+	assert.Contains(t, string(locked), fmt.Sprintf("size = %d\n", len(data)))
+
+	require.Equal(t, 0, run(t.Context(), []string{"-m", file}, io.Discard, &stderr, e), stderr.String())
+	got, err := os.ReadFile(filepath.Join(dir, "models", "u2net_human_seg.onnx"))
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
 }
