@@ -41,12 +41,11 @@ var statsWidths = []int{
 
 // row is what one line shows of an artifact.
 type row struct {
-	name        string
-	total, n    int64
-	served      int64     // bytes the source served so far; 0 while connecting
-	rate        float64   // installed bytes per second, -1 when not known yet
-	retryAt     time.Time // waiting to retry until then
-	interrupted bool
+	name     string
+	total, n int64
+	served   int64     // bytes the source served so far; 0 while connecting
+	rate     float64   // installed bytes per second, -1 when not known yet
+	retryAt  time.Time // waiting to retry until then
 }
 
 // layout is how a frame's columns share the width.
@@ -106,8 +105,6 @@ func frame(rows []row, width, height int, now time.Time) []string {
 // state is what a row without installed bytes says instead of 0%.
 func (r row) state(now time.Time) string {
 	switch {
-	case r.interrupted:
-		return "interrupted"
 	case now.Before(r.retryAt):
 		return "retrying in " + eta(r.retryAt.Sub(now))
 	case r.n > 0:

@@ -171,6 +171,7 @@ func (r *ttyRun) wait() int {
 type frames struct {
 	names   []string
 	n       int                 // frames checked
+	most    int                 // the most bar lines in one frame
 	seen    map[string]bool     // states and figures seen
 	rates   []string            // rates shown
 	skipTil time.Time           // frames drawn around a resize are not checked
@@ -203,9 +204,9 @@ func (f *frames) check(v *vt) {
 		return
 	}
 	screen := v.screen()
-	done := 0
-	for _, row := range screen {
-		if strings.HasPrefix(row, "modelfetch: ") && strings.Contains(row, ": installed ") {
+	done, joined := 0, strings.Join(screen, "") // a wrapped line joined again
+	for _, name := range f.names {
+		if strings.Contains(joined, "modelfetch: "+name+": installed ") {
 			done++
 		}
 	}
@@ -216,9 +217,20 @@ func (f *frames) check(v *vt) {
 	fail := func(format string, args ...any) {
 		f.errs = append(f.errs, fmt.Sprintf(format, args...)+"\n"+v.String())
 	}
-	if len(bars) != len(f.names)-done {
+	// Every artifact starts at once (--jobs 4), but a frame may come between
+	// two starts: no more lines than artifacts in flight, each once.
+	if len(bars) == 0 || len(bars) > len(f.names)-done {
 		fail("%d bar lines, %d artifacts in flight", len(bars), len(f.names)-done)
 	}
+	seen := map[string]bool{}
+	for _, row := range bars {
+		if n := f.barRow(row); seen[n] {
+			fail("two lines for %s", n)
+		} else {
+			seen[n] = true
+		}
+	}
+	f.most = max(f.most, len(bars))
 	nameW := 0
 	for _, row := range bars {
 		nameW = max(nameW, len([]rune(row[:max(strings.Index(row, "  "), 0)])))
@@ -293,6 +305,7 @@ func TestProgressInATerminal(t *testing.T) {
 				t.Error(e)
 			}
 			assert.Greater(t, f.n, 5, "frames drawn")
+			assert.Equal(t, len(names), f.most, "a frame with every artifact")
 			for _, s := range []string{"connecting", "decoding", "bytes", "rate", "eta", "shortened"} {
 				assert.True(t, f.seen[s], "a frame shows %s", s)
 			}
@@ -349,7 +362,7 @@ func TestProgressFollowsAResize(t *testing.T) {
 	checked := f.n
 	require.NoError(t, pty.Setsize(r.tty, &pty.Winsize{Cols: 60, Rows: 40}))
 	v.resize(60)
-	f.skipTil = time.Now().Add(400 * time.Millisecond) // the frame already on its way is 80 wide
+	f.skipTil = time.Now().Add(time.Second) // a frame already on its way is 80 wide
 	r.mu.Unlock()
 	require.Equal(t, 0, r.wait(), "%s", r.raw.String())
 	for _, e := range f.errs {
