@@ -130,7 +130,7 @@ func (o *netOptions) cache(env env) *cache.Cache {
 	if o.cacheDir != "" {
 		c = cache.New(o.cacheDir)
 	}
-	c.NoLock = o.noLock
+	c.NoClaim = o.noLock
 	return c
 }
 
