@@ -60,8 +60,8 @@ func (damagedError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Paths inside the cache folder.
 const (
-	blobDir = "blobs/sha256"
-	tmpDir  = "tmp"
+	blobDir  = "blobs/sha256"
+	tmpDir   = "tmp"
 	claimDir = "locks" // the claims' folder (named before claims were)
 )
 
