@@ -164,7 +164,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 			}
 			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", checked, len(bad))
 			if len(bad) > 0 {
-				return &exitError{code: exitIntegrity, err: errReported}
+				return reported(kindIntegrity)
 			}
 			return nil
 		},

@@ -156,15 +156,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 	for _, h := range lockHints(rep.Findings, o.manifest, env) {
 		u.hintf("%s", h)
 	}
-	switch rep.ExitKind() {
-	case "integrity":
-		return &exitError{code: exitIntegrity, err: errReported}
-	case "network":
-		return &exitError{code: exitNetwork, err: errReported}
-	case "incomplete":
-		return &exitError{code: exitStale, err: errReported}
-	}
-	return nil
+	return reported(lockKind(rep.Outcome()))
 }
 
 // probeProgress shows what lock downloads as fetch shows its artifacts: a
