@@ -113,9 +113,16 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Errorf(format, args...)}
 }
 
-// usageArgs makes the argument checks of cmd and every command beneath it
-// (cobra.NoArgs, cobra.ExactArgs, ...) return usage errors.
-func usageArgs(cmd *cobra.Command) {
+// usageArgs makes the argument checks of root and every command beneath it
+// (cobra.NoArgs, cobra.ExactArgs, ...) return usage errors. Cobra's own help
+// and completion commands are added first, so theirs are covered too.
+func usageArgs(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	wrapArgs(root)
+}
+
+func wrapArgs(cmd *cobra.Command) {
 	if check := cmd.Args; check != nil {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			err := check(c, args)
@@ -127,7 +134,7 @@ func usageArgs(cmd *cobra.Command) {
 		}
 	}
 	for _, sub := range cmd.Commands() {
-		usageArgs(sub)
+		wrapArgs(sub)
 	}
 }
 

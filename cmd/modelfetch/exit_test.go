@@ -145,6 +145,7 @@ func TestExitThroughTheCommandLine(t *testing.T) {
 		{[]string{"mirror", "push", "a", "b"}, 2},
 		{[]string{"cache", "path", "extra"}, 2},
 		{[]string{"version", "--bogus"}, 2},
+		{[]string{"completion", "bash", "extra"}, 2},
 		{[]string{"cache", "ls", "--cache", notADir}, 1},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -39,7 +39,7 @@ func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
 			continue
 		}
 		swept[t.Root] = true
-		// Whatever models this run selects (DESIGN.md: install roots).
+		// Whatever models this run selects (docs/DESIGN.md: install roots).
 		if root, err := os.OpenRoot(t.Root); err == nil {
 			_, _ = fsutil.RemoveStaleTempsTree(root, ".")
 			root.Close()
