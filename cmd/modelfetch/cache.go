@@ -29,12 +29,7 @@ func newCacheCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringVar(&dir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
-	open := func() *cache.Cache {
-		if dir != "" {
-			return cache.New(dir)
-		}
-		return cache.New(env.cacheDir())
-	}
+	open := func() *cache.Cache { return cache.New(env.cacheDir(dir)) }
 	cmd.AddCommand(
 		newCacheWarmCmd(stdout, stderr, env, &dir),
 		newCacheLsCmd(stdout, env, open),

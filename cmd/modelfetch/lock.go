@@ -139,12 +139,8 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		// Serialised with other writers of this manifest by a lock in the
 		// cache folder (even with --no-cache: it holds no blob), re-read
 		// under that lock.
-		lockDir := env.cacheDir()
-		if o.cacheDir != "" {
-			lockDir = o.cacheDir
-		}
 		var err error
-		if written, err = rep.Write(ctx, o.manifest, src, lockDir); err != nil {
+		if written, err = rep.Write(ctx, o.manifest, src, env.cacheDir(o.cacheDir)); err != nil {
 			return err
 		}
 	}

@@ -79,10 +79,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	if err != nil {
 		return err
 	}
-	c := cache.New(env.cacheDir())
-	if o.cacheDir != "" {
-		c = cache.New(o.cacheDir)
-	}
+	c := cache.New(env.cacheDir(o.cacheDir))
 	blobs, missing := pushable(targets, c)
 	u := &ui{stderr: stderr}
 	var pushed *mirror.PushReport

@@ -126,10 +126,7 @@ func (o *netOptions) cache(env env) *cache.Cache {
 	if o.noCache {
 		return nil
 	}
-	c := cache.New(env.cacheDir())
-	if o.cacheDir != "" {
-		c = cache.New(o.cacheDir)
-	}
+	c := cache.New(env.cacheDir(o.cacheDir))
 	c.NoClaim = o.noLock
 	return c
 }
