@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -154,4 +155,28 @@ func TestExitThroughTheCommandLine(t *testing.T) {
 			assert.True(t, strings.HasPrefix(stderr.String(), "modelfetch: error: "), "%q", stderr.String())
 		})
 	}
+}
+
+// TestLockWriteFailureExits1: a manifest that lock cannot write (a read-only
+// filesystem) is a failure, not a usage error.
+func TestLockWriteFailureExits1(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "a.bin")
+	require.NoError(t, os.WriteFile(model, []byte("model bytes"), 0o644))
+	mdir := filepath.Join(dir, "m")
+	mountTmpfs(t, mdir, "size=1m")
+	mf := filepath.Join(mdir, "models.toml")
+	text := "version = 1\n[models.a]\npath = \"a.bin\"\nurls = [\"file://" + model + "\"]\n"
+	require.NoError(t, os.WriteFile(mf, []byte(text), 0o644))
+	if out, err := exec.Command("mount", "-o", "remount,ro", mdir).CombinedOutput(); err != nil {
+		t.Skipf("cannot remount the tmpfs read-only: %v: %s", err, out)
+	}
+	var stdout, stderr bytes.Buffer
+	e := env{Cache: filepath.Join(dir, "cache"), IsTerminal: func() bool { return false }}
+	code := run(context.Background(), []string{"lock", "-m", mf, "--progress", "none"}, &stdout, &stderr, e)
+	assert.Equal(t, 1, code, "%s", stderr.String())
+	assert.Contains(t, stderr.String(), "read-only file system")
+	b, err := os.ReadFile(mf)
+	require.NoError(t, err)
+	assert.Equal(t, text, string(b))
 }
