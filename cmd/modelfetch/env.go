@@ -40,10 +40,15 @@ func envFromOS() env {
 	}
 }
 
-// cacheDir is MODELFETCH_CACHE, else $XDG_CACHE_HOME/modelfetch, else
-// ~/.cache/modelfetch.
-func (e env) cacheDir() string {
+// cacheDir is the one answer to where the cache folder is: flag (--cache)
+// when given, else MODELFETCH_CACHE, else $XDG_CACHE_HOME/modelfetch, else
+// ~/.cache/modelfetch, else a folder in the temp dir. --no-cache does not
+// move it: it stops blobs being read or stored (netOptions.cache), while
+// lock still serialises its manifest writes there.
+func (e env) cacheDir(flag string) string {
 	switch {
+	case flag != "":
+		return flag
 	case e.Cache != "":
 		return e.Cache
 	case e.XDGCache != "":

@@ -139,12 +139,8 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		// Serialised with other writers of this manifest by a lock in the
 		// cache folder (even with --no-cache: it holds no blob), re-read
 		// under that lock.
-		lockDir := env.cacheDir()
-		if o.cacheDir != "" {
-			lockDir = o.cacheDir
-		}
 		var err error
-		if written, err = rep.Write(ctx, o.manifest, src, lockDir); err != nil {
+		if written, err = rep.Write(ctx, o.manifest, src, env.cacheDir(o.cacheDir)); err != nil {
 			return err
 		}
 	}
@@ -156,15 +152,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 	for _, h := range lockHints(rep.Findings, o.manifest, env) {
 		u.hintf("%s", h)
 	}
-	switch rep.ExitKind() {
-	case "integrity":
-		return &exitError{code: exitIntegrity, err: errReported}
-	case "network":
-		return &exitError{code: exitNetwork, err: errReported}
-	case "incomplete":
-		return &exitError{code: exitStale, err: errReported}
-	}
-	return nil
+	return reported(lockKind(rep.Outcome()))
 }
 
 // probeProgress shows what lock downloads as fetch shows its artifacts: a

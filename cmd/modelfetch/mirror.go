@@ -18,7 +18,6 @@ import (
 
 	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/cache"
-	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/mirror"
 )
@@ -80,10 +79,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	if err != nil {
 		return err
 	}
-	c := cache.New(env.cacheDir())
-	if o.cacheDir != "" {
-		c = cache.New(o.cacheDir)
-	}
+	c := cache.New(env.cacheDir(o.cacheDir))
 	blobs, missing := pushable(targets, c)
 	u := &ui{stderr: stderr}
 	var pushed *mirror.PushReport
@@ -94,7 +90,8 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 			}
 		})
 	}
-	code := pushExit(pushed, err, missing)
+	kind := pushKind(pushed, err, missing)
+	code := kind.code()
 	probs := pushProblems(pushed, err, missing)
 	if o.json {
 		if jerr := writePushJSON(stdout, code, pushed, probs); jerr != nil {
@@ -109,10 +106,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 			u.hintf("%s", p.Hint)
 		}
 	}
-	if code == exitOK {
-		return nil
-	}
-	return &exitError{code: code, err: errReported}
+	return reported(kind)
 }
 
 // missingFile is a model mirror push has no file for.
@@ -162,27 +156,6 @@ func blobOf(t fetch.Target, c *cache.Cache) (mirror.Blob, *missingFile) {
 			m.Name, t.Dest(), wrongSize, m.Size), true}
 	}
 	return b, &missingFile{m.Name + ": neither installed at " + t.Dest() + " nor in the cache", false}
-}
-
-// pushExit: 3 when a file is not what the manifest records, else 1 when
-// anything is not in the registry, else 0.
-func pushExit(r *mirror.PushReport, err error, missing []missingFile) int {
-	integrity := err != nil && digest.IsIntegrity(err)
-	for _, m := range missing {
-		integrity = integrity || m.integrity
-	}
-	if r != nil {
-		for _, b := range r.Blobs {
-			integrity = integrity || (b.Err != nil && digest.IsIntegrity(b.Err))
-		}
-	}
-	switch {
-	case integrity:
-		return exitIntegrity
-	case err != nil || len(missing) > 0:
-		return exitNetwork
-	}
-	return exitOK
 }
 
 // pushProblems are mirror push's error lines: each file not pushed, each

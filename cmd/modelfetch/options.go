@@ -126,11 +126,8 @@ func (o *netOptions) cache(env env) *cache.Cache {
 	if o.noCache {
 		return nil
 	}
-	c := cache.New(env.cacheDir())
-	if o.cacheDir != "" {
-		c = cache.New(o.cacheDir)
-	}
-	c.NoLock = o.noLock
+	c := cache.New(env.cacheDir(o.cacheDir))
+	c.NoClaim = o.noLock
 	return c
 }
 

@@ -51,6 +51,7 @@ MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
 		newMirrorCmd(stdout, stderr, env),
 		newVersionCmd(stdout),
 	)
+	usageArgs(root)
 	return root
 }
 

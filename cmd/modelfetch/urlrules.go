@@ -63,7 +63,7 @@ func (o *netOptions) sitePlan(env env, models []*manifest.Model) (*sitePlan, err
 		return nil, err
 	}
 	if blocked != nil {
-		return sp, &exitError{code: exitNetwork, err: blocked}
+		return sp, blocked
 	}
 	return sp, nil
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/djok/modelfetch/pkg/digest"
 )
 
-// The failures of one source, by what they mean for the run (DESIGN.md,
+// The failures of one source, by what they mean for the run (docs/DESIGN.md,
 // "Precise rules"): transient faults are retried (policy.go), integrity
 // failures move on to the next source at once, local failures stop the
 // artifact, and everything else gives the source up.

@@ -101,7 +101,7 @@ type pass struct {
 //
 // The stream resumes transient faults itself; a pass is run again from
 // byte 0 when the source can only start over (errRestart), and once more,
-// from a fresh request, when the body ended cleanly but short (DESIGN.md:
+// from a fresh request, when the body ended cleanly but short (docs/DESIGN.md:
 // the same short length twice is an integrity failure). With failover, an
 // unreachable host (dead.go) is not retried: another source is waiting.
 func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink, hashServed bool, limit int64, failover bool) (res sourceResult, err error) {

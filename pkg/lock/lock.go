@@ -121,23 +121,48 @@ type Report struct {
 	Locked []string
 }
 
-// ExitKind summarises the findings: "integrity" when any recorded value is
-// stale and kept, or sources disagree; "network" when a source could not be
-// read; "incomplete" when (in Check mode) values are missing; "" when clean.
-func (r *Report) ExitKind() string {
-	kind := ""
+// Outcome is what a run's findings come to, worst last; the command line
+// turns it into an exit status.
+type Outcome int
+
+// Outcomes of a run.
+const (
+	// OutcomeClean: nothing wrong (values may have been written or updated).
+	OutcomeClean Outcome = iota
+	// OutcomeIncomplete: values are missing (only reported with Check).
+	OutcomeIncomplete
+	// OutcomeUnreachable: a source could not be read.
+	OutcomeUnreachable
+	// OutcomeIntegrity: a recorded value is stale and kept, sources
+	// disagree, or a source serves more than its bound.
+	OutcomeIntegrity
+)
+
+var outcomeNames = [...]string{"clean", "incomplete", "unreachable", "integrity"}
+
+func (o Outcome) String() string {
+	if o < 0 || int(o) >= len(outcomeNames) {
+		return fmt.Sprintf("Outcome(%d)", int(o))
+	}
+	return outcomeNames[o]
+}
+
+// Outcome summarises the findings: integrity over unreachable over
+// incomplete.
+func (r *Report) Outcome() Outcome {
+	out := OutcomeClean
 	for _, f := range r.Findings {
 		switch {
 		case f.Kind == Disagrees, f.Kind == Changed && f.Kept, f.Kind == TooLarge:
-			return "integrity"
+			return OutcomeIntegrity
 		case f.Kind == Changed && !f.Kept:
 		case f.Kind == Unreachable:
-			kind = "network"
-		case f.Kind == Incomplete && kind == "":
-			kind = "incomplete"
+			out = OutcomeUnreachable
+		case f.Kind == Incomplete && out == OutcomeClean:
+			out = OutcomeIncomplete
 		}
 	}
-	return kind
+	return out
 }
 
 // complete reports whether every value lock records is present.

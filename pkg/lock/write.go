@@ -130,7 +130,7 @@ func lockFile(ctx context.Context, cacheDir, file string) (unlock func(), err er
 	if cacheDir == "" {
 		return func() {}, nil
 	}
-	return cache.New(cacheDir).Lock(ctx, digest.Of([]byte("manifest "+file)))
+	return cache.New(cacheDir).Claim(ctx, digest.Of([]byte("manifest "+file)))
 }
 
 // writeAtomic replaces the file at name by temp file + fsync + rename,

@@ -111,7 +111,7 @@ func TestWriteConflict(t *testing.T) {
 	assert.Equal(t, 2, n, "only b's values")
 	require.Len(t, r.Findings, 2)
 	assert.Equal(t, "a: serves sha256 "+pb.sha+", the manifest records "+pa.sha+" (kept)", r.Findings[0].String())
-	assert.Equal(t, "integrity", r.ExitKind())
+	assert.Equal(t, OutcomeIntegrity, r.Outcome())
 	m, err := manifest.Load(file)
 	require.NoError(t, err)
 	assert.Equal(t, pa.sha, m.Model("a").SHA256.String())
