@@ -127,16 +127,12 @@ func (sp *sitePlan) models(models []*manifest.Model) []*manifest.Model {
 	return out
 }
 
-// hosts are the host names the effective sources name: the netrc default
-// entry may go to them.
+// hosts are the host names the manifest's own source URLs name (not what
+// the rules make of them): the netrc default entry may go to them.
 func (sp *sitePlan) hosts() []string {
 	var out []string
 	for _, p := range sp.plans {
-		for _, c := range p.Candidates {
-			if h := c.Source.Parsed.Hostname(); h != "" {
-				out = append(out, h)
-			}
-		}
+		out = append(out, p.Hosts()...)
 	}
 	return out
 }
