@@ -81,11 +81,15 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	// A model the url rules block is reported only when lock reads it.
+	// A model the url rules block stops the run before anything is read,
+	// when lock would read it.
 	site, err := o.sitePlan(env, models)
 	var blocked rules.Blocked
 	if err != nil && !errors.As(err, &blocked) {
 		return err
+	}
+	if b := lo.Blocked(models, blocked); len(b) > 0 {
+		return &exitError{code: exitNetwork, err: b}
 	}
 	p := newProgress(stderr, mode, !o.quiet)
 	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}

@@ -17,6 +17,7 @@ import (
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/rules"
 )
 
 // Options say what to lock and how.
@@ -178,6 +179,33 @@ func (o Options) limit(m *manifest.Model, update bool) (int64, string) {
 	return max, "max-size"
 }
 
+// Reads reports whether Run reads m's sources: with Check every complete
+// model (an incomplete one is a finding), else a named model or one that
+// lacks a value.
+func (o Options) Reads(m *manifest.Model) bool {
+	if o.Check {
+		return complete(m)
+	}
+	return o.Named[m.Name] || !complete(m)
+}
+
+// Blocked returns those of blocked (the models whose every URL the url rules
+// block) that Run would read with o: the caller stops before reading
+// anything when there are any, as fetch does.
+func (o Options) Blocked(models []*manifest.Model, blocked rules.Blocked) rules.Blocked {
+	byName := map[string]*manifest.Model{}
+	for _, m := range models {
+		byName[m.Name] = m
+	}
+	var out rules.Blocked
+	for _, b := range blocked {
+		if m := byName[b.Model]; m != nil && o.Reads(m) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 // Run checks models against their sources and returns the edits to make.
 func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*Report, error) {
 	r := &Report{}
@@ -185,11 +213,10 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
-		if !o.Check && !o.Named[m.Name] && complete(m) {
-			continue
-		}
-		if o.Check && !complete(m) {
-			r.incomplete(m)
+		if !o.Reads(m) {
+			if o.Check {
+				r.incomplete(m)
+			}
 			continue
 		}
 		if err := r.model(ctx, p, m, o); err != nil {
