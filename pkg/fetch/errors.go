@@ -57,6 +57,21 @@ func (e *StatusError) throttled() bool {
 	return e.Code == http.StatusTooManyRequests || e.Code == http.StatusServiceUnavailable
 }
 
+// RetryAfterError is a server asking, with Retry-After, for a longer wait
+// than the cap while another source remains: that source is given up at
+// once instead of holding the run for the cap on every try.
+type RetryAfterError struct {
+	Err    error        // the answer, as the transport returned it
+	Status *StatusError // the status within Err
+	Cap    time.Duration
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%s, asking to retry after %v, beyond the %v this run waits", e.Status, e.Status.RetryAfter, e.Cap)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
 // StallError is a connection that sent nothing for the idle timeout.
 type StallError struct{ Idle time.Duration }
 
@@ -152,6 +167,10 @@ func describe(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	var long *RetryAfterError
+	if errors.As(err, &long) {
+		return long.Error()
 	}
 	var se *StatusError
 	if errors.As(err, &se) {

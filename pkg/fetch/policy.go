@@ -21,7 +21,9 @@ import (
 //   - how long to wait: exponential backoff with full jitter between Base/2
 //     and Cap; a server's Retry-After is followed, clamped to MaxRetryAfter,
 //     with up to a quarter added at random so that many connections told
-//     the same instant do not all come back at once;
+//     the same instant do not all come back at once; a Retry-After beyond
+//     MaxRetryAfter is not waited at all while another source remains
+//     (RetryAfterError): only the last source waits at the cap;
 //   - how many tries: Retries per stream or chunk, refilled only when a
 //     try got at least refillBytes further than any before it (a flaky link
 //     finishes a long download; a server that cuts every connection after a
@@ -50,8 +52,9 @@ type retrier struct {
 	highWater int64
 	refilled  int64
 	faults    *atomic.Int64 // shared by every retrier of one source
-	failover  bool          // an unreachable host is not retried (dead.go)
-	onRetry   func(err error, wait time.Duration)
+	// leaveUnreachable and leaveLongWait: see sourceOptions.
+	leaveUnreachable, leaveLongWait bool
+	onRetry                         func(err error, wait time.Duration)
 }
 
 // progress records that the stream reached off.
@@ -68,8 +71,13 @@ func (r *retrier) progress(off int64) {
 // wait spends one try on err and sleeps; it returns err itself when err is
 // not transient or the tries are spent, and ctx's error when cancelled.
 func (r *retrier) wait(ctx context.Context, err error) error {
-	if !transient(err) || r.failover && unreachable(err) {
+	if !transient(err) || r.leaveUnreachable && unreachable(err) {
 		return err
+	}
+	if r.leaveLongWait {
+		if long := r.p.tooLong(err); long != nil {
+			return long
+		}
 	}
 	if r.faults != nil && r.faults.Add(1) > r.p.MaxFaults {
 		return err
@@ -105,6 +113,16 @@ func (r *retrier) delay(err error) (time.Duration, bool) {
 	}
 	free := se != nil && se.throttled() && se.host != nil && se.host.slowDown(d)
 	return d, free
+}
+
+// tooLong returns, for an answer whose Retry-After is beyond
+// MaxRetryAfter, the error that gives its source up; nil otherwise.
+func (p *policy) tooLong(err error) error {
+	var se *StatusError
+	if errors.As(err, &se) && se.HasRetryAfter && se.RetryAfter > p.MaxRetryAfter {
+		return &RetryAfterError{Err: err, Status: se, Cap: p.MaxRetryAfter}
+	}
+	return nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
