@@ -77,7 +77,7 @@ func TestSitePlanCredentials(t *testing.T) {
 	creds.Rules = site.creds
 	f := creds.Func()
 	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", f("https", "proxy.example"), "the netrc machine the rule names")
-	assert.Equal(t, "", f("https", "a.example"), "the origin gets nothing of the proxy's")
+	assert.Equal(t, "Basic YW5vbjpndWVzdA==", f("https", "a.example"), "the origin gets nothing of the proxy's; the manifest names it, so the netrc default")
 	assert.Equal(t, "", f("https", "other.example"), "a rule's host gets no other credential, not even the netrc default")
 
 	u2, _ := url.Parse("https://b.example/y")
