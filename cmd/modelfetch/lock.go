@@ -92,7 +92,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		return &exitError{code: exitNetwork, err: b}
 	}
 	p := newProgress(stderr, mode, !o.quiet)
-	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
+	prober := lock.UnderRules(probeProgress{o.fetcher(env, site, p), p}, site.Site)
 	rep, err := lock.Run(cmd.Context(), prober, models, lo)
 	p.finish()
 	if err != nil {

@@ -73,7 +73,7 @@ func TestSitePlanCredentials(t *testing.T) {
 	o := &netOptions{urlRules: rulesFile}
 	site, err := o.sitePlan(e, models)
 	require.NoError(t, err, "OTHER_TOKEN is unset, but no URL of the run needs it")
-	creds := credentialPolicy(e, site.hosts())
+	creds := credentialPolicy(e, site.netrc, site.Hosts())
 	creds.Rules = site.creds
 	f := creds.Func()
 	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", f("https", "proxy.example"), "the netrc machine the rule names")

@@ -271,7 +271,7 @@ func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Opti
 // probeAll probes m's sources in order (only the first working one with
 // FirstSource), each bounded by the limit o gives; the failures become
 // findings.
-func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o Options, update bool) (got []probed, tooLarge bool, err error) {
+func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o Options, update bool) (got []probed, over bool, err error) {
 	table := -1
 	limit, from := o.limit(m, update)
 	for _, src := range m.Sources {
@@ -285,10 +285,9 @@ func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o O
 			if ctx.Err() != nil {
 				return nil, false, ctx.Err()
 			}
-			var se *digest.SizeError
-			if errors.As(err, &se) && se.Over {
+			if tooLarge(err) {
 				r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: TooLarge, Limit: limit, LimitFrom: from})
-				tooLarge = true
+				over = true
 				continue
 			}
 			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: Unreachable, Err: err})
@@ -299,7 +298,7 @@ func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o O
 			break
 		}
 	}
-	return got, tooLarge, nil
+	return got, over, nil
 }
 
 // agree returns the installed digest every source served, which, unless
