@@ -123,7 +123,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	var retries atomic.Int64
 	faults := new(atomic.Int64)
 	newRetrier := func() *retrier {
-		return &retrier{p: &f.policy, faults: faults, leaveUnreachable: o.leaveUnreachable, leaveLongWait: o.leaveLongWait, onRetry: func(err error, wait time.Duration) {
+		return &retrier{p: &f.policy, faults: faults, hosts: f.host, leaveUnreachable: o.leaveUnreachable, leaveLongWait: o.leaveLongWait, onRetry: func(err error, wait time.Duration) {
 			retries.Add(1)
 			f.obs.Retry(m.Name, &SourceError{Source: redact.URL(src.Parsed), Kind: KindNetwork, Err: err}, wait)
 		}}

@@ -10,8 +10,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
-
-	"github.com/djok/modelfetch/pkg/decompress"
 )
 
 // policy is the retry policy of every source, in one place:
@@ -52,6 +50,9 @@ type retrier struct {
 	highWater int64
 	refilled  int64
 	faults    *atomic.Int64 // shared by every retrier of one source
+	// hosts returns the connection budget of a host by name (Fetcher.host),
+	// which a throttled answer cuts; nil cuts none.
+	hosts func(host string) *hostLimiter
 	// leaveUnreachable and leaveLongWait: see sourceOptions.
 	leaveUnreachable, leaveLongWait bool
 	onRetry                         func(err error, wait time.Duration)
@@ -111,7 +112,7 @@ func (r *retrier) delay(err error) (time.Duration, bool) {
 		}
 		d = d/2 + rand.N(d/2+1) // full jitter in [d/2, d]
 	}
-	free := se != nil && se.throttled() && se.host != nil && se.host.slowDown(d)
+	free := se != nil && se.throttled() && se.Host != "" && r.hosts != nil && r.hosts(se.Host).slowDown(d)
 	return d, free
 }
 
@@ -139,44 +140,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// transient reports whether err is worth another try at the same source.
+// transient reports whether err is worth another try at the same source:
+// the one place this is decided. What is canceled, this machine's fault or
+// an integrity failure (complete bytes that are wrong) is not; otherwise the
+// error's own answer (Permanent) decides, and for the standard library's
+// errors, which give none: a name that does not exist and a TLS failure are
+// permanent, a compressed stream cut short and every other connection fault
+// (reset, refused, timeout, EOF) or protocol hiccup is worth a retry.
 func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || isLocal(err) || isIntegrity(err) || permanentFailure(err) {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), isLocal(err), isIntegrity(err):
 		return false
 	}
-	var expired *expiredError
-	if errors.As(err, &expired) {
-		return true // resolved again from the original URL
+	var p Permanent
+	if errors.As(err, &p) {
+		return !p.Permanent()
 	}
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Transient()
-	}
-	var (
-		stall *StallError
-		trunc *TruncatedError
-		slow  *SlowError
-	)
-	switch {
-	case errors.As(err, &slow):
-		return false // a source below the minimum rate is given up
-	case errors.As(err, &stall), errors.As(err, &trunc), decompress.IsTruncated(err):
-		return true
-	}
-	// Permanent: this source will not start working by itself.
-	var (
-		dnsErr    *net.DNSError
-		redirect  *redirectError
-		permanent *permanentError
-	)
-	switch {
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound, tlsFailure(err),
-		errors.As(err, &redirect), errors.As(err, &permanent):
-		return false
-	}
-	// What is left are connection faults (reset, refused, timeout, EOF) and
-	// protocol hiccups: worth a retry.
-	return true
+	var dnsErr *net.DNSError
+	return !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) && !tlsFailure(err)
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
