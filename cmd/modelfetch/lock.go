@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,7 +155,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		}
 	}
 	if written > 0 {
-		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, strings.Join(rep.Locked, ", "))
+		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, nameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
@@ -169,6 +171,25 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		return &exitError{code: exitStale, err: errReported}
 	}
 	return nil
+}
+
+// nameList joins names for one line: every name when they are few, else
+// the first three and how many more ("a, b, c … and 4,997 more").
+func nameList(names []string) string {
+	const all, shown = 10, 3
+	if len(names) <= all {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s … and %s more", strings.Join(names[:shown], ", "), thousands(len(names)-shown))
+}
+
+// thousands writes n with a comma between each group of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // probeProgress shows what lock downloads as fetch shows its artifacts: a
