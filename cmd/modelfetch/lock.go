@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -103,31 +103,19 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	return o.finish(cmd.Context(), m, src, rep, &ui{stderr: stderr}, env)
 }
 
-// selection is what lock checks: the NAMEs, the --update=NAMEs (a model
-// to update is a model to check), every model with --update alone, else
-// those missing a value.
+// selection is what lock checks (lock.Select): --update alone (NoOptDefVal
+// "*") updates every model.
 func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manifest.Model, lock.Options, error) {
-	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check, MaxSize: o.maxSize}
-	for _, u := range o.update {
-		if u == "*" {
-			lo.UpdateAll = true
-			continue
-		}
-		if m.Model(u) == nil {
-			return nil, lo, usagef("--update %s: no model of that name in %s", u, o.manifest)
-		}
-		lo.Update[u] = true
-		if !slices.Contains(names, u) {
-			names = append(names, u)
-		}
-	}
-	models, err := m.Select(names)
-	if err != nil {
+	update := slices.DeleteFunc(slices.Clone(o.update), func(u string) bool { return u == "*" })
+	models, lo, err := lock.Select(m, names, update, len(update) < len(o.update))
+	var unknown *lock.UnknownModelError
+	switch {
+	case errors.As(err, &unknown):
+		return nil, lo, usagef("--update %s", err)
+	case err != nil:
 		return nil, lo, &usageError{err}
 	}
-	for _, mod := range models {
-		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll
-	}
+	lo.FirstSource, lo.Check, lo.MaxSize = o.firstSource, o.check, o.maxSize
 	return models, lo, nil
 }
 
