@@ -31,10 +31,13 @@ import (
 // manifest are removed first (temps.go), edits or not.
 func (r *Report) Write(ctx context.Context, file string, read []byte, cacheDir string) (int, error) {
 	real, err := filepath.EvalSymlinks(file)
-	if err != nil {
-		return 0, err
+	if err == nil {
+		real, err = filepath.Abs(real)
 	}
-	if real, err = filepath.Abs(real); err != nil {
+	if err != nil {
+		if len(r.Edits) == 0 {
+			return 0, nil // nothing to write; the sweep is best-effort
+		}
 		return 0, err
 	}
 	unlock, err := lockFile(ctx, cacheDir, real)
