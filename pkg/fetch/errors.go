@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -42,15 +43,7 @@ func (e *StatusError) Error() string {
 }
 
 // Transient reports whether retrying the same source may help.
-func (e *StatusError) Transient() bool {
-	switch c := e.Code; {
-	case c == http.StatusRequestTimeout, c == http.StatusTooEarly, c == http.StatusTooManyRequests:
-		return true
-	case c >= 500 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
-		return true
-	}
-	return false
-}
+func (e *StatusError) Transient() bool { return retry.TransientStatus(e.Code) }
 
 // throttled reports whether the server asked us to slow down.
 func (e *StatusError) throttled() bool {

@@ -279,7 +279,7 @@ func TestPushBasicAuth(t *testing.T) {
 			assert.Contains(t, msg, "private/models")
 			assert.NotContains(t, msg, "horse")
 			assert.Equal(t, strings.ToLower(msg[:1]), msg[:1])
-			var ae *AccessError
+			var ae *AuthError
 			require.ErrorAs(t, err, &ae)
 			assert.Equal(t, http.StatusUnauthorized, ae.Status)
 			assert.Equal(t, tc.anon, ae.Anonymous)
@@ -468,7 +468,7 @@ func TestPushBearerToken(t *testing.T) {
 	_, err = Push(context.Background(), m, blobs, PushOptions{Client: noRetry(), Credential: bad})
 	require.Error(t, err)
 	t.Log(err)
-	var ae *AccessError
+	var ae *AuthError
 	require.True(t, errors.As(err, &ae), "%v", err)
 	assert.NotContains(t, err.Error(), "guess")
 	assert.NotContains(t, err.Error(), "\n")
