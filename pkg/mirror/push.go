@@ -168,7 +168,7 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 		return report, nil
 	}
 	if err := p.tag(ctx, report, tag, o.Title); err != nil {
-		return nil, fmt.Errorf("mirror push to %s: %w", report.Reference, err)
+		return nil, fmt.Errorf("mirror push to %s: %w", report.Reference, withoutQuery(err))
 	}
 	return report, nil
 }
@@ -243,7 +243,6 @@ func checkBlobs(blobs []Blob) error {
 	}
 	return nil
 }
-
 
 // accessDenied returns an *AuthError when err is a refusal from the target
 // repository (a 401 or 403, or no credential to be had), nil otherwise.

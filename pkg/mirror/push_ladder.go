@@ -131,7 +131,7 @@ func blobResult(b Blob, status BlobStatus, retries int, err error) BlobResult {
 	r := BlobResult{Blob: b, Status: status, Retries: retries}
 	if err != nil {
 		r.Status = BlobFailed
-		r.Err = fmt.Errorf("file %s (sha256 %s): %w", b.Path, b.Digest.Short(), err)
+		r.Err = fmt.Errorf("file %s (sha256 %s): %w", b.Path, b.Digest.Short(), withoutQuery(err))
 	}
 	return r
 }

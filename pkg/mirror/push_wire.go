@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"oras.land/oras-go/v2/registry/remote/errcode"
+
 	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -192,4 +194,37 @@ func (c *checkedBody) cause(err error) error {
 		return &fileError{fmt.Errorf("not pushed: %w", c.err)}
 	}
 	return err
+}
+
+// requestError is err with the URLs of its requests shown without their
+// query: an upload's carries the registry's signed session state.
+type requestError struct {
+	msg string
+	err error
+}
+
+func (e *requestError) Error() string { return e.msg }
+func (e *requestError) Unwrap() error { return e.err }
+
+func withoutQuery(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var (
+		ue *url.Error
+		er *errcode.ErrorResponse
+	)
+	if errors.As(err, &ue) {
+		if u, perr := url.Parse(ue.URL); perr == nil && u.RawQuery != "" {
+			msg = strings.ReplaceAll(msg, ue.URL, clip(ue.URL))
+		}
+	}
+	if errors.As(err, &er) && er.URL != nil && er.URL.RawQuery != "" {
+		msg = strings.ReplaceAll(msg, er.URL.String(), clip(er.URL.String()))
+	}
+	if msg == err.Error() {
+		return err
+	}
+	return &requestError{msg, err}
 }
