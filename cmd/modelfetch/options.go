@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/djok/modelfetch/internal/credentials"
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -186,13 +186,16 @@ func (o *netOptions) withMirrors(urls map[string][]string, models []*manifest.Mo
 	return urls
 }
 
+// maxNetrcSize bounds the netrc read (a FIFO or device is not read at all).
+const maxNetrcSize = 1 << 20
+
 // credentialPolicy gathers what the credential policy needs: ~/.netrc (or
 // $NETRC), HF_TOKEN, MODELFETCH_NETRC_DEFAULT and the hosts the sources name.
 func credentialPolicy(env env, hosts []string) credentials.Policy {
 	p := credentials.Policy{HFToken: env.HFToken, Hosts: hosts}
 	p.DefaultAnyHost, _ = env.netrcDefaultAnyHost() // validated with the flags
 	if path := env.netrcPath(); path != "" {
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := fsutil.ReadRegularFile(path, maxNetrcSize); err == nil {
 			p.Netrc = string(b)
 		}
 	}

@@ -8,10 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/djok/modelfetch/internal/credentials"
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -80,7 +80,7 @@ func (sp *sitePlan) resolve(env env, offline bool) ([]credentials.HostRule, erro
 	}
 	netrcText := ""
 	if path := env.netrcPath(); path != "" {
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := fsutil.ReadRegularFile(path, maxNetrcSize); err == nil {
 			netrcText = string(b)
 		}
 	}
