@@ -95,6 +95,9 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 		}
 	}
 	pushed, missing, err := mirror.PushInstalled(ctx, target, installedFiles(targets), c, opts)
+	if ctx.Err() != nil {
+		return ctx.Err() // interrupted: the signal's exit status and line
+	}
 	code := pushExit(pushed, err, missing)
 	probs := pushProblems(pushed, err, missing)
 	if o.json {
