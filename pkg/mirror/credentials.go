@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -119,8 +120,9 @@ func (c *credentialCache) lookup(ctx context.Context, helper, addr string, call 
 	defer close(call.done)
 	defer call.stop()
 	call.cred, call.err = runHelper(ctx, helper, addr, c.timeout)
-	if he, ok := call.err.(*helperError); ok {
-		call.err = &credentialError{fmt.Errorf("docker config %s: %w", c.path, he)}
+	var he *helperError
+	if errors.As(call.err, &he) {
+		call.err = &credentialError{fmt.Errorf("docker config %s: %w", c.path, call.err)}
 	}
 }
 
