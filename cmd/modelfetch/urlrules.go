@@ -7,10 +7,10 @@ package main
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/djok/modelfetch/internal/credentials"
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/rules"
 )
@@ -60,11 +60,14 @@ func (o *netOptions) sitePlan(env env, models []*manifest.Model) (*sitePlan, err
 	return sp, nil
 }
 
+// maxNetrcSize bounds the netrc read (a FIFO or device is not read at all).
+const maxNetrcSize = 1 << 20
+
 // readNetrc is the text of ~/.netrc (or $NETRC); "" when there is none or
 // it cannot be read.
 func readNetrc(env env) string {
 	if path := env.netrcPath(); path != "" {
-		if b, err := os.ReadFile(path); err == nil {
+		if b, err := fsutil.ReadRegularFile(path, maxNetrcSize); err == nil {
 			return string(b)
 		}
 	}

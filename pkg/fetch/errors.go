@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -53,15 +54,7 @@ func (e *StatusError) Error() string {
 
 // Permanent: only a timeout, a throttled answer and a server error (but
 // "not implemented" and "version not supported") may go away.
-func (e *StatusError) Permanent() bool {
-	switch c := e.Code; {
-	case c == http.StatusRequestTimeout, c == http.StatusTooEarly, c == http.StatusTooManyRequests:
-		return false
-	case c >= 500 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
-		return false
-	}
-	return true
-}
+func (e *StatusError) Permanent() bool { return !retry.TransientStatus(e.Code) }
 
 // throttled reports whether the server asked us to slow down.
 func (e *StatusError) throttled() bool {

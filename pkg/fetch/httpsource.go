@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 // httpSource opens an http(s) URL: one GET from the offset asked for, or,
@@ -152,6 +154,7 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 		}
 	}
 	dog := newWatchdog(s.idle, s.speed, cancel)
+	req = req.WithContext(mirror.WithCredentialWait(req.Context(), dog.pause))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		dog.stop()

@@ -3,13 +3,11 @@ package fetch
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/djok/modelfetch/internal/retry"
 )
 
 // policy is the retry policy of every source, in one place:
@@ -101,17 +99,13 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 func (r *retrier) delay(err error) (time.Duration, bool) {
 	var se *StatusError
 	errors.As(err, &se)
-	var d time.Duration
-	if se != nil && se.HasRetryAfter {
-		d = min(se.RetryAfter, r.p.MaxRetryAfter)
-		d = min(d+rand.N(d/4+50*time.Millisecond), r.p.MaxRetryAfter)
-	} else {
-		d = r.p.Base << min(r.used, 20)
-		if d > r.p.Cap || d <= 0 {
-			d = r.p.Cap
-		}
-		d = d/2 + rand.N(d/2+1) // full jitter in [d/2, d]
+	rp := retry.Policy{Base: r.p.Base, Cap: r.p.Cap, MaxRetryAfter: r.p.MaxRetryAfter}
+	has := se != nil && se.HasRetryAfter
+	var after time.Duration
+	if has {
+		after = se.RetryAfter
 	}
+	d := rp.Delay(r.used, after, has)
 	free := se != nil && se.throttled() && se.Host != "" && r.hosts != nil && r.hosts(se.Host).slowDown(d)
 	return d, free
 }
@@ -126,19 +120,7 @@ func (p *policy) tooLong(err error) error {
 	return nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+func sleepCtx(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d) }
 
 // transient reports whether err is worth another try at the same source:
 // the one place this is decided. What is canceled, this machine's fault or
@@ -163,15 +145,5 @@ func transient(err error) bool {
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
 // (a date in the past means now). ok is false when there is none to read.
 func parseRetryAfter(h string, now time.Time) (d time.Duration, ok bool) {
-	h = strings.TrimSpace(h)
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, 86400)) * time.Second, true
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return retry.ParseRetryAfter(h, now)
 }
