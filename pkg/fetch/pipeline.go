@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		}
 		// With another source to go to, an unreachable host is left at once.
 		next := f.more(cands[i+1:])
-		if err := f.dead.check(c.src.Parsed); err != nil {
+		if err := f.dead.check(f.dialURL(c.src)); err != nil {
 			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: next, Mirror: c.mirror})
 			continue
 		}
@@ -47,7 +48,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		f.dead.mark(c.src.Parsed, err)
+		f.dead.mark(f.dialURL(c.src), err)
 		kind := KindNetwork
 		switch {
 		case isLocal(err):
@@ -175,9 +176,17 @@ func (f *Fetcher) openSource(src *manifest.Source, expect int64, newRetrier func
 	if f.o.Offline {
 		return nil, &permanentError{errors.New("offline: not reaching the network")}
 	}
-	return &httpSource{client: f.client, orig: src.Parsed, hosts: f.host, idle: f.o.IdleTimeout,
+	if src.Ref != nil {
+		return f.openRef(src, expect, newRetrier)
+	}
+	return f.httpSource(src.Parsed, expect, newRetrier), nil
+}
+
+// httpSource reads u with the fetcher's client and settings.
+func (f *Fetcher) httpSource(u *url.URL, expect int64, newRetrier func() *retrier) *httpSource {
+	return &httpSource{client: f.client, orig: u, hosts: f.host, idle: f.o.IdleTimeout,
 		speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
-		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}, nil
+		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}
 }
 
 // again decides, after a pass failed with err, whether the source gets

@@ -39,6 +39,9 @@ type Options struct {
 	// it, or the model is being updated); 0 means DefaultMaxSize. A model's
 	// recorded size bounds its own probes otherwise.
 	MaxSize int64
+	// Resolver pins the moving references of hub sources (hub.go); nil
+	// pins nothing.
+	Resolver Resolver
 }
 
 // DefaultMaxSize is the bound on what a probe decodes when neither the
@@ -167,7 +170,7 @@ func (r *Report) Outcome() Outcome {
 
 // complete reports whether every value lock records is present.
 func complete(m *manifest.Model) bool {
-	if !m.Locked() || m.Size < 0 {
+	if !m.Locked() || m.Size < 0 || !pinned(m) {
 		return false
 	}
 	for _, s := range m.Sources {
@@ -216,6 +219,12 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 			}
 			continue
 		}
+		if ok, err := r.pin(ctx, o.Resolver, m, o.UpdateAll || o.Update[m.Name]); err != nil || !ok {
+			if err != nil {
+				return r, err
+			}
+			continue
+		}
 		if err := r.model(ctx, p, m, o); err != nil {
 			return r, err
 		}
@@ -231,6 +240,7 @@ func (r *Report) incomplete(m *manifest.Model) {
 	if m.Size < 0 {
 		add("size")
 	}
+	r.incompletePins(m)
 	for _, s := range m.Sources {
 		if s.Table && (s.SHA256.IsZero() || s.Size < 0) {
 			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: redact.URL(s.Parsed), Kind: Incomplete, Key: "sha256/size of the served bytes"})
