@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/djok/modelfetch/internal/prune"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -29,12 +29,7 @@ func newCacheCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringVar(&dir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
-	open := func() *cache.Cache {
-		if dir != "" {
-			return cache.New(dir)
-		}
-		return cache.New(env.cacheDir())
-	}
+	open := func() *cache.Cache { return cache.New(env.cacheDir(dir)) }
 	cmd.AddCommand(
 		newCacheWarmCmd(stdout, stderr, env, &dir),
 		newCacheLsCmd(stdout, env, open),
@@ -79,10 +74,10 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.urls(), models),
+			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.URLs(), models),
 				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 			rep.live = newProgress(stderr, mode, !o.quiet)
-			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.models(models))
+			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.Models(models))
 			rep.live.finish()
 			return rep.report(results, false)
 		},
@@ -93,13 +88,10 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 	return cmd
 }
 
-// namesByDigest maps digests to the models of the manifest, when one loads.
-func namesByDigest(path string) map[digest.Digest][]string {
+// lockedDigests maps the sha256 of every locked model of m, selected or
+// not (another run may install them), to the models' names.
+func lockedDigests(m *manifest.Manifest) map[digest.Digest][]string {
 	out := map[digest.Digest][]string{}
-	m, err := manifest.Load(path)
-	if err != nil {
-		return out
-	}
 	for _, mod := range m.Models {
 		if mod.Locked() {
 			out[mod.SHA256] = append(out[mod.SHA256], mod.Name)
@@ -112,29 +104,67 @@ func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.C
 	var mf string
 	cmd := &cobra.Command{
 		Use:   "ls",
-		Short: "List cached blobs (named by the manifest's models, when it loads)",
+		Short: "List cached blobs (named by the manifest's models, when it loads), and junk",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			entries, err := open().List()
-			if err != nil {
-				return err
-			}
-			names := namesByDigest(mf)
-			tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "sha256\tsize\tmodels")
-			var total int64
-			for _, e := range entries {
-				total += e.Size
-				n := names[e.Digest]
-				sort.Strings(n)
-				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, humanSize(e.Size), dash(strings.Join(n, ",")))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
-			return tw.Flush()
+			return cacheLs(stdout, open(), mf)
 		},
 	}
 	cmd.Flags().StringVarP(&mf, "manifest", "m", env.defaultManifest(), "manifest whose model names label the blobs")
 	return cmd
+}
+
+// cacheLs prints c's blobs, labelled by the models of the manifest at mf
+// when it loads, then its junk entries.
+func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
+	entries, err := c.List()
+	if err != nil {
+		return err
+	}
+	junk, err := c.Junk()
+	if err != nil {
+		return err
+	}
+	names := map[digest.Digest][]string{}
+	if m, err := manifest.Load(mf); err == nil {
+		names = lockedDigests(m)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "sha256\tsize\tmodels")
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+		n := names[e.Digest]
+		sort.Strings(n)
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, humanSize(e.Size), dash(strings.Join(n, ",")))
+	}
+	for _, j := range junk {
+		size := "-"
+		if j.Size >= 0 {
+			size = humanSize(j.Size)
+		}
+		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
+	}
+	fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
+	if len(junk) > 0 {
+		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(junk))
+	}
+	return tw.Flush()
+}
+
+// entryType names a directory entry's type in words.
+func entryType(t fs.FileMode) string {
+	switch {
+	case t.IsRegular():
+		return "file"
+	case t&fs.ModeSymlink != 0:
+		return "symlink"
+	case t.IsDir():
+		return "folder"
+	case t&fs.ModeNamedPipe != 0:
+		return "fifo"
+	}
+	return "special file"
 }
 
 func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobra.Command {
@@ -143,7 +173,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 		Short: "Re-hash every cached blob; corrupt ones are removed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			checked, bad, err := prune.Corrupt(cmd.Context(), open())
+			checked, bad, err := open().VerifyAll(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -164,7 +194,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 			}
 			fmt.Fprintf(stdout, "%s checked, %d bad\n", plural(checked, "blob"), len(bad))
 			if len(bad) > 0 {
-				return &exitError{code: exitIntegrity, err: errReported}
+				return reported(kindIntegrity)
 			}
 			return nil
 		},
@@ -189,13 +219,22 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 					}
 					return err
 				}
-				keep = prune.Keep(m)
+				keep = map[digest.Digest]bool{}
+				for d := range lockedDigests(m) {
+					keep[d] = true
+				}
 			}
-			r, err := prune.Run(open(), keep)
+			r, err := open().Prune(keep)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stderr, "modelfetch: removed %s (%s) and %s\n", plural(r.Blobs, "blob"), humanSize(r.Freed), plural(r.Stale, "stale file"))
+			junk := ""
+			if r.Junk == 1 {
+				junk = ", 1 junk entry"
+			} else if r.Junk > 0 {
+				junk = fmt.Sprintf(", %d junk entries", r.Junk)
+			}
+			fmt.Fprintf(stderr, "modelfetch: removed %s (%s)%s and %s\n", plural(r.Blobs, "blob"), humanSize(r.Freed), junk, plural(r.Stale, "stale file"))
 			return nil
 		},
 	}

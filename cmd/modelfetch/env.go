@@ -11,6 +11,8 @@ type env struct {
 	Manifest              string
 	Netrc                 string
 	HFToken               string
+	HFEndpoint            string // HF_ENDPOINT
+	HFHubOffline          string // HF_HUB_OFFLINE
 	NetrcDefault          string // MODELFETCH_NETRC_DEFAULT
 	URLRules              string // MODELFETCH_URL_RULES
 	Mirrors               string // MODELFETCH_MIRRORS
@@ -30,6 +32,8 @@ func envFromOS() env {
 		Manifest:     os.Getenv("MODELFETCH_MANIFEST"),
 		Netrc:        os.Getenv("NETRC"),
 		HFToken:      os.Getenv("HF_TOKEN"),
+		HFEndpoint:   os.Getenv("HF_ENDPOINT"),
+		HFHubOffline: os.Getenv("HF_HUB_OFFLINE"),
 		NetrcDefault: os.Getenv("MODELFETCH_NETRC_DEFAULT"),
 		URLRules:     os.Getenv("MODELFETCH_URL_RULES"),
 		Mirrors:      os.Getenv("MODELFETCH_MIRRORS"),
@@ -40,10 +44,15 @@ func envFromOS() env {
 	}
 }
 
-// cacheDir is MODELFETCH_CACHE, else $XDG_CACHE_HOME/modelfetch, else
-// ~/.cache/modelfetch.
-func (e env) cacheDir() string {
+// cacheDir is the one answer to where the cache folder is: flag (--cache)
+// when given, else MODELFETCH_CACHE, else $XDG_CACHE_HOME/modelfetch, else
+// ~/.cache/modelfetch, else a folder in the temp dir. --no-cache does not
+// move it: it stops blobs being read or stored (netOptions.cache), while
+// lock still serialises its manifest writes there.
+func (e env) cacheDir(flag string) string {
 	switch {
+	case flag != "":
+		return flag
 	case e.Cache != "":
 		return e.Cache
 	case e.XDGCache != "":

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,7 @@ type lockOptions struct {
 	update      []string
 	firstSource bool
 	maxSize     int64
+	download    bool
 }
 
 func newLockCmd(stderr io.Writer, env env) *cobra.Command {
@@ -41,6 +43,9 @@ against its sources even when complete. A recorded value that no longer
 matches is reported and kept (exit 3) unless --update allows replacing it:
 --update=NAME checks and updates NAME, --update alone every model.
 Every source of a model must serve the same bytes (--first-source skips that).
+An hf:// source's branch or tag is pinned to its commit (the model's pins);
+its LFS files are recorded from the Hub's metadata, without downloading them
+(--download downloads them anyway). --update=NAME moves NAME's pins too.
 --check changes nothing: exit 4 when a value is missing, 3 when a source no
 longer serves what is recorded.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,6 +59,7 @@ longer serves what is recorded.`,
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
 	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
+	fs.BoolVar(&o.download, "download", false, "download and hash hf:// files too, trusting no hub metadata")
 	o.netOptions.addFlags(fs, "jobs", "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
 	o.outputOptions.addFlags(fs, true, false)
 	help := cmd.HelpFunc()
@@ -92,15 +98,21 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	// A model the url rules block is reported only when lock reads it.
+	// A model the url rules block stops the run before anything is read,
+	// when lock would read it.
 	site, err := o.sitePlan(env, models)
 	var blocked rules.Blocked
 	if err != nil && !errors.As(err, &blocked) {
 		return err
 	}
+	if b := lo.Blocked(models, blocked); len(b) > 0 {
+		return &kindError{kind: kindNetwork, err: b}
+	}
 	p := newProgress(stderr, mode, !o.quiet)
-	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
-	rep, err := lock.Run(cmd.Context(), prober, models, lo)
+	f := o.fetcher(env, site, p)
+	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
+	lo.Resolver = hub
+	rep, err := lock.Run(cmd.Context(), lock.UnderRules(hub, site.Site), models, lo)
 	p.finish()
 	if err != nil {
 		return err
@@ -108,31 +120,19 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	return o.finish(cmd.Context(), m, src, rep, &ui{stderr: stderr}, env)
 }
 
-// selection is what lock checks: the NAMEs, the --update=NAMEs (a model
-// to update is a model to check), every model with --update alone, else
-// those missing a value.
+// selection is what lock checks (lock.Select): --update alone (NoOptDefVal
+// "*") updates every model.
 func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manifest.Model, lock.Options, error) {
-	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check, MaxSize: o.maxSize}
-	for _, u := range o.update {
-		if u == "*" {
-			lo.UpdateAll = true
-			continue
-		}
-		if m.Model(u) == nil {
-			return nil, lo, usagef("--update %s: no model of that name in %s", u, o.manifest)
-		}
-		lo.Update[u] = true
-		if !slices.Contains(names, u) {
-			names = append(names, u)
-		}
-	}
-	models, err := m.Select(names)
-	if err != nil {
+	update := slices.DeleteFunc(slices.Clone(o.update), func(u string) bool { return u == "*" })
+	models, lo, err := lock.Select(m, names, update, len(update) < len(o.update))
+	var unknown *lock.UnknownModelError
+	switch {
+	case errors.As(err, &unknown):
+		return nil, lo, usagef("--update %s", err)
+	case err != nil:
 		return nil, lo, &usageError{err}
 	}
-	for _, mod := range models {
-		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll
-	}
+	lo.FirstSource, lo.Check, lo.MaxSize = o.firstSource, o.check, o.maxSize
 	return models, lo, nil
 }
 
@@ -150,32 +150,39 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		// Serialised with other writers of this manifest by a lock in the
 		// cache folder (even with --no-cache: it holds no blob), re-read
 		// under that lock.
-		lockDir := env.cacheDir()
-		if o.cacheDir != "" {
-			lockDir = o.cacheDir
-		}
 		var err error
-		if written, err = rep.Write(ctx, o.manifest, src, lockDir); err != nil {
+		if written, err = rep.Write(ctx, o.manifest, src, env.cacheDir(o.cacheDir)); err != nil {
 			return err
 		}
 	}
 	if written > 0 {
-		u.infof(o.quiet, "lock: wrote %s to %s (%s)", plural(written, "value"), o.manifest, strings.Join(rep.Locked, ", "))
+		u.infof(o.quiet, "lock: wrote %s to %s (%s)", plural(written, "value"), o.manifest, nameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
 	for _, h := range lockHints(rep.Findings, o.manifest, env) {
 		u.hintf("%s", h)
 	}
-	switch rep.ExitKind() {
-	case "integrity":
-		return &exitError{code: exitIntegrity, err: errReported}
-	case "network":
-		return &exitError{code: exitNetwork, err: errReported}
-	case "incomplete":
-		return &exitError{code: exitStale, err: errReported}
+	return reported(lockKind(rep.Outcome()))
+}
+
+// nameList joins names for one line: every name when they are few, else
+// the first three and how many more ("a, b, c … and 4,997 more").
+func nameList(names []string) string {
+	const all, shown = 10, 3
+	if len(names) <= all {
+		return strings.Join(names, ", ")
 	}
-	return nil
+	return fmt.Sprintf("%s … and %s more", strings.Join(names[:shown], ", "), thousands(len(names)-shown))
+}
+
+// thousands writes n with a comma between each group of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // probeProgress shows what lock downloads as fetch shows its artifacts: a

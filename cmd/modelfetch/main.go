@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -15,20 +14,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-
-	"github.com/djok/modelfetch/pkg/fetch"
-	"github.com/djok/modelfetch/pkg/manifest"
-)
-
-// Exit codes (DESIGN.md).
-const (
-	exitOK          = 0
-	exitNetwork     = 1
-	exitUsage       = 2
-	exitIntegrity   = 3
-	exitStale       = 4
-	exitInterrupted = 130 // SIGINT
-	exitTerminated  = 143 // SIGTERM
 )
 
 func main() { os.Exit(Main()) }
@@ -107,25 +92,6 @@ func commandName(cmd *cobra.Command) string {
 // errReported wraps a failure whose details were already printed.
 var errReported = errors.New("reported")
 
-// exitError carries an exit code decided by a command.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string { return e.err.Error() }
-func (e *exitError) Unwrap() error { return e.err }
-
-// usageError is a command line mistake (exit 2).
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usagef(format string, args ...any) error {
-	return &usageError{fmt.Errorf(format, args...)}
-}
-
 // hinted is an error with a next step.
 type hinted struct {
 	err  error
@@ -134,55 +100,3 @@ type hinted struct {
 
 func (e *hinted) Error() string { return e.err.Error() }
 func (e *hinted) Unwrap() error { return e.err }
-
-// exitCode is the one place exit codes are decided.
-func exitCode(ctx context.Context, err error) int {
-	code := errorExit(ctx, err)
-	if code == exitInterrupted {
-		return interruptedExit(ctx)
-	}
-	return code
-}
-
-func errorExit(ctx context.Context, err error) int {
-	var ee *exitError
-	var ml manifest.ErrorList
-	var me *manifest.Error
-	var ue *usageError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ee):
-		return ee.code
-	case ctx.Err() != nil || errors.Is(err, context.Canceled):
-		return exitInterrupted
-	case errors.As(err, &ml), errors.As(err, &me), errors.As(err, &ue):
-		return exitUsage
-	}
-	// Cobra's own flag and argument errors.
-	return exitUsage
-}
-
-// resultsExit combines artifact outcomes (DESIGN.md, "combining outcomes"):
-// 3 if any failed with integrity, else 130 if interrupted, else 1 if any
-// failed, else 0.
-func resultsExit(results []fetch.Result) int {
-	code := exitOK
-	for _, r := range results {
-		var fe *fetch.Error
-		if r.Status != fetch.StatusFailed || !errors.As(r.Err, &fe) {
-			continue
-		}
-		switch fe.Kind {
-		case fetch.KindIntegrity:
-			return exitIntegrity
-		case fetch.KindCanceled:
-			code = exitInterrupted
-		default:
-			if code == exitOK {
-				code = exitNetwork
-			}
-		}
-	}
-	return code
-}

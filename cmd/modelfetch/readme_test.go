@@ -183,7 +183,7 @@ func TestHelpSaysWhatTheReadmeSays(t *testing.T) {
 	assert.NotContains(t, out.String(), "NAME[=*]")
 	out.Reset()
 	require.Equal(t, 0, run(t.Context(), []string{"--help"}, &out, io.Discard, env{}))
-	offline, _, _ := strings.Cut(out.String()[strings.Index(out.String(), "--offline"):], "\n")
+	offline := regexp.MustCompile(`(?m)^ +--offline .*$`).FindString(out.String())
 	assert.Contains(t, offline, "file: sources", "file: sources still install offline")
 }
 
@@ -214,8 +214,8 @@ func TestReadmeRealJobIsIgnored(t *testing.T) {
 }
 
 // TestReadmeOwnManifest follows "Your own manifest": the hand-written entry
-// parses, `lock -m` records its sha256 and size as two new lines, and a
-// fetch installs it under the folder the README names.
+// parses, `lock -m` records its sha256 and size as two new lines, and
+// `-m … --out ./models` installs it there.
 func TestReadmeOwnManifest(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
@@ -248,8 +248,21 @@ func TestReadmeOwnManifest(t *testing.T) {
 	assert.Equal(t, len(strings.Split(text, "\n"))+2, len(strings.Split(string(locked), "\n")), "two lines added:\n%s", locked)
 	assert.Contains(t, string(locked), fmt.Sprintf("size = %d\n", len(data)))
 
-	require.Equal(t, 0, run(t.Context(), []string{"-m", file}, io.Discard, &stderr, e), stderr.String())
+	require.Equal(t, 0, run(t.Context(), []string{"-m", file, "--out", filepath.Join(dir, "models")}, io.Discard, &stderr, e), stderr.String())
 	got, err := os.ReadFile(filepath.Join(dir, "models", "u2net_human_seg.onnx"))
+	require.NoError(t, err)
+	assert.Equal(t, data, got)
+
+	// With add instead: the manifest is made and locked in one step.
+	added := filepath.Join(t.TempDir(), "models.toml")
+	args := []string{"add", "u2net-human-seg", srv.URL + "/u2net_human_seg.onnx", "-m", added}
+	require.Equal(t, 0, run(t.Context(), args, io.Discard, &stderr, e), stderr.String())
+	text2, err := os.ReadFile(added)
+	require.NoError(t, err)
+	assert.Contains(t, string(text2), fmt.Sprintf("size = %d\n", len(data)))
+	out := filepath.Join(filepath.Dir(added), "models")
+	require.Equal(t, 0, run(t.Context(), []string{"-m", added, "--out", out}, io.Discard, &stderr, e), stderr.String())
+	got, err = os.ReadFile(filepath.Join(out, "u2net_human_seg.onnx"))
 	require.NoError(t, err)
 	assert.Equal(t, data, got)
 }

@@ -29,7 +29,9 @@ mirrors, as --mirror), DOCKER_CONFIG (the folder of the config.json registry
 credentials come from; default ~/.docker), the proxy variables,
 ~/.netrc (or NETRC) and HF_TOKEN (for huggingface.co and hf.co). The netrc
 default entry goes only over https to hosts the manifest names;
-MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
+MODELFETCH_NETRC_DEFAULT=any sends it to every https host. hf:// sources are
+read from HF_ENDPOINT (default https://huggingface.co), with HF_TOKEN over
+https to that host only; HF_HUB_OFFLINE=1 means --offline.`,
 		Version:       version,
 		Args:          knownCommand,
 		SilenceErrors: true,
@@ -47,10 +49,12 @@ MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
 		newFetchCmd(stdout, stderr, env),
 		newVerifyCmd(stdout, stderr, env),
 		newLockCmd(stderr, env),
+		newAddCmd(stderr, env),
 		newCacheCmd(stdout, stderr, env),
 		newMirrorCmd(stdout, stderr, env),
 		newVersionCmd(stdout),
 	)
+	usageArgs(root)
 	return root
 }
 
@@ -186,7 +190,7 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	}
 	// The manifest's owner applies when we can give files away (root); an
 	// explicit --owner is always attempted, and fails loudly if it cannot.
-	targets, err := fetch.Targets(m, site.models(models), owner, env.IsRoot || owner != nil)
+	targets, err := fetch.Targets(m, site.Models(models), owner, env.IsRoot || owner != nil)
 	if err != nil {
 		return site, nil, err
 	}
@@ -237,7 +241,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	}
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
-		urls:  o.netOptions.withMirrors(site.urls(), targetModels(targets)),
+		urls:  o.netOptions.withMirrors(site.URLs(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
@@ -272,7 +276,7 @@ const statusBlocked fetch.Status = "blocked"
 
 func markBlocked(results []fetch.Result, site *sitePlan) []fetch.Result {
 	for i, r := range results {
-		if p := site.plans[r.Name]; p != nil && len(p.Candidates) == 0 && len(p.Blocked) > 0 {
+		if p := site.Plans[r.Name]; p != nil && len(p.Candidates) == 0 && len(p.Blocked) > 0 {
 			results[i].Status, results[i].Source = statusBlocked, ""
 		}
 	}

@@ -159,14 +159,14 @@ func TestSignalWatch(t *testing.T) {
 		ctx, stop := withSignals(context.Background(), sigs, func(code int) { exits <- code })
 		sigs <- tt.first
 		<-ctx.Done()
-		assert.Equal(t, tt.cancel, interruptedExit(ctx))
+		assert.Equal(t, tt.cancel, exitCode(ctx, ctx.Err()))
 		sigs <- tt.second
 		assert.Equal(t, tt.exit, <-exits)
 		stop()
 	}
 	ctx, stop := withSignals(context.Background(), make(chan os.Signal), func(int) { t.Error("exit called") })
 	stop()
-	assert.Equal(t, 130, interruptedExit(ctx), "canceled without a signal: interrupted")
+	assert.Equal(t, 130, exitCode(ctx, ctx.Err()), "canceled without a signal: interrupted")
 }
 
 // TestLockInterrupted: lock stops on SIGINT with 130 and says why, and

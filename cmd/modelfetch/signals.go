@@ -7,7 +7,7 @@ import (
 	"syscall"
 )
 
-// Signals (DESIGN.md): the first SIGINT or SIGTERM cancels the run, which
+// Signals (docs/DESIGN.md): the first SIGINT or SIGTERM cancels the run, which
 // then ends promptly with nothing half-written and exits 130 or 143, as
 // shells report them; a second signal ends the process at once.
 
@@ -21,22 +21,22 @@ func (e *signalError) Error() string {
 	return "interrupted (SIGINT)"
 }
 
-// signalExit is the exit status for a run ended by sig.
-func signalExit(sig os.Signal) int {
+// signalKind is the kind of a run ended by sig.
+func signalKind(sig os.Signal) exitKind {
 	if sig == syscall.SIGTERM {
-		return exitTerminated
+		return kindTerminated
 	}
-	return exitInterrupted
+	return kindInterrupted
 }
 
-// interruptedExit is the exit status of a run canceled through ctx: 143 when
-// a SIGTERM did it, else 130.
-func interruptedExit(ctx context.Context) int {
+// interruptedKind refines kind for a run canceled through ctx: a SIGTERM
+// made it kindTerminated. Any other kind is kept.
+func interruptedKind(ctx context.Context, kind exitKind) exitKind {
 	var se *signalError
-	if errors.As(context.Cause(ctx), &se) {
-		return signalExit(se.sig)
+	if kind == kindInterrupted && errors.As(context.Cause(ctx), &se) {
+		return signalKind(se.sig)
 	}
-	return exitInterrupted
+	return kind
 }
 
 // withSignals returns a context canceled by the first signal from sigs;
@@ -53,7 +53,7 @@ func withSignals(parent context.Context, sigs <-chan os.Signal, exit func(int)) 
 		}
 		select {
 		case s := <-sigs:
-			exit(signalExit(s))
+			exit(signalKind(s).code())
 		case <-done:
 		}
 	}()

@@ -112,7 +112,8 @@ type reporter struct {
 }
 
 func (r reporter) report(results []fetch.Result, dry bool) error {
-	code := resultsExit(results)
+	kind := resultsKind(results)
+	code := kind.code()
 	u := &ui{stderr: r.stderr}
 	if r.out.json {
 		if err := writeJSON(r.stdout, r.command, code, results, r.urls, nil, r.push); err != nil {
@@ -144,10 +145,7 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 			u.hintf("%s", h)
 		}
 	}
-	if code != exitOK {
-		return &exitError{code: code, err: errReported}
-	}
-	return nil
+	return reported(kind)
 }
 
 // statusText is a status as the summary shows it: in words, as the progress

@@ -2,7 +2,7 @@
 // credential policy of modelfetch, in one place. It reads nothing itself; the
 // caller passes the netrc text, the token and the hosts the manifest names.
 //
-// The rules (DESIGN.md, README "Environment"):
+// The rules (docs/DESIGN.md, README "Environment"):
 //   - HF_TOKEN goes as a bearer token to the model hub (huggingface.co, hf.co)
 //     over https, and nowhere else.
 //   - A netrc `machine` entry keeps netrc's meaning: that host, any port.

@@ -21,8 +21,8 @@ import (
 	"unicode/utf8"
 )
 
-// ErrNoLocks means the filesystem does not support advisory locks.
-var ErrNoLocks = errors.New("file locks are not supported here")
+// ErrNoFlock means the filesystem does not support advisory locks.
+var ErrNoFlock = errors.New("file locks are not supported here")
 
 // ErrNotRegular means a name leads to something other than a regular file: a
 // symlink, a FIFO, a device, a socket or a folder.
@@ -116,7 +116,7 @@ func OpenRegular(root *os.Root, name string, flag int, perm os.FileMode) (*os.Fi
 // is not a regular file is left alone. Where locks are unsupported nothing is
 // removed. A missing dir is not an error. It returns how many were removed.
 func RemoveStaleTemps(root *os.Root, dir string) (int, error) {
-	return noLocksIsFine(sweep(root, dir, nil))
+	return noFlockIsFine(sweep(root, dir, nil))
 }
 
 // RemoveStaleTempsTree is RemoveStaleTemps for dir and every folder beneath
@@ -128,14 +128,14 @@ func RemoveStaleTemps(root *os.Root, dir string) (int, error) {
 // has been swept.
 func RemoveStaleTempsTree(root *os.Root, dir string) (int, error) {
 	budget := TreeLimit
-	return noLocksIsFine(sweep(root, dir, &budget))
+	return noFlockIsFine(sweep(root, dir, &budget))
 }
 
 // TreeLimit bounds the folders RemoveStaleTempsTree reads.
 const TreeLimit = 4096
 
-func noLocksIsFine(n int, err error) (int, error) {
-	if errors.Is(err, ErrNoLocks) {
+func noFlockIsFine(n int, err error) (int, error) {
+	if errors.Is(err, ErrNoFlock) {
 		return n, nil
 	}
 	return n, err
@@ -173,7 +173,7 @@ func sweep(root *os.Root, dir string, budget *int) (int, error) {
 		if budget != nil && de.IsDir() {
 			n, err := sweep(root, p, budget)
 			removed += n
-			if errors.Is(err, ErrNoLocks) {
+			if errors.Is(err, ErrNoFlock) {
 				return removed, err
 			}
 			if err != nil && first == nil {
@@ -188,7 +188,7 @@ func sweep(root *os.Root, dir string, budget *int) (int, error) {
 		if ok {
 			removed++
 		}
-		if errors.Is(err, ErrNoLocks) {
+		if errors.Is(err, ErrNoFlock) {
 			return removed, err // nobody's temp files can be told apart here
 		}
 	}
@@ -204,7 +204,7 @@ func removeIfStale(root *os.Root, p string) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	ok, err := TryLock(f)
+	ok, err := TryFlock(f)
 	if !ok {
 		return false, err
 	}
@@ -233,8 +233,8 @@ func CreateTemp(root *os.Root, dir, base string) (*os.File, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		err = Lock(f)
-		if errors.Is(err, ErrNoLocks) {
+		err = Flock(f)
+		if errors.Is(err, ErrNoFlock) {
 			return f, name, nil // nobody can tell ours apart; nobody removes it
 		}
 		if err != nil {

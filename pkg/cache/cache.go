@@ -5,8 +5,8 @@
 //
 //	blobs/sha256/<hex>   verified blobs, read-only (0444)
 //	tmp/                 blobs being written (temp file, locked while written)
-//	locks/<hex>.lock     one lock per digest, so processes sharing the cache
-//	                     download each blob once
+//	locks/<hex>.lock     one claim per digest (Claim), so processes sharing
+//	                     the cache download each blob once
 //
 // A blob appears under its final name only by rename after verification, so a
 // killed writer leaves at most a temp file, which RemoveStaleTemps removes.
@@ -23,8 +23,8 @@
 //   - a cache that cannot be written (read-only, full, deleted) makes Create
 //     or Commit fail with an error matching ErrUnavailable, and a Writer's
 //     Write never fails (see Writer);
-//   - Lock fails only when ctx is done: a lock file it cannot use means going
-//     on unlocked.
+//   - Claim fails only when ctx is done: a claim file it cannot use means
+//     going on without a claim.
 package cache
 
 import (
@@ -60,20 +60,20 @@ func (damagedError) Is(target error) bool { return target == fs.ErrNotExist }
 
 // Paths inside the cache folder.
 const (
-	blobDir = "blobs/sha256"
-	tmpDir  = "tmp"
-	lockDir = "locks"
+	blobDir  = "blobs/sha256"
+	tmpDir   = "tmp"
+	claimDir = "locks" // the claims' folder (named before claims were)
 )
 
-// lockPoll is how often Lock tries again while another process holds the lock.
-const lockPoll = 50 * time.Millisecond
+// claimPoll is how often Claim tries again while another process holds the claim.
+const claimPoll = 50 * time.Millisecond
 
 // Cache is a cache folder. The zero value is not usable; call New.
 type Cache struct {
 	dir string
-	// NoLock skips the per-digest lock, as on a filesystem without flock:
+	// NoClaim skips the per-digest claim, as on a filesystem without flock:
 	// processes may then download a blob twice, but every blob stays whole.
-	NoLock bool
+	NoClaim bool
 }
 
 // New returns the cache at dir. Nothing is created until something is written.
@@ -111,7 +111,7 @@ func (c *Cache) make() (*os.Root, error) {
 	if err != nil {
 		return nil, c.unavailable(err)
 	}
-	for _, d := range []string{blobDir, tmpDir, lockDir} {
+	for _, d := range []string{blobDir, tmpDir, claimDir} {
 		if err := root.MkdirAll(d, 0o755); err != nil {
 			root.Close()
 			return nil, c.unavailable(err)
@@ -322,8 +322,8 @@ func (c *Cache) RemoveDamaged() ([]string, error) {
 	return removed, nil
 }
 
-// Clean removes the temp files of killed runs, lock files nobody holds, lock
-// entries and blob entries that are not regular files. It returns how many
+// Clean removes the temp files of killed runs, claim files nobody holds,
+// claim entries and blob entries that are not regular files. It returns how many
 // it removed.
 func (c *Cache) Clean() (int, error) {
 	n, err := c.RemoveStaleTemps()
@@ -340,7 +340,7 @@ func (c *Cache) Clean() (int, error) {
 		return n, nil
 	}
 	defer root.Close()
-	dir, err := root.Open(lockDir)
+	dir, err := root.Open(claimDir)
 	if err != nil {
 		return n, nil
 	}
@@ -350,7 +350,7 @@ func (c *Cache) Clean() (int, error) {
 		return n, nil
 	}
 	for _, de := range des {
-		if removeUnheldLock(root, path.Join(lockDir, de.Name())) {
+		if removeUnheldClaim(root, path.Join(claimDir, de.Name())) {
 			n++
 		}
 	}

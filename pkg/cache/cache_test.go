@@ -94,19 +94,19 @@ func TestCleanRemovesOnlyDeadTemps(t *testing.T) {
 	assert.NoError(t, err, "a live writer's temp file is kept")
 }
 
-func TestLockIsExclusive(t *testing.T) {
+func TestClaimIsExclusive(t *testing.T) {
 	c := New(t.TempDir())
 	d := digest.Of([]byte("x"))
-	unlock, err := c.Lock(context.Background(), d)
+	unlock, err := c.Claim(context.Background(), d)
 	require.NoError(t, err)
 	// flock locks belong to open files, so a second open in this process
 	// conflicts just as another process would.
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	_, err = c.Lock(ctx, d)
+	_, err = c.Claim(ctx, d)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	unlock()
-	unlock2, err := c.Lock(context.Background(), d)
+	unlock2, err := c.Claim(context.Background(), d)
 	require.NoError(t, err)
 	unlock2()
 }

@@ -99,12 +99,12 @@ func TestDamagedBlobIsAMiss(t *testing.T) {
 	}
 }
 
-func TestLockFileFIFODoesNotHang(t *testing.T) {
+func TestClaimFileFIFODoesNotHang(t *testing.T) {
 	c := layout(t)
 	d := digest.Of([]byte("x"))
 	lock := filepath.Join(c.Dir(), "locks", d.String()+".lock")
 	require.NoError(t, syscall.Mkfifo(lock, 0o644))
-	// Should Lock block on the FIFO, a writer lets it go after the test.
+	// Should Claim block on the FIFO, a writer lets it go after the test.
 	t.Cleanup(func() {
 		if f, err := os.OpenFile(lock, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
 			f.Close()
@@ -112,7 +112,7 @@ func TestLockFileFIFODoesNotHang(t *testing.T) {
 	})
 	var unlock func()
 	var err error
-	within(t, 5*time.Second, func() { unlock, err = c.Lock(context.Background(), d) })
+	within(t, 5*time.Second, func() { unlock, err = c.Claim(context.Background(), d) })
 	require.NoError(t, err)
 	defer unlock()
 	fi, err := os.Lstat(lock)
@@ -121,19 +121,19 @@ func TestLockFileFIFODoesNotHang(t *testing.T) {
 	// And it is a real lock.
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	_, err = c.Lock(ctx, d)
+	_, err = c.Claim(ctx, d)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 }
 
 // As root too (the tests run as root here): a lock file that is a symlink
 // never creates a file outside the cache.
-func TestLockFileSymlinkCreatesNothingOutside(t *testing.T) {
+func TestClaimFileSymlinkCreatesNothingOutside(t *testing.T) {
 	c := layout(t)
 	d := digest.Of([]byte("x"))
 	target := filepath.Join(t.TempDir(), "planted")
 	lock := filepath.Join(c.Dir(), "locks", d.String()+".lock")
 	require.NoError(t, os.Symlink(target, lock))
-	unlock, err := c.Lock(context.Background(), d)
+	unlock, err := c.Claim(context.Background(), d)
 	require.NoError(t, err)
 	defer unlock()
 	assert.NoFileExists(t, target)
@@ -214,7 +214,7 @@ func TestCacheDeletedMidRun(t *testing.T) {
 	w, err := c.Create()
 	require.NoError(t, err)
 	defer w.Abort()
-	unlock, err := c.Lock(context.Background(), digest.Of([]byte("x")))
+	unlock, err := c.Claim(context.Background(), digest.Of([]byte("x")))
 	require.NoError(t, err)
 	require.NoError(t, os.RemoveAll(c.Dir()))
 	_, err = w.Write([]byte("x"))
@@ -232,7 +232,7 @@ func TestCacheDeletedMidRun(t *testing.T) {
 	assert.True(t, c.Has(digest.Of([]byte("x"))))
 }
 
-// A cache that cannot be written: Create says so with ErrUnavailable, Lock
+// A cache that cannot be written: Create says so with ErrUnavailable, Claim
 // goes on unlocked, reads are misses.
 func TestUnwritableCache(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
@@ -249,7 +249,7 @@ func TestUnwritableCache(t *testing.T) {
 			d := digest.Of([]byte("x"))
 			_, err := c.Create()
 			assert.ErrorIs(t, err, ErrUnavailable)
-			unlock, err := c.Lock(context.Background(), d)
+			unlock, err := c.Claim(context.Background(), d)
 			require.NoError(t, err, "no lock is no reason to fail")
 			unlock()
 			_, err = c.Open(d)
@@ -279,20 +279,20 @@ func TestRemoveStaleTempsKeepsLiveWriter(t *testing.T) {
 	assert.True(t, c.Has(d))
 }
 
-// Clean may remove a lock file while another Lock waits on it; the waiter
+// Clean may remove a claim file while another Claim waits on it; the waiter
 // must then lock the file that other processes see, not the removed one.
-func TestLockSurvivesCleanOfItsFile(t *testing.T) {
+func TestClaimSurvivesCleanOfItsFile(t *testing.T) {
 	c := layout(t)
 	d := digest.Of([]byte("x"))
-	unlock1, err := c.Lock(context.Background(), d)
+	unlock1, err := c.Claim(context.Background(), d)
 	require.NoError(t, err)
 	got := make(chan func(), 1)
 	go func() {
-		u, err := c.Lock(context.Background(), d)
+		u, err := c.Claim(context.Background(), d)
 		assert.NoError(t, err)
 		got <- u
 	}()
-	time.Sleep(100 * time.Millisecond) // the second Lock waits on the file
+	time.Sleep(100 * time.Millisecond) // the second Claim waits on the file
 	unlock1()
 	_, err = c.Clean() // may remove the file before the waiter locks it
 	require.NoError(t, err)
@@ -301,6 +301,6 @@ func TestLockSurvivesCleanOfItsFile(t *testing.T) {
 	defer unlock2()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
-	_, err = c.Lock(ctx, d)
+	_, err = c.Claim(ctx, d)
 	assert.ErrorIs(t, err, context.DeadlineExceeded, "the waiter holds the lock everyone sees")
 }

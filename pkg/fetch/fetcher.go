@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/mirror"
@@ -76,6 +77,8 @@ type Options struct {
 	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
 	// (see decompress.NewPool); nil means one block per CPU.
 	DecodePool chan struct{}
+	// Hub says where hf:// sources are read from, and with what token.
+	Hub HubOptions
 }
 
 // Observer is told what happens; calls may come from several goroutines at
@@ -119,16 +122,17 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostLimiter
-	dead  deadHosts // hosts this run gave up on (dead.go)
+	dead  deadHosts    // hosts this run gave up on (dead.go)
+	hubc  *http.Client // the client for the Hub's endpoint (hubsource.go)
 }
 
 // New returns a Fetcher with opts, filling in the defaults.
 func New(opts Options) *Fetcher {
 	opts.Jobs = orDefault(opts.Jobs, 4)
 	opts.IdleTimeout = orDefault(opts.IdleTimeout, 30*time.Second)
-	opts.BackoffBase = orDefault(opts.BackoffBase, 500*time.Millisecond)
-	opts.BackoffMax = orDefault(opts.BackoffMax, 30*time.Second)
-	opts.MaxRetryAfter = orDefault(opts.MaxRetryAfter, 2*time.Minute)
+	opts.BackoffBase = orDefault(opts.BackoffBase, retry.DefaultBase)
+	opts.BackoffMax = orDefault(opts.BackoffMax, retry.DefaultCap)
+	opts.MaxRetryAfter = orDefault(opts.MaxRetryAfter, retry.DefaultMaxRetryAfter)
 	opts.Connections = orDefault(opts.Connections, 1)
 	opts.ChunkSize = orDefault(opts.ChunkSize, 4<<20)
 	opts.HostConnections = orDefault(opts.HostConnections, 16)

@@ -39,7 +39,7 @@ func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
 			continue
 		}
 		swept[t.Root] = true
-		// Whatever models this run selects (DESIGN.md: install roots).
+		// Whatever models this run selects (docs/DESIGN.md: install roots).
 		if root, err := os.OpenRoot(t.Root); err == nil {
 			_, _ = fsutil.RemoveStaleTempsTree(root, ".")
 			root.Close()
@@ -113,7 +113,7 @@ func (f *Fetcher) fill(ctx context.Context, m *manifest.Model, tmp *tempFile, r 
 		return fmt.Errorf("not in the cache (sha256 %s) and offline", m.SHA256.Short())
 	}
 	if c != nil && !f.o.Offline {
-		unlock, err := c.Lock(ctx, m.SHA256)
+		unlock, err := c.Claim(ctx, m.SHA256)
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()

@@ -77,7 +77,7 @@ func (e *SourceError) Error() string { return e.Source + ": " + e.Reason() }
 func (e *SourceError) Reason() string { return describe(e.Err) }
 func (e *SourceError) Unwrap() error  { return e.Err }
 
-// Error is an artifact that could not be installed. Kind follows DESIGN.md:
+// Error is an artifact that could not be installed. Kind follows docs/DESIGN.md:
 // integrity when no source delivered good bytes and at least one delivered
 // complete bad ones, otherwise network (or local/canceled).
 type Error struct {

@@ -43,7 +43,7 @@ func (f *Fetcher) warm(ctx context.Context, m *manifest.Model) (r Result) {
 	if f.o.Offline && !f.hasLocalSource(m) {
 		return fail(KindNetwork, fmt.Errorf("not in the cache (sha256 %s) and offline", m.SHA256.Short()))
 	}
-	unlock, err := c.Lock(ctx, m.SHA256)
+	unlock, err := c.Claim(ctx, m.SHA256)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fail(KindCanceled, ctx.Err())

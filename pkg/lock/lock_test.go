@@ -63,30 +63,30 @@ func TestRun(t *testing.T) {
 		probes    fake
 		opts      Options
 		wantEdits int
-		wantExit  string
+		wantExit  Outcome
 	}{
 		{name: "fresh, sources agree", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": good}, wantEdits: 2},
-		{name: "fresh, mirror disagrees", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, wantExit: "integrity"},
+		{name: "fresh, mirror disagrees", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, wantExit: OutcomeIntegrity},
 		{name: "fresh, first source only", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, opts: Options{FirstSource: true}, wantEdits: 2},
-		{name: "fresh, a mirror is down", src: unlocked, probes: fake{"https://one/a": good}, wantEdits: 2, wantExit: "network"},
+		{name: "fresh, a mirror is down", src: unlocked, probes: fake{"https://one/a": good}, wantEdits: 2, wantExit: OutcomeUnreachable},
 		{name: "complete and not named: skipped", src: locked, probes: fake{}},
 		{name: "named, still good", src: locked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Named: map[string]bool{"a": true}}},
-		{name: "named, changed upstream", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Named: map[string]bool{"a": true}}, wantExit: "integrity"},
+		{name: "named, changed upstream", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Named: map[string]bool{"a": true}}, wantExit: OutcomeIntegrity},
 		{name: "named, changed, update", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Named: map[string]bool{"a": true}, Update: map[string]bool{"a": true}}, wantEdits: 2},
-		{name: "check, unlocked", src: unlocked, probes: fake{}, opts: Options{Check: true}, wantExit: "incomplete"},
+		{name: "check, unlocked", src: unlocked, probes: fake{}, opts: Options{Check: true}, wantExit: OutcomeIncomplete},
 		{name: "check, good", src: locked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Check: true}},
-		{name: "check, sha256 but no size", src: strings.Replace(locked, "size = 4\n", "", 1), probes: fake{}, opts: Options{Check: true}, wantExit: "incomplete"},
-		{name: "named, grew past its recorded size", src: strings.Replace(locked, "size = 4", "size = 3", 1), probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Named: map[string]bool{"a": true}}, wantExit: "integrity"},
-		{name: "fresh, larger than --max-size", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{MaxSize: 3}, wantExit: "integrity"},
-		{name: "fresh, one mirror larger than --max-size", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, opts: Options{MaxSize: 4}, wantExit: "integrity"},
-		{name: "check, changed", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Check: true}, wantExit: "integrity"},
+		{name: "check, sha256 but no size", src: strings.Replace(locked, "size = 4\n", "", 1), probes: fake{}, opts: Options{Check: true}, wantExit: OutcomeIncomplete},
+		{name: "named, grew past its recorded size", src: strings.Replace(locked, "size = 4", "size = 3", 1), probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{Named: map[string]bool{"a": true}}, wantExit: OutcomeIntegrity},
+		{name: "fresh, larger than --max-size", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": good}, opts: Options{MaxSize: 3}, wantExit: OutcomeIntegrity},
+		{name: "fresh, one mirror larger than --max-size", src: unlocked, probes: fake{"https://one/a": good, "https://two/a": other}, opts: Options{MaxSize: 4}, wantExit: OutcomeIntegrity},
+		{name: "check, changed", src: locked, probes: fake{"https://one/a": other, "https://two/a": other}, opts: Options{Check: true}, wantExit: OutcomeIntegrity},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := parse(t, tc.src)
 			rep, err := Run(context.Background(), tc.probes, m.Models, tc.opts)
 			require.NoError(t, err)
 			assert.Len(t, rep.Edits, tc.wantEdits)
-			assert.Equal(t, tc.wantExit, rep.ExitKind(), "%v", rep.Findings)
+			assert.Equal(t, tc.wantExit, rep.Outcome(), "%v", rep.Findings)
 		})
 	}
 }
@@ -134,4 +134,35 @@ func TestServedDigestsOfTableSources(t *testing.T) {
 		{Model: "a", Source: 0, Key: "sha256", Value: good.Served.String()},
 		{Model: "a", Source: 0, Key: "size", Value: int64(7)},
 	}, rep.Edits)
+}
+
+// Select: the names and the models to update are asked for; without them
+// every model is selected, none asked for.
+func TestSelect(t *testing.T) {
+	m := parse(t, "version = 1\n[models.a]\npath = \"a\"\nurls = [\"https://one/a\"]\n[models.b]\npath = \"b\"\nurls = [\"https://one/b\"]\n")
+	names := func(ms []*manifest.Model) (out []string) {
+		for _, x := range ms {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	ms, o, err := Select(m, nil, nil, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, names(ms))
+	assert.Equal(t, map[string]bool{"a": false, "b": false}, o.Named)
+
+	ms, o, err = Select(m, []string{"a"}, []string{"b"}, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, names(ms))
+	assert.Equal(t, map[string]bool{"a": true, "b": true}, o.Named)
+	assert.Equal(t, map[string]bool{"b": true}, o.Update)
+
+	_, o, err = Select(m, nil, nil, true)
+	require.NoError(t, err)
+	assert.True(t, o.UpdateAll && o.Named["a"] && o.Named["b"])
+
+	_, _, err = Select(m, nil, []string{"nope"}, false)
+	assert.EqualError(t, err, "nope: no model of that name in m.toml")
+	_, _, err = Select(m, []string{"nope"}, nil, false)
+	assert.ErrorContains(t, err, `no model named "nope"`)
 }

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -82,6 +82,9 @@ type Model struct {
 	Size int64
 	// Sources in the order they are tried: the plain urls, then [[sources]].
 	Sources []*Source
+	// Pins maps a source's moving reference (Ref.Key) to its immutable
+	// target; nil when the model has no pins key.
+	Pins map[string]string
 	// Line is where the model's table starts.
 	Line int
 }
@@ -97,6 +100,8 @@ type Source struct {
 	// Parsed is URL parsed; a relative file: URL is resolved against the
 	// manifest's folder.
 	Parsed *url.URL
+	// Ref is the parsed hf:// or oci:// reference; nil for a plain URL.
+	Ref *Ref
 	// Compression of the served bytes; decompress.Auto to detect it.
 	Compression decompress.Format
 	// SHA256 and Size of the bytes as served, when declared (zero / -1 if not).
@@ -132,19 +137,11 @@ func ReadFile(file string) (*Manifest, []byte, error) {
 // readLimited reads file, refusing one larger than MaxManifestSize without
 // reading more than that.
 func readLimited(file string) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxManifestSize {
+	b, err := fsutil.ReadRegularFile(file, MaxManifestSize)
+	if errors.Is(err, fsutil.ErrTooLarge) {
 		return nil, errTooLarge
 	}
-	return b, nil
+	return b, err
 }
 
 var errTooLarge = fmt.Errorf("manifest is larger than %d bytes (1 MiB); refusing to read it", MaxManifestSize)

@@ -39,6 +39,19 @@ func (p *Plan) Effective() *manifest.Model {
 	return &m
 }
 
+// Hosts are the host names the model's own source URLs name, before any
+// rule: a host that only a rewrite names is not one of them (the netrc
+// default entry goes only to hosts the manifest names).
+func (p *Plan) Hosts() []string {
+	var out []string
+	for _, s := range p.Model.Sources {
+		if h := s.Parsed.Hostname(); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // For returns the candidates that stand for src, in order.
 func (p *Plan) For(src *manifest.Source) []Candidate {
 	var out []Candidate
@@ -99,8 +112,8 @@ func (r *Rules) Apply(m *manifest.Model) (*Plan, error) {
 
 // rewrite returns what src becomes under the first rule that matches it.
 func (r *Rules) rewrite(m *manifest.Model, src *manifest.Source) ([]Candidate, error) {
-	_, rest, ok := strings.Cut(src.URL, "://")
-	if r == nil || !ok || src.Parsed.Scheme != "http" && src.Parsed.Scheme != "https" {
+	rest, ok := matchText(src)
+	if r == nil || !ok {
 		return []Candidate{{Source: src, Canonical: src}}, nil
 	}
 	for _, rule := range r.Rewrite {
@@ -117,7 +130,7 @@ func (r *Rules) rewrite(m *manifest.Model, src *manifest.Source) ([]Candidate, e
 					Msg: fmt.Sprintf("model %s: %s rewritten to %s: %s", m.Name, redact.URL(src.Parsed), redact.String(s), err)}
 			}
 			ns := *src
-			ns.URL, ns.Parsed = s, u
+			ns.URL, ns.Parsed, ns.Ref = s, u, nil
 			out = append(out, Candidate{Source: &ns, Canonical: src, Rule: rule})
 		}
 		return out, nil
@@ -132,7 +145,7 @@ func (r *Rules) blocks(src *manifest.Source) bool {
 	if r == nil || src.Parsed.Scheme == "file" {
 		return false
 	}
-	host := strings.TrimSuffix(strings.ToLower(src.Parsed.Hostname()), ".")
+	host := strings.TrimSuffix(strings.ToLower(hostOf(src)), ".")
 	for _, p := range r.Block {
 		if p.Matches(host) {
 			return true

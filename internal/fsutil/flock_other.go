@@ -4,12 +4,12 @@ package fsutil
 
 import "os"
 
-// TryLock reports ErrNoLocks: this platform has no flock, so a temp file's
+// TryFlock reports ErrNoFlock: this platform has no flock, so a temp file's
 // owner cannot be told apart from a dead run and stale files are kept.
-func TryLock(*os.File) (bool, error) { return false, ErrNoLocks }
+func TryFlock(*os.File) (bool, error) { return false, ErrNoFlock }
 
-// Lock reports ErrNoLocks (see TryLock).
-func Lock(*os.File) error { return ErrNoLocks }
+// Flock reports ErrNoFlock (see TryFlock).
+func Flock(*os.File) error { return ErrNoFlock }
 
 // openNoBlock: no such open flags here; OpenRegular's checks still refuse
 // what is not a regular file.

@@ -16,9 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// The behaviours that matter on the real internet rather than on loopback
-// HTTP/1.1: CDNs that offer HTTP/2 and pace each TCP connection, sources
-// that redirect to a storage host with expiring URLs, and rate limits.
+// What CDNs and storage hosts do that a plain HTTP/1.1 server does not, played
+// by loopback servers: HTTP/2 with a pace per TCP connection, redirects to a
+// storage host with expiring URLs, rate limits, and proxies that refuse.
 
 // trustingClient is NewClient trusting srv's test certificate.
 func trustingClient(srv *httptest.Server, creds Credentials) *http.Client {

@@ -8,10 +8,10 @@ import (
 	"syscall"
 )
 
-// TryLock takes an exclusive advisory lock on f without waiting. It returns
-// false when another open file description holds one, and ErrNoLocks where the
+// TryFlock takes an exclusive advisory lock on f without waiting. It returns
+// false when another open file description holds one, and ErrNoFlock where the
 // filesystem cannot lock at all.
-func TryLock(f *os.File) (bool, error) {
+func TryFlock(f *os.File) (bool, error) {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		switch {
@@ -22,15 +22,15 @@ func TryLock(f *os.File) (bool, error) {
 		case errors.Is(err, syscall.EWOULDBLOCK):
 			return false, nil
 		case errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
-			return false, ErrNoLocks
+			return false, ErrNoFlock
 		default:
 			return false, err
 		}
 	}
 }
 
-// Lock takes an exclusive advisory lock on f, waiting for it.
-func Lock(f *os.File) error {
+// Flock takes an exclusive advisory lock on f, waiting for it.
+func Flock(f *os.File) error {
 	for {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
 		switch {
@@ -39,7 +39,7 @@ func Lock(f *os.File) error {
 		case errors.Is(err, syscall.EINTR):
 			continue
 		case errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS), errors.Is(err, syscall.EINVAL):
-			return ErrNoLocks
+			return ErrNoFlock
 		default:
 			return err
 		}
