@@ -168,7 +168,8 @@ func eta(d time.Duration) string {
 // shorten fits name into width columns, with "…" in the middle: the start
 // and the end of a model name tell models apart.
 func shorten(name string, width int) string {
-	if len(name) <= width {
+	r := []rune(name)
+	if len(r) <= width {
 		return name
 	}
 	if width < 2 {
@@ -176,7 +177,7 @@ func shorten(name string, width int) string {
 	}
 	head := (width - 1) / 2
 	tail := width - 1 - head
-	return name[:head] + "…" + name[len(name)-tail:]
+	return string(r[:head]) + "…" + string(r[len(r)-tail:])
 }
 
 func pad(s string, width int) string {

@@ -66,6 +66,9 @@ type item struct {
 	samples  []sample // for the bar's rate
 }
 
+// minShownSource: a source shortened below this says too little to show.
+const minShownSource = 16
+
 const (
 	plainEvery = 5 * time.Second
 	redrawTick = 150 * time.Millisecond
@@ -228,7 +231,20 @@ func (p *progress) Done(r fetch.Result) {
 			p.println(fmt.Sprintf("modelfetch: %s: up to date", r.Name))
 		}
 	default:
-		p.println(fmt.Sprintf("modelfetch: %s: %s %s from %s in %.1fs", r.Name, r.Status, humanSize(r.Size), dash(r.Source), r.Duration.Seconds()))
+		head := fmt.Sprintf("modelfetch: %s: %s %s", r.Name, r.Status, humanSize(r.Size))
+		tail := fmt.Sprintf(" in %.1fs", r.Duration.Seconds())
+		from := " from " + dash(r.Source)
+		if p.mode == progressBar {
+			// Among the bars, a line that fits: the source shortened, or
+			// left to the summary.
+			width, _ := p.size()
+			room := width - 1 - utf8.RuneCountInString(head+tail+" from ")
+			from = " from " + shorten(dash(r.Source), room)
+			if room < minShownSource {
+				from = ""
+			}
+		}
+		p.println(head + from + tail)
 	}
 }
 

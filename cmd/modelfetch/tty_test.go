@@ -340,7 +340,7 @@ func summaryRates(t *testing.T, out string) []string {
 // the screen, not even a fragment at the start of a line.
 func assertNoBarLeft(t *testing.T, v *vt) {
 	for _, row := range v.screen() {
-		for _, mark := range []string{"ETA ", "connecting", "decoding,", "…", "%  "} {
+		for _, mark := range []string{"ETA ", "connecting", "decoding,", "% ", " received"} {
 			assert.NotContains(t, row, mark, "a bar fragment is left:\n%s", v)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -160,4 +161,24 @@ func TestSummaryThroughputCountsInstalledBytes(t *testing.T) {
 		Source: "https://h/x.xz", Duration: time.Second}}, false))
 	assert.Contains(t, stderr.String(), " 5.0 MB/s\n")
 	assert.NotContains(t, stderr.String(), "11.5 kB/s")
+}
+
+// On a terminal the summary's sources are shortened in the middle so its
+// lines fit; in a log (width 0) they stay whole.
+func TestSummaryFitsTheTerminal(t *testing.T) {
+	src := "file:///home/someone/work/modelfetch/examples/demo/files/shape_predictor_standin.dat.bz2"
+	rows := func() [][]string {
+		return [][]string{{"artifact", "size", "status", "source", "time", "throughput"},
+			{"shape-predictor", "300.0 kB", "installed", src, "0.0s", "3.9 MB/s"}}
+	}
+	r := rows()
+	fitColumn(r, 3, 0)
+	assert.Equal(t, src, r[1][3])
+	r = rows()
+	fitColumn(r, 3, 80)
+	line := strings.Join(r[1], "  ")
+	assert.Less(t, utf8.RuneCountInString(line), 80, line)
+	assert.True(t, strings.HasPrefix(r[1][3], "file:///"), r[1][3])
+	assert.True(t, strings.HasSuffix(r[1][3], ".bz2"), r[1][3])
+	assert.Contains(t, r[1][3], "…")
 }
