@@ -129,11 +129,11 @@ func stats(r row, width int, now time.Time) string {
 	if s := r.state(now); s != "" {
 		return clip(s, width)
 	}
-	pct := "  ?%"
+	// The total is unknown only to lock, reading a model without a size.
+	s := fmt.Sprintf("     %8s %-8s", humanSize(r.n), "")
 	if r.total > 0 {
-		pct = fmt.Sprintf("%3d%%", min(r.n, r.total)*100/r.total)
+		s = fmt.Sprintf("%3d%% %8s/%-8s", min(r.n, r.total)*100/r.total, humanSize(r.n), humanSize(r.total))
 	}
-	s := fmt.Sprintf("%s %8s/%-8s", pct, humanSize(r.n), humanSize(r.total))
 	if width >= statsWidths[1] {
 		rate := "-"
 		if r.rate >= 0 {

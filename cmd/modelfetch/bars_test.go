@@ -89,3 +89,9 @@ func TestRateOverTheLastSeconds(t *testing.T) {
 	}
 	assert.InDelta(t, 100_000, rateOf(s), 1, "the rate now, not the average")
 }
+
+// lock reads a model without a size: the bytes so far, no percentage.
+func TestFrameWithoutATotal(t *testing.T) {
+	lines := frame([]row{{name: "big", total: -1, n: 1_700_000, served: 1, rate: 61_000}}, 60, 0, time.Now())
+	assert.Equal(t, "big         1.7 MB            61.0 kB/s  ETA -", lines[0])
+}
