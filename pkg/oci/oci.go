@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -104,10 +105,15 @@ func Resolve(ctx context.Context, client *http.Client, ref Ref) (*Artifact, erro
 		return nil, fetchFailure(ref, err)
 	}
 	defer rc.Close()
+	if desc.Size > MaxManifestBytes {
+		// oras checks the size it is told only when the registry sends a
+		// digest; without one it hashes the first 4 MiB and says nothing.
+		return nil, fetchFailure(ref, errdef.ErrSizeExceedsLimit)
+	}
 	if !manifestType(desc.MediaType) {
 		return nil, &ManifestError{Ref: ref, Reason: fmt.Sprintf("the registry answered with %s, not an image manifest", orUnknown(desc.MediaType))}
 	}
-	data, err := content.ReadAll(rc, desc)
+	data, err := content.ReadAll(io.LimitReader(rc, MaxManifestBytes), desc)
 	if err != nil {
 		if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
 			return nil, &IntegrityError{Ref: ref, Reason: "the manifest's bytes do not match its digest " + desc.Digest.String()}
