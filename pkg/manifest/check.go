@@ -30,12 +30,13 @@ type rawDefaults struct {
 }
 
 type rawModel struct {
-	Dir     *string     `toml:"dir"`
-	Path    *string     `toml:"path"`
-	SHA256  *string     `toml:"sha256"`
-	Size    *int64      `toml:"size"`
-	URLs    []string    `toml:"urls"`
-	Sources []rawSource `toml:"sources"`
+	Dir     *string           `toml:"dir"`
+	Path    *string           `toml:"path"`
+	SHA256  *string           `toml:"sha256"`
+	Size    *int64            `toml:"size"`
+	URLs    []string          `toml:"urls"`
+	Sources []rawSource       `toml:"sources"`
+	Pins    map[string]string `toml:"pins"`
 }
 
 type rawSource struct {
@@ -157,7 +158,7 @@ func (p *parser) model(m *Manifest, name string, raw rawModel) *Model {
 	for _, u := range raw.URLs {
 		k := key + ".urls"
 		s := &Source{URL: u, Size: -1, Line: p.pos.line(k)}
-		s.Parsed = p.url(k, m.BaseDir, u)
+		p.setURL(s, k, m.BaseDir)
 		mod.Sources = append(mod.Sources, s)
 	}
 	for i, rs := range raw.Sources {
@@ -166,6 +167,7 @@ func (p *parser) model(m *Manifest, name string, raw rawModel) *Model {
 	if len(mod.Sources) == 0 {
 		p.errf(key, "", "no urls and no sources: nothing to fetch from")
 	}
+	p.pins(key, mod, raw.Pins)
 	return mod
 }
 
@@ -177,7 +179,7 @@ func (p *parser) source(k, baseDir string, rs rawSource) *Source {
 		p.errf(k, "", "source has no url")
 	} else {
 		s.URL = *rs.URL
-		s.Parsed = p.url(k+".url", baseDir, s.URL)
+		p.setURL(s, k+".url", baseDir)
 	}
 	if rs.Compression != nil {
 		f, err := decompress.Parse(*rs.Compression)
