@@ -182,6 +182,10 @@ func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manif
 		pp.p.drop(m.Name) // the finding says why, once
 		return r, err
 	}
-	pp.p.Done(fetch.Result{Name: m.Name, Status: statusDownloaded, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
+	status := statusDownloaded
+	if r.Described {
+		status = statusDescribed
+	}
+	pp.p.Done(fetch.Result{Name: m.Name, Status: status, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
 	return r, err
 }

@@ -71,6 +71,8 @@ func TestScripts(t *testing.T) {
 			// The registry mirror journey (registry_test.go).
 			"registry":     cmdRegistry,
 			"registryblob": cmdRegistryBlob,
+			// The registry sources journey (oci_test.go).
+			"ocipush": cmdOCIPush,
 		},
 	})
 }

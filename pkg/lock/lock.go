@@ -142,7 +142,7 @@ func (r *Report) ExitKind() string {
 
 // complete reports whether every value lock records is present.
 func complete(m *manifest.Model) bool {
-	if !m.Locked() || m.Size < 0 {
+	if !m.Locked() || m.Size < 0 || unpinned(m) {
 		return false
 	}
 	for _, s := range m.Sources {
@@ -179,6 +179,8 @@ func (o Options) limit(m *manifest.Model, update bool) (int64, string) {
 }
 
 // Run checks models against their sources and returns the edits to make.
+// The sources of a model being updated lose their pins (Ref.Pin; the
+// model's Pins stay), so that their moving names are resolved again.
 func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*Report, error) {
 	r := &Report{}
 	for _, m := range models {
@@ -207,6 +209,7 @@ func (r *Report) incomplete(m *manifest.Model) {
 	if m.Size < 0 {
 		add("size")
 	}
+	r.incompletePins(m)
 	for _, s := range m.Sources {
 		if s.Table && (s.SHA256.IsZero() || s.Size < 0) {
 			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: redact.URL(s.Parsed), Kind: Incomplete, Key: "sha256/size of the served bytes"})
@@ -224,6 +227,9 @@ type probed struct {
 // each other and with the record, and recorded.
 func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Options) error {
 	update := o.UpdateAll || o.Update[m.Name]
+	if update {
+		unpin(m)
+	}
 	got, tooLarge, err := r.probeAll(ctx, pr, m, o, update)
 	if err != nil {
 		return err
@@ -316,6 +322,7 @@ func (r *Report) record(m *manifest.Model, got []probed, want digest.Digest, upd
 	// A size recorded without a digest vouches for nothing: it follows the
 	// digest being recorded now.
 	r.set(m, -1, "size", sizeString(m.Size), fmt.Sprint(size), first, update || m.SHA256.IsZero(), check)
+	r.recordPins(m, got, check)
 	for _, g := range got {
 		if g.table < 0 {
 			continue

@@ -8,6 +8,9 @@ import (
 	godigest "github.com/opencontainers/go-digest"
 )
 
+// The errors' messages do not repeat the reference (the caller names the
+// source); Ref says which it was.
+
 // ManifestError is a manifest that cannot be used: too large, not JSON, not
 // an image manifest, too many layers. Retrying does not change it.
 type ManifestError struct {
@@ -15,7 +18,7 @@ type ManifestError struct {
 	Reason string
 }
 
-func (e *ManifestError) Error() string   { return e.Ref.String() + ": " + e.Reason }
+func (e *ManifestError) Error() string   { return e.Reason }
 func (e *ManifestError) Permanent() bool { return true }
 
 // IntegrityError is an artifact that contradicts itself or the models.toml
@@ -26,7 +29,7 @@ type IntegrityError struct {
 	Reason string
 }
 
-func (e *IntegrityError) Error() string   { return e.Ref.String() + ": " + e.Reason }
+func (e *IntegrityError) Error() string   { return e.Reason }
 func (e *IntegrityError) Integrity() bool { return true }
 
 // IndexError is a reference that names an index (several platforms or
@@ -45,7 +48,7 @@ type Child struct {
 
 func (e *IndexError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s is an index of %d manifests, not one model; name one by digest:", e.Ref, e.Total)
+	fmt.Fprintf(&b, "an index of %d manifests, not one model; name one by digest:", e.Total)
 	for i, c := range e.Children {
 		if i > 0 {
 			b.WriteString(",")
@@ -69,7 +72,7 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("%s: http %d %s", e.Ref, e.Code, strings.ToLower(http.StatusText(e.Code)))
+	msg := fmt.Sprintf("http %d %s", e.Code, strings.ToLower(http.StatusText(e.Code)))
 	switch e.Code {
 	case http.StatusNotFound:
 		msg += " (no such repository, tag or digest)"
@@ -95,5 +98,5 @@ type FileError struct {
 	Reason string
 }
 
-func (e *FileError) Error() string   { return fmt.Sprintf("%s: file %q: %s", e.Ref, e.Path, e.Reason) }
+func (e *FileError) Error() string   { return fmt.Sprintf("file %q: %s", e.Path, e.Reason) }
 func (e *FileError) Permanent() bool { return true }

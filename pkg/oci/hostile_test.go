@@ -77,7 +77,7 @@ func TestHostileManifests(t *testing.T) {
 			want: "the manifest is not valid JSON"},
 		{name: "index", contentType: ocispec.MediaTypeImageIndex,
 			body: func() []byte { return []byte(index) },
-			want: "is an index of 2 manifests, not one model; name one by digest: @" + d1.String() + " (linux/arm64/v8), @" + d2.String()},
+			want: "an index of 2 manifests, not one model; name one by digest: @" + d1.String() + " (linux/arm64/v8), @" + d2.String()},
 		{name: "two layers claim the path", contentType: ocispec.MediaTypeImageManifest,
 			body: func() []byte { return []byte(twoClaims) }, resolveOK: true,
 			want: "layers " + d1.String() + " and " + d2.String() + ` both claim "model.bin"`},

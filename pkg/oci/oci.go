@@ -118,7 +118,7 @@ func Resolve(ctx context.Context, client *http.Client, ref Ref) (*Artifact, erro
 		if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
 			return nil, &IntegrityError{Ref: ref, Reason: "the manifest's bytes do not match its digest " + desc.Digest.String()}
 		}
-		return nil, fmt.Errorf("reading the manifest of %s: %w", ref, err)
+		return nil, fmt.Errorf("reading the manifest: %w", err)
 	}
 	return parseManifest(ref, desc, data)
 }
