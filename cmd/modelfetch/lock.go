@@ -161,6 +161,8 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		return &exitError{code: exitIntegrity, err: errReported}
 	case "network":
 		return &exitError{code: exitNetwork, err: errReported}
+	case "reference":
+		return &exitError{code: exitUsage, err: errReported}
 	case "incomplete":
 		return &exitError{code: exitStale, err: errReported}
 	}

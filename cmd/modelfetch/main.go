@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
@@ -178,6 +179,12 @@ func resultsExit(results []fetch.Result) int {
 			return exitIntegrity
 		case fetch.KindCanceled:
 			code = exitInterrupted
+		case fetch.KindNetwork:
+			if lock.BadReference(r.Err) && (code == exitOK || code == exitNetwork) {
+				code = exitUsage // a source names a registry index
+			} else if code == exitOK {
+				code = exitNetwork
+			}
 		default:
 			if code == exitOK {
 				code = exitNetwork

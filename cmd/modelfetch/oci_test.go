@@ -58,3 +58,18 @@ func cmdOCIPush(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Setenv(args[0], d)
 }
+
+// ociindex ADDR/REPO:TAG CHILD... tags an index of the manifests the CHILD
+// tags of the same repository name.
+func cmdOCIIndex(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: ociindex ADDR/REPO:TAG CHILD...")
+	}
+	i := strings.LastIndexByte(args[0], ':')
+	addr, repo, ok := strings.Cut(args[0][:max(i, 0)], "/")
+	if i < 0 || !ok {
+		ts.Fatalf("usage: ociindex ADDR/REPO:TAG CHILD...")
+	}
+	_, err := testsrv.PushIndex(context.Background(), addr, repo, args[0][i+1:], args[1:]...)
+	ts.Check(err)
+}

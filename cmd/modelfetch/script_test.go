@@ -72,7 +72,8 @@ func TestScripts(t *testing.T) {
 			"registry":     cmdRegistry,
 			"registryblob": cmdRegistryBlob,
 			// The registry sources journey (oci_test.go).
-			"ocipush": cmdOCIPush,
+			"ocipush":  cmdOCIPush,
+			"ociindex": cmdOCIIndex,
 		},
 	})
 }

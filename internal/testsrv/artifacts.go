@@ -200,3 +200,32 @@ func tarOf(gz bool, files ...ArtifactFile) ([]byte, error) {
 	}
 	return b.Bytes(), nil
 }
+
+// PushIndex tags, at addr/repo:tag, an OCI index of the manifests the
+// children tags of the same repository name (one per platform, as a
+// multi-platform image is), and returns its digest.
+func PushIndex(ctx context.Context, addr, repo, tag string, children ...string) (string, error) {
+	r, err := remote.NewRepository(addr + "/" + repo)
+	if err != nil {
+		return "", err
+	}
+	r.PlainHTTP = true
+	idx := ocispec.Index{Versioned: specs.Versioned{SchemaVersion: 2}, MediaType: ocispec.MediaTypeImageIndex}
+	for i, c := range children {
+		d, err := r.Resolve(ctx, c)
+		if err != nil {
+			return "", fmt.Errorf("resolve %s: %w", c, err)
+		}
+		d.Platform = &ocispec.Platform{OS: "linux", Architecture: []string{"amd64", "arm64"}[i%2]}
+		idx.Manifests = append(idx.Manifests, d)
+	}
+	data, err := json.Marshal(idx)
+	if err != nil {
+		return "", err
+	}
+	desc := ocispec.Descriptor{MediaType: ocispec.MediaTypeImageIndex, Digest: godigest.FromBytes(data), Size: int64(len(data))}
+	if err := r.PushReference(ctx, desc, bytes.NewReader(data), tag); err != nil {
+		return "", fmt.Errorf("push index %s: %w", tag, err)
+	}
+	return desc.Digest.String(), nil
+}

@@ -123,7 +123,9 @@ type Report struct {
 
 // ExitKind summarises the findings: "integrity" when any recorded value is
 // stale and kept, or sources disagree; "network" when a source could not be
-// read; "incomplete" when (in Check mode) values are missing; "" when clean.
+// read, or "reference" when a source names what cannot be fetched (a
+// registry index: BadReference); "incomplete" when (in Check mode) values
+// are missing; "" when clean.
 func (r *Report) ExitKind() string {
 	kind := ""
 	for _, f := range r.Findings {
@@ -131,7 +133,9 @@ func (r *Report) ExitKind() string {
 		case f.Kind == Disagrees, f.Kind == Changed && f.Kept, f.Kind == TooLarge:
 			return "integrity"
 		case f.Kind == Changed && !f.Kept:
-		case f.Kind == Unreachable:
+		case f.Kind == Unreachable && BadReference(f.Err):
+			kind = "reference"
+		case f.Kind == Unreachable && kind != "reference":
 			kind = "network"
 		case f.Kind == Incomplete && kind == "":
 			kind = "incomplete"

@@ -1,6 +1,8 @@
 package lock
 
 import (
+	"errors"
+
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
@@ -10,6 +12,14 @@ import (
 // target it resolved to, under the model's pins; a fetch then reads the
 // target, never the moving name. The human's name is never rewritten:
 // --update resolves it again and moves the pin, with the hashes.
+
+// BadReference reports whether err says that a source names something that
+// can never be fetched as it is written (a registry index, which has one
+// manifest per platform or variant): the manifest is to be mended.
+func BadReference(err error) bool {
+	var b interface{ BadReference() bool }
+	return errors.As(err, &b) && b.BadReference()
+}
 
 // unpin clears the pins of m's sources, so that probing them resolves the
 // moving names again (the url rules' candidates share the Ref, so they are

@@ -65,6 +65,10 @@ func (e *IndexError) Error() string {
 }
 func (e *IndexError) Permanent() bool { return true }
 
+// BadReference: the manifest is to name one of the children instead (exit
+// 2 at the command line).
+func (e *IndexError) BadReference() bool { return true }
+
 // StatusError is a registry's answer other than the manifest.
 type StatusError struct {
 	Ref  Ref
