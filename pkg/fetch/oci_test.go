@@ -279,3 +279,49 @@ func TestOCIStorageRedirectGetsNoCredentials(t *testing.T) {
 	assert.Empty(t, storageHeaders.Get("Authorization"))
 	assert.Empty(t, storageHeaders.Get("Referer"))
 }
+
+// TestOCIAnonymousPullToken: a public registry's anonymous token flow (as
+// Docker Hub's auth.docker.io and ghcr.io's): a 401 with a Bearer
+// challenge, a token asked for without credentials, then the manifest and
+// the blob with it; one token for the repository, for both.
+func TestOCIAnonymousPullToken(t *testing.T) {
+	data := randomBytes(5_000, 8)
+	d := godigest.FromBytes(data)
+	var tokens []string
+	var mu sync.Mutex
+	tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		tokens = append(tokens, r.URL.Query().Get("scope")+" auth="+r.Header.Get("Authorization"))
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"token":"anon-token"}`)
+	}))
+	defer tokenSrv.Close()
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer anon-token" {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm=%q,service="registry.test",scope="repository:library/smollm:pull"`, tokenSrv.URL+"/token"))
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		switch {
+		case strings.Contains(r.URL.Path, "/manifests/"):
+			body := fmt.Sprintf(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":[{"mediaType":"application/vnd.docker.ai.gguf.v3","digest":%q,"size":%d,"annotations":{"org.cncf.model.filepath":"model.gguf"}}]}`, d, len(data))
+			w.Header().Set("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+			_, _ = io.WriteString(w, body)
+		case strings.HasSuffix(r.URL.Path, "/blobs/"+d.String()):
+			_, _ = w.Write(data)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer reg.Close()
+	host := strings.TrimPrefix(reg.URL, "http://")
+	client := NewClient(nil, nil, 5*time.Second)
+	client.Transport = mirror.Transport(client.Transport, []mirror.Mirror{{Kind: mirror.OCI, Registry: host, PlainHTTP: true}}, nil)
+	e := newEnv(t)
+	o := e.opts()
+	o.Client, o.Cache = client, nil
+	r := e.install(t, o, ociModel(t, "oci+http://"+host+"/library/smollm:v1#model.gguf", data, ""))
+	require.NoError(t, r.Err)
+	assert.Equal(t, data, readFile(t, filepath.Join(e.root, "m.bin")))
+	assert.Equal(t, []string{"repository:library/smollm:pull auth="}, tokens, "one anonymous token for the repository")
+}
