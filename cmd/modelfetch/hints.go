@@ -40,7 +40,7 @@ func failedNames(results []fetch.Result, kind fetch.Kind, match func(string) boo
 // sourceHints follow a fetch or cache warm: a source served bad bytes, or the
 // cache could not serve an offline run.
 func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
-	var hints []string
+	hints := hubHints(results)
 	names, poisoned := splitByMirror(failedNames(results, fetch.KindIntegrity, nil), results)
 	for _, p := range poisoned {
 		hints = append(hints, fmt.Sprintf("the mirror %s serves other bytes than the manifest records for %s: remove them from it, or leave the mirror out",

@@ -41,6 +41,8 @@ type netOptions struct {
 	hasMirrors bool
 	mirrors    []mirror.Mirror
 	registry   auth.CredentialFunc
+	// Set by validate from HF_ENDPOINT and HF_TOKEN (hub.go).
+	hub fetch.HubOptions
 }
 
 // addFlags declares the network flags, except those named in skip (a
@@ -91,6 +93,9 @@ func (o *netOptions) validate(env env) error {
 		return usagef("--cache and --no-cache contradict each other")
 	}
 	if _, err := env.netrcDefaultAnyHost(); err != nil {
+		return err
+	}
+	if err := o.loadHub(env); err != nil {
 		return err
 	}
 	return o.loadMirrors(env)
@@ -155,6 +160,7 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		Mirrors:     o.mirrors,
 		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
+		Hub:         o.hub,
 	})
 }
 

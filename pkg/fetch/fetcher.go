@@ -76,6 +76,8 @@ type Options struct {
 	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
 	// (see decompress.NewPool); nil means one block per CPU.
 	DecodePool chan struct{}
+	// Hub says where hf:// sources are read from, and with what token.
+	Hub HubOptions
 }
 
 // Observer is told what happens; calls may come from several goroutines at
@@ -112,7 +114,8 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostLimiter
-	dead  deadHosts // hosts this run gave up on (dead.go)
+	dead  deadHosts    // hosts this run gave up on (dead.go)
+	hubc  *http.Client // the client for the Hub's endpoint (hubsource.go)
 }
 
 // New returns a Fetcher with opts, filling in the defaults.

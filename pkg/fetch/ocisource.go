@@ -92,7 +92,6 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	expect := l.Desc.Size
 	if !l.Tar {
 		if err := s.checkRaw(l); err != nil {
 			return nil, nil, err
@@ -100,9 +99,7 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 	}
 	u := s.ref.BlobURL(l.Desc.Digest)
 	s.layer = &l
-	s.blob = &httpSource{client: s.f.client, orig: u, hosts: s.f.host, idle: s.f.o.IdleTimeout,
-		speed: speed{Min: s.f.o.MinSpeed, Window: s.f.o.SpeedWindow}, now: s.f.o.Now,
-		conns: s.f.o.Connections, chunk: s.f.o.ChunkSize, buffers: s.f.chunks, newRetrier: s.newRetrier, expect: expect}
+	s.blob = s.f.httpSource(u, l.Desc.Size, s.newRetrier)
 	return s.layer, s.blob, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -163,9 +164,17 @@ func (f *Fetcher) openSource(m *manifest.Model, src *manifest.Source, expect int
 	if isOCI(src) {
 		return f.ociSource(m, src, newRetrier), nil
 	}
-	return &httpSource{client: f.client, orig: src.Parsed, hosts: f.host, idle: f.o.IdleTimeout,
+	if src.Ref != nil {
+		return f.openRef(src, expect, newRetrier)
+	}
+	return f.httpSource(src.Parsed, expect, newRetrier), nil
+}
+
+// httpSource reads u with the fetcher's client and settings.
+func (f *Fetcher) httpSource(u *url.URL, expect int64, newRetrier func() *retrier) *httpSource {
+	return &httpSource{client: f.client, orig: u, hosts: f.host, idle: f.o.IdleTimeout,
 		speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
-		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}, nil
+		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}
 }
 
 // again decides, after a pass failed with err, whether the source gets

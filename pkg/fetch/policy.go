@@ -90,6 +90,10 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 // delay is how long to wait before the next try after err, and whether the
 // try is free (the host took the blame: see policy).
 func (r *retrier) delay(err error) (time.Duration, bool) {
+	var expired *expiredError
+	if errors.As(err, &expired) {
+		return 0, true // a signed link past its expiry: resolved again at once, no try spent
+	}
 	var se *StatusError
 	errors.As(err, &se)
 	var d time.Duration

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/djok/modelfetch/pkg/decompress"
 )
 
 // Pin is one entry of a model's pins: a moving reference (Ref.Key) and the
@@ -64,6 +66,11 @@ func (p *parser) setURL(s *Source, key, baseDir string) {
 	}
 	u.Scheme = r.Scheme
 	s.Parsed, s.Ref = u, r
+	if r.Scheme == SchemeHF {
+		// The Hub serves a file as it is stored, and installs it so
+		// (as hf_hub_download does): a [[sources]] table may say otherwise.
+		s.Compression = decompress.None
+	}
 }
 
 func refHint(raw string) string {
