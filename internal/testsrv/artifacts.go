@@ -28,9 +28,10 @@ const (
 	ModelPackRaw Layout = iota + 1
 	// ModelPackTar: ModelPack with one .tar layer per file.
 	ModelPackTar
-	// KitOps: a KitOps ModelKit, one tar+gzip layer per Kitfile path,
-	// org.opencontainers.image.title on each; a file in a folder is packed
-	// in that folder's layer.
+	// KitOps: a KitOps ModelKit as kit pack writes it, one tar+gzip layer
+	// per Kitfile path with that path (cleaned: a folder without its
+	// trailing "/") in org.cncf.model.filepath, the tar's entries named from
+	// the pack folder; a file in a folder is packed in that folder's layer.
 	KitOps
 	// DockerModel: Docker Model Runner's layout, one file per layer
 	// (application/vnd.docker.ai.gguf.v3 and friends) with
@@ -160,7 +161,7 @@ func layoutLayers(l Layout, files []ArtifactFile) ([]layer, error) {
 			if d == "." {
 				title = byDir[d][0].Path
 			}
-			add("application/vnd.kitops.modelkit.model.v1.tar+gzip", data, map[string]string{ocispec.AnnotationTitle: title})
+			add("application/vnd.kitops.modelkit.model.v1.tar+gzip", data, map[string]string{"org.cncf.model.filepath": title})
 		}
 	}
 	return out, nil

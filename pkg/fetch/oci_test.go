@@ -128,6 +128,14 @@ func TestOCIPinIsReadNeverTheTag(t *testing.T) {
 	assert.Empty(t, log.matching("GET /v2/acme/models/manifests/v1"))
 	assert.Len(t, log.matching("GET /v2/acme/models/manifests/"+d1), 1)
 
+	// A digest written in the reference needs no pin, and is read as such.
+	e = newEnv(t)
+	r = e.install(t, o, ociModel(t, "oci+http://"+addr+"/acme/models@"+d1+"#m.gguf", v1, ""))
+	require.NoError(t, r.Err)
+	assert.Equal(t, v1, readFile(t, filepath.Join(e.root, "m.bin")))
+	assert.Len(t, log.matching("GET /v2/acme/models/manifests/"+d1), 2)
+	assert.Empty(t, log.matching("GET /v2/acme/models/manifests/v1"))
+
 	// Without the pin, the tag: the recorded sha256 is still enforced.
 	e = newEnv(t)
 	r = e.install(t, o, ociModel(t, src, v1, ""))
