@@ -41,7 +41,7 @@ func (f *Fetcher) probeOCI(ctx context.Context, m *manifest.Model, src *manifest
 	var a *oci.Artifact
 	for {
 		var err error
-		if a, err = oci.Resolve(ctx, f.client, ref); err == nil {
+		if a, err = f.resolveManifest(ctx, ref); err == nil {
 			break
 		}
 		if werr := rt.wait(ctx, err); werr != nil {

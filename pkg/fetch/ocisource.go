@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -84,7 +85,7 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 	if s.blob != nil {
 		return s.layer, s.blob, nil
 	}
-	a, err := oci.Resolve(ctx, s.f.client, s.ref)
+	a, err := s.f.resolveManifest(ctx, s.ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -101,6 +102,21 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 	s.layer = &l
 	s.blob = s.f.httpSource(u, l.Desc.Size, s.newRetrier)
 	return s.layer, s.blob, nil
+}
+
+// resolveManifest is oci.Resolve under a deadline of four idle timeouts
+// (2 minutes by default): a manifest body has no watchdog of its own, and
+// a registry that drips one must not hold the run. Past it is a transient
+// fault of the source.
+func (f *Fetcher) resolveManifest(ctx context.Context, ref oci.Ref) (*oci.Artifact, error) {
+	limit := 4 * f.o.IdleTimeout
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	a, err := oci.Resolve(rctx, f.client, ref)
+	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return nil, fmt.Errorf("the registry did not send the manifest within %s", limit)
+	}
+	return a, err
 }
 
 // checkRaw holds a raw layer to the model: its digest is the installed
