@@ -90,6 +90,9 @@ func (f Finding) String() string {
 		return prefix + "no " + f.Key + " recorded"
 	case Changed:
 		s := fmt.Sprintf("%sserves %s %s, the manifest records %s", prefix, f.Key, f.New, f.Old)
+		if f.Key == "pin" {
+			s = fmt.Sprintf("%snames %s now, the manifest pins %s", prefix, f.New, f.Old)
+		}
 		if f.Kept {
 			s += " (kept)"
 		} else {
