@@ -24,6 +24,7 @@ type lockOptions struct {
 	update      []string
 	firstSource bool
 	maxSize     int64
+	download    bool
 }
 
 func newLockCmd(stderr io.Writer, env env) *cobra.Command {
@@ -40,6 +41,9 @@ against its sources even when complete. A recorded value that no longer
 matches is reported and kept (exit 3) unless --update allows replacing it:
 --update=NAME checks and updates NAME, --update alone every model.
 Every source of a model must serve the same bytes (--first-source skips that).
+An hf:// source's branch or tag is pinned to its commit (the model's pins);
+its LFS files are recorded from the Hub's metadata, without downloading them
+(--download downloads them anyway). --update=NAME moves NAME's pins too.
 --check changes nothing: exit 4 when a value is missing, 3 when a source no
 longer serves what is recorded.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -53,6 +57,7 @@ longer serves what is recorded.`,
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
 	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
+	fs.BoolVar(&o.download, "download", false, "download and hash hf:// files too, trusting no hub metadata")
 	o.netOptions.addFlags(fs, "jobs", "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
 	o.outputOptions.addFlags(fs, true, false)
 	return cmd
@@ -88,8 +93,11 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		return err
 	}
 	p := newProgress(stderr, mode, !o.quiet)
-	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
-	rep, err := lock.Run(cmd.Context(), prober, models, lo)
+	f := o.fetcher(env, site, p)
+	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
+	lo.Resolver = lock.Resolvers{manifest.SchemeHF: hub, manifest.SchemeOCI: lock.ResolverFunc(f.OCIManifestDigest),
+		manifest.SchemeOCIHTTP: lock.ResolverFunc(f.OCIManifestDigest)}
+	rep, err := lock.Run(cmd.Context(), ruleProber{hub, site}, models, lo)
 	p.finish()
 	if err != nil {
 		return err

@@ -123,7 +123,7 @@ func hubInspect(r *manifest.Ref, host string, token bool) func(*http.Response) e
 			return &permanentError{&HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Path: r.Path,
 				Status: c, Code: resp.Header.Get("X-Error-Code"), Token: token}}
 		case c == http.StatusOK || c == http.StatusPartialContent:
-			if ct := resp.Header.Get("Content-Type"); isHTML(ct) && !htmlName(r.Path) {
+			if ct := resp.Header.Get("Content-Type"); r.Path != "" && isHTML(ct) && !htmlName(r.Path) {
 				return &permanentError{&htmlError{ctype: ct}}
 			}
 		}

@@ -157,12 +157,15 @@ func TestOCIProbe(t *testing.T) {
 		repo, pin string
 		download  bool
 	}{{"acme/raw", raw, false}, {"acme/kit", kit, true}} {
+		log.reqs = nil
 		m := ociModel(t, "oci+http://"+addr+"/"+tc.repo+":v1#weights/m.bin", nil, "")
 		p, err := fe.Probe(context.Background(), m, m.Sources[0], 1<<20)
 		require.NoError(t, err, tc.repo)
 		assert.Equal(t, digest.Of(data), p.Installed)
 		assert.Equal(t, int64(len(data)), p.InstalledSize)
-		assert.Equal(t, manifest.Pin{Key: "oci+http://" + addr + "/" + tc.repo + ":v1", Value: tc.pin}, p.Pin)
+		pin, err := fe.OCIManifestDigest(context.Background(), m.Sources[0].Ref)
+		require.NoError(t, err)
+		assert.Equal(t, tc.pin, pin)
 		assert.Equal(t, !tc.download, p.Described)
 		assert.Equal(t, tc.download, len(log.matching("GET /v2/"+tc.repo+"/blobs/")) > 0, "%v", log.reqs)
 	}
@@ -358,4 +361,28 @@ func TestOCISlowManifest(t *testing.T) {
 	require.Error(t, r.Err)
 	assert.Contains(t, r.Err.Error(), "the registry did not send the manifest within 400ms")
 	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// TestOCIManifestDigestReadsTheTag: what lock pins is what the tag names
+// now, whatever the source's pin; an index is refused with its children.
+func TestOCIManifestDigestReadsTheTag(t *testing.T) {
+	_, addr, _ := ociRegistry(t)
+	f1 := testsrv.ArtifactFile{Path: "m.bin", Data: []byte("one")}
+	push(t, addr, "acme/m:v1", testsrv.ModelPackRaw, f1)
+	d2 := push(t, addr, "acme/m:v1", testsrv.ModelPackRaw, testsrv.ArtifactFile{Path: "m.bin", Data: []byte("two")})
+	push(t, addr, "acme/m:amd64", testsrv.ModelPackRaw, f1)
+	idx, err := testsrv.PushIndex(context.Background(), addr, "acme/m", "multi", "amd64")
+	require.NoError(t, err)
+	require.NotEmpty(t, idx)
+	fe := New(newEnv(t).opts())
+	m := ociModel(t, "oci+http://"+addr+"/acme/m:v1#m.bin", nil, "")
+	m.Sources[0].Ref.Pin = "sha256:" + strings.Repeat("0", 64)
+	got, err := fe.OCIManifestDigest(context.Background(), m.Sources[0].Ref)
+	require.NoError(t, err)
+	assert.Equal(t, d2, got)
+	m = ociModel(t, "oci+http://"+addr+"/acme/m:multi#m.bin", nil, "")
+	_, err = fe.OCIManifestDigest(context.Background(), m.Sources[0].Ref)
+	var ie *oci.IndexError
+	require.ErrorAs(t, err, &ie)
+	assert.Equal(t, 1, ie.Total)
 }

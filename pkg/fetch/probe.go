@@ -20,9 +20,6 @@ type Probe struct {
 	InstalledSize int64
 	Served        digest.Digest
 	ServedSize    int64
-	// Pin is what a moving reference (an oci tag) was found to name, for
-	// lock to pin; zero for a plain URL or an immutable reference.
-	Pin manifest.Pin
 	// Described: the values are the source's metadata (a raw layer's
 	// descriptor); nothing was downloaded. Fetch enforces them on the bytes.
 	Described bool

@@ -39,6 +39,9 @@ type Options struct {
 	// it, or the model is being updated); 0 means DefaultMaxSize. A model's
 	// recorded size bounds its own probes otherwise.
 	MaxSize int64
+	// Resolver pins the moving references of hub sources (hub.go); nil
+	// pins nothing.
+	Resolver Resolver
 }
 
 // DefaultMaxSize is the bound on what a probe decodes when neither the
@@ -90,9 +93,6 @@ func (f Finding) String() string {
 		return prefix + "no " + f.Key + " recorded"
 	case Changed:
 		s := fmt.Sprintf("%sserves %s %s, the manifest records %s", prefix, f.Key, f.New, f.Old)
-		if f.Key == "pin" {
-			s = fmt.Sprintf("%snames %s now, the manifest pins %s", prefix, f.New, f.Old)
-		}
 		if f.Kept {
 			s += " (kept)"
 		} else {
@@ -149,7 +149,7 @@ func (r *Report) ExitKind() string {
 
 // complete reports whether every value lock records is present.
 func complete(m *manifest.Model) bool {
-	if !m.Locked() || m.Size < 0 || unpinned(m) {
+	if !m.Locked() || m.Size < 0 || !pinned(m) {
 		return false
 	}
 	for _, s := range m.Sources {
@@ -186,8 +186,6 @@ func (o Options) limit(m *manifest.Model, update bool) (int64, string) {
 }
 
 // Run checks models against their sources and returns the edits to make.
-// The sources of a model being updated lose their pins (Ref.Pin; the
-// model's Pins stay), so that their moving names are resolved again.
 func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*Report, error) {
 	r := &Report{}
 	for _, m := range models {
@@ -199,6 +197,12 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 		}
 		if o.Check && !complete(m) {
 			r.incomplete(m)
+			continue
+		}
+		if ok, err := r.pin(ctx, o.Resolver, m, o.UpdateAll || o.Update[m.Name]); err != nil || !ok {
+			if err != nil {
+				return r, err
+			}
 			continue
 		}
 		if err := r.model(ctx, p, m, o); err != nil {
@@ -234,9 +238,6 @@ type probed struct {
 // each other and with the record, and recorded.
 func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Options) error {
 	update := o.UpdateAll || o.Update[m.Name]
-	if update {
-		unpin(m)
-	}
 	got, tooLarge, err := r.probeAll(ctx, pr, m, o, update)
 	if err != nil {
 		return err
@@ -329,7 +330,6 @@ func (r *Report) record(m *manifest.Model, got []probed, want digest.Digest, upd
 	// A size recorded without a digest vouches for nothing: it follows the
 	// digest being recorded now.
 	r.set(m, -1, "size", sizeString(m.Size), fmt.Sprint(size), first, update || m.SHA256.IsZero(), check)
-	r.recordPins(m, got, check)
 	for _, g := range got {
 		if g.table < 0 {
 			continue

@@ -14,28 +14,28 @@ import (
 	"github.com/djok/modelfetch/pkg/oci"
 )
 
-// tags is a registry whose tags name manifests: a probe reads the pin when
-// the source has one, else the tag, as Fetcher.Probe does.
-type tags struct {
-	now   map[string]string // tag key -> digest it names now
+// registry is a registry whose tags name manifests: lock's Resolver reads
+// the tag, a probe reads the source's pin, as Fetcher does.
+type registry struct {
+	now   map[string]string // tag key -> the digest it names now
 	files map[string]fetch.Probe
 	seen  []string // what each probe read
 }
 
-func (r *tags) Probe(_ context.Context, _ *manifest.Model, src *manifest.Source, _ int64) (fetch.Probe, error) {
-	target := src.Ref.Pin
-	if target == "" {
-		target = r.now[src.Ref.Key()]
-	}
-	r.seen = append(r.seen, target)
-	p := r.files[target]
-	p.Source, p.Pin = src.URL, manifest.Pin{Key: src.Ref.Key(), Value: target}
+func (r *registry) Resolve(_ context.Context, ref *manifest.Ref) (string, error) {
+	return r.now[ref.Key()], nil
+}
+
+func (r *registry) Probe(_ context.Context, _ *manifest.Model, src *manifest.Source, _ int64) (fetch.Probe, error) {
+	r.seen = append(r.seen, src.Ref.Pin)
+	p := r.files[src.Ref.Pin]
+	p.Source = src.URL
 	return p, nil
 }
 
 const (
-	src1 = "oci://ghcr.io/acme/m:v1#m.bin"
-	key1 = "oci://ghcr.io/acme/m:v1"
+	ociSrc = "oci://ghcr.io/acme/m:v1#m.bin"
+	ociKey = "oci://ghcr.io/acme/m:v1"
 )
 
 var (
@@ -43,46 +43,50 @@ var (
 	d2 = "sha256:" + strings.Repeat("2", 64)
 )
 
-func pinned(t *testing.T, pins string) *manifest.Manifest {
-	text := fmt.Sprintf("version = 1\n[models.m]\npath = \"m\"\nurls = [%q]\n", src1)
+func ociManifest(t *testing.T, pins string) *manifest.Manifest {
+	text := fmt.Sprintf("version = 1\n[models.m]\npath = \"m\"\nurls = [%q]\n", ociSrc)
 	if pins != "" {
-		text = fmt.Sprintf("version = 1\n[models.m]\npath = \"m\"\nsha256 = %q\nsize = 4\nurls = [%q]\npins = %s\n", good.Installed, src1, pins)
+		text = fmt.Sprintf("version = 1\n[models.m]\npath = \"m\"\nsha256 = %q\nsize = 4\nurls = [%q]\npins = %s\n", good.Installed, ociSrc, pins)
 	}
 	return parse(t, text)
 }
 
-func TestPins(t *testing.T) {
-	reg := &tags{now: map[string]string{key1: d1}, files: map[string]fetch.Probe{d1: good, d2: other}}
+func TestOCIPins(t *testing.T) {
+	reg := &registry{now: map[string]string{ociKey: d1}, files: map[string]fetch.Probe{d1: good, d2: other}}
+	res := Resolvers{manifest.SchemeOCI: reg}
 	ctx := context.Background()
 
-	// No pin: the tag is read, and its digest pinned with the hashes.
-	m := pinned(t, "")
-	rep, err := Run(ctx, reg, m.Models, Options{})
+	// No pin: the tag is resolved, pinned, and what it names probed.
+	m := ociManifest(t, "")
+	rep, err := Run(ctx, reg, m.Models, Options{Resolver: res})
 	require.NoError(t, err)
 	require.Len(t, rep.Edits, 3)
-	assert.Equal(t, manifest.Edit{Model: "m", Source: -1, Key: manifest.KeyPins, Value: manifest.Pins{{Key: key1, Value: d1}}}, rep.Edits[2])
-
-	// --check: a moving source without a pin is incomplete (exit 4).
-	rep, err = Run(ctx, reg, m.Models, Options{Check: true})
-	require.NoError(t, err)
-	assert.Equal(t, "incomplete", rep.ExitKind())
-	assert.Contains(t, fmt.Sprint(rep.Findings), "m: oci://ghcr.io/acme/m:v1: no pin recorded")
+	assert.Contains(t, rep.Edits, manifest.Edit{Model: "m", Source: -1, Key: manifest.KeyPins, Value: manifest.Pins{{Key: ociKey, Value: d1}}})
+	assert.Equal(t, []string{d1}, reg.seen)
 
 	// The tag moves: a locked model reads its pin and nothing changes.
-	reg.now[key1], reg.seen = d2, nil
-	m = pinned(t, fmt.Sprintf("{ %q = %q }", key1, d1))
-	rep, err = Run(ctx, reg, m.Models, Options{Named: map[string]bool{"m": true}})
+	reg.now[ociKey], reg.seen = d2, nil
+	m = ociManifest(t, fmt.Sprintf("{ %q = %q }", ociKey, d1))
+	rep, err = Run(ctx, reg, m.Models, Options{Resolver: res, Named: map[string]bool{"m": true}})
 	require.NoError(t, err)
 	assert.Empty(t, rep.Edits)
 	assert.Equal(t, []string{d1}, reg.seen)
 
-	// --update=m reads the tag again: the pin moves, and the hashes with it.
-	rep, err = Run(ctx, reg, m.Models, Options{Named: map[string]bool{"m": true}, Update: map[string]bool{"m": true}})
+	// --update=m resolves the tag again: the pin moves, the hashes with it.
+	rep, err = Run(ctx, reg, m.Models, Options{Resolver: res, Named: map[string]bool{"m": true}, Update: map[string]bool{"m": true}})
 	require.NoError(t, err)
 	assert.Equal(t, d2, reg.seen[1])
-	require.Len(t, rep.Edits, 3)
-	assert.Equal(t, manifest.Pins{{Key: key1, Value: d2}}, rep.Edits[2].Value)
-	assert.Contains(t, fmt.Sprint(rep.Findings), "names "+d2+" now, the manifest pins "+d1+" (updated)")
+	assert.Contains(t, rep.Edits, manifest.Edit{Model: "m", Source: -1, Key: manifest.KeyPins, Value: manifest.Pins{{Key: ociKey, Value: d2}}})
+	assert.Contains(t, fmt.Sprint(rep.Findings), "serves pin "+d2+", the manifest records "+d1)
+}
+
+func TestResolversByScheme(t *testing.T) {
+	res := Resolvers{manifest.SchemeOCI: ResolverFunc(func(context.Context, *manifest.Ref) (string, error) { return d1, nil })}
+	got, err := res.Resolve(context.Background(), &manifest.Ref{Scheme: manifest.SchemeOCI})
+	require.NoError(t, err)
+	assert.Equal(t, d1, got)
+	_, err = res.Resolve(context.Background(), &manifest.Ref{Scheme: manifest.SchemeOCIHTTP})
+	assert.EqualError(t, err, "oci+http:// references cannot be pinned by this build")
 }
 
 func TestIndexIsAReferenceError(t *testing.T) {
@@ -94,4 +98,5 @@ func TestIndexIsAReferenceError(t *testing.T) {
 	}}
 	assert.Equal(t, "reference", rep.ExitKind())
 	assert.True(t, BadReference(&fetch.SourceError{Err: idx}))
+	assert.False(t, BadReference(fmt.Errorf("x")))
 }
