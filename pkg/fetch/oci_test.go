@@ -168,6 +168,12 @@ func TestOCIProbe(t *testing.T) {
 		assert.Equal(t, tc.pin, pin)
 		assert.Equal(t, !tc.download, p.Described)
 		assert.Equal(t, tc.download, len(log.matching("GET /v2/"+tc.repo+"/blobs/")) > 0, "%v", log.reqs)
+
+		// A bound below the file's size: too large, as a download would find.
+		_, err = fe.Probe(context.Background(), m, m.Sources[0], 1000)
+		var se *digest.SizeError
+		require.ErrorAs(t, err, &se, tc.repo)
+		assert.True(t, se.Over)
 	}
 }
 

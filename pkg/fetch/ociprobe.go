@@ -46,6 +46,10 @@ func (f *Fetcher) probeOCI(ctx context.Context, m *manifest.Model, src *manifest
 		if err != nil {
 			return fail(err)
 		}
+		if limit > 0 && l.Desc.Size > limit {
+			// What a download of it would find: more than the probe's bound.
+			return fail(&digest.SizeError{Got: l.Desc.Size, Want: limit, Over: true})
+		}
 		return Probe{Source: name, Format: decompress.None, Installed: d, InstalledSize: l.Desc.Size,
 			Served: d, ServedSize: l.Desc.Size, Described: true}, nil
 	}
