@@ -148,7 +148,7 @@ func lockHints(findings []lock.Finding, manifest string, env env) []string {
 		}
 	}
 	m := manifestArg(manifest, env)
-	var hints []string
+	hints := hubFindingHints(findings)
 	if len(changed) > 0 {
 		args := append([]string{"lock"}, m...)
 		for _, n := range changed {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/lock"
 )
 
 // loadHub sets where hf:// sources are read from, and HF_HUB_OFFLINE's
@@ -52,6 +53,18 @@ func hubHints(results []fetch.Result) []string {
 			if errors.As(s, &he) && he.Hint() != "" && !slices.Contains(hints, he.Hint()) {
 				hints = append(hints, he.Hint())
 			}
+		}
+	}
+	return hints
+}
+
+// hubFindingHints are the next steps for the Hub's refusals lock met.
+func hubFindingHints(findings []lock.Finding) []string {
+	var hints []string
+	for _, f := range findings {
+		var he *fetch.HubError
+		if f.Err != nil && errors.As(f.Err, &he) && he.Hint() != "" && !slices.Contains(hints, he.Hint()) {
+			hints = append(hints, he.Hint())
 		}
 	}
 	return hints

@@ -74,6 +74,8 @@ func TestScripts(t *testing.T) {
 			// The registry sources journey (oci_test.go).
 			"ocipush":  cmdOCIPush,
 			"ociindex": cmdOCIIndex,
+			// The Hugging Face Hub journey (hub_test.go).
+			"hub": cmdHub,
 		},
 	})
 }

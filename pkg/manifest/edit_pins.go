@@ -70,6 +70,9 @@ func AppendModels(file, baseDir string, src []byte, ms []NewModel) ([]byte, erro
 	}
 	seen := map[string]bool{}
 	for _, nm := range ms {
+		if !validName(nm.Name) {
+			return nil, ErrorList{{File: file, Key: "models." + nm.Name, Msg: "model names use letters, digits, '.', '_' and '-'"}}
+		}
 		if old := cur.Model(nm.Name); old != nil || seen[nm.Name] {
 			e := &Error{File: file, Key: "models." + nm.Name, Msg: "a model of that name exists already", Hint: "pick another NAME"}
 			if old != nil {
