@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/rules"
@@ -99,6 +101,10 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 		return err
 	}
 	hub := lock.HubProber{Download: o.download}
+	var fetcher *fetch.Fetcher // the one newProber makes, for the registry's pins
+	registry := lock.ResolverFunc(func(ctx context.Context, r *manifest.Ref) (string, error) {
+		return fetcher.OCIManifestDigest(ctx, r)
+	})
 	newProber := func(models []*manifest.Model) (lock.Prober, error) {
 		site, err := o.sitePlan(env, models)
 		var blocked rules.Blocked
@@ -106,10 +112,11 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 			return nil, err
 		}
 		f := o.fetcher(env, site, p)
-		hub.Next, hub.Hub = probeProgress{f, p}, f
+		hub.Next, hub.Hub, fetcher = probeProgress{f, p}, f, f
 		return ruleProber{hub, site}, nil
 	}
-	lo := lock.Options{MaxSize: o.maxSize, Resolver: &hub}
+	lo := lock.Options{MaxSize: o.maxSize, Resolver: lock.Resolvers{manifest.SchemeHF: &hub,
+		manifest.SchemeOCI: registry, manifest.SchemeOCIHTTP: registry}}
 	out, rep, err := lock.AddText(cmd.Context(), newProber, o.manifest, base, src, nms, lo)
 	p.finish()
 	if err != nil {
