@@ -177,3 +177,15 @@ func TestHubRateLimited(t *testing.T) {
 	require.NoError(t, r.Err)
 	assert.Equal(t, 2, h.Counts().Requests)
 }
+
+func TestHubMissingAtThePin(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	c1 := h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a")}})
+	h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"b": {Data: []byte("b")}})
+	e := newEnv(t)
+	r := e.install(t, hubOpts(t, e, h, ""), hubModel(t, []byte("b"), "hf://org/repo/b", "hf://org/repo@main", c1))
+	var he *HubError
+	require.ErrorAs(t, r.Err, &he)
+	assert.Equal(t, `hf repo org/repo: no file "b" at main (pinned to `+c1+`) (http 404 EntryNotFound)`, he.Error())
+}
