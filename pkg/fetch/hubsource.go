@@ -219,3 +219,15 @@ func IsHubError(err error) bool {
 	var he *HubError
 	return errors.As(err, &he)
 }
+
+// dialURL is the URL whose host a source's connections go to, for the
+// hosts a run gives up on (dead.go): an hf:// source's is the Hub's
+// endpoint, not the organisation its reference names first.
+func (f *Fetcher) dialURL(src *manifest.Source) *url.URL {
+	if src.Ref != nil && src.Ref.Scheme == manifest.SchemeHF {
+		if u, err := f.o.Hub.ResolveURL(src.Ref, ""); err == nil {
+			return u
+		}
+	}
+	return src.Parsed
+}
