@@ -62,16 +62,9 @@ files. Nothing is written unless every new model locks.`,
 }
 
 func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error {
-	o.jobs = 1
-	if err := o.netOptions.validate(env); err != nil {
-		return err
-	}
-	mode, err := o.mode(env)
+	mode, err := o.validate(env)
 	if err != nil {
 		return err
-	}
-	if o.maxSize <= 0 || o.maxSize > manifest.MaxSize {
-		return usagef("--max-size must be between 1 and %d bytes", int64(manifest.MaxSize))
 	}
 	created, err := ensureManifest(o.manifest)
 	if err != nil {
@@ -93,8 +86,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	}
 	base := filepath.Dir(abs)
 	p := newProgress(stderr, mode, !o.quiet)
-	f := o.fetcher(env, &sitePlan{plans: map[string]*rules.Plan{}}, p)
-	nms, err := lock.NewModels(cmd.Context(), f, o.add)
+	nms, err := lock.NewModels(cmd.Context(), o.fetcher(env, &sitePlan{plans: map[string]*rules.Plan{}}, p), o.add)
 	if errors.Is(err, lock.ErrBadAdd) {
 		return &usageError{errors.New(strings.TrimPrefix(err.Error(), lock.ErrBadAdd.Error()+": "))}
 	} else if err != nil {
@@ -122,7 +114,28 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	if err != nil {
 		return err
 	}
-	u := &ui{stderr: stderr}
+	if err := o.write(cmd, env, &ui{stderr: stderr}, base, src, out, nms, rep); err != nil {
+		return err
+	}
+	written = true
+	return nil
+}
+
+// validate checks the flags and returns the progress mode.
+func (o *addOptions) validate(env env) (progressMode, error) {
+	o.jobs = 1
+	if err := o.netOptions.validate(env); err != nil {
+		return 0, err
+	}
+	if o.maxSize <= 0 || o.maxSize > manifest.MaxSize {
+		return 0, usagef("--max-size must be between 1 and %d bytes", int64(manifest.MaxSize))
+	}
+	return o.mode(env)
+}
+
+// write records the new models (out, planned from src), or, when lock did
+// not lock them all (out is nil), says why and writes nothing.
+func (o *addOptions) write(cmd *cobra.Command, env env, u *ui, base string, src, out []byte, nms []manifest.NewModel, rep *lock.Report) error {
 	if out == nil {
 		for _, f := range rep.Findings {
 			u.errorf("%s", f)
@@ -143,7 +156,6 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	if err := lock.Rewrite(cmd.Context(), o.manifest, src, out, o.lockDir(env), redo); err != nil {
 		return err
 	}
-	written = true
 	u.infof(o.quiet, "add: %s to %s", modelList(nms), o.manifest)
 	return nil
 }

@@ -63,7 +63,8 @@ func (o HubOptions) ResolveURL(r *manifest.Ref, rev string) (*url.URL, error) {
 // another try cannot help.
 type HubError struct {
 	Repo string // [TYPE/]ORG/REPO
-	Rev  string // the revision asked for
+	Rev  string // the revision written
+	Pin  string // the commit asked for in its place, or ""
 	Path string // the file, "" for an API call on the repository
 	// Status is the HTTP status; Code the Hub's X-Error-Code ("" when none).
 	Status int
@@ -85,6 +86,8 @@ func (e *HubError) Error() string {
 		return what + ": access refused (" + code + "): it needs HF_TOKEN and an accepted licence"
 	case e.Code == "RevisionNotFound":
 		return fmt.Sprintf("%s: no revision %q (%s)", what, e.Rev, code)
+	case e.Code == "EntryNotFound" && e.Pin != "":
+		return fmt.Sprintf("%s: no file %q at %s (pinned to %s) (%s)", what, e.Path, e.Rev, e.Pin, code)
 	case e.Code == "EntryNotFound":
 		return fmt.Sprintf("%s: no file %q at %s (%s)", what, e.Path, e.Rev, code)
 	}
@@ -120,7 +123,7 @@ func hubInspect(r *manifest.Ref, host string, token bool) func(*http.Response) e
 		switch c := resp.StatusCode; {
 		case fromHub && (c == http.StatusUnauthorized || c == http.StatusForbidden),
 			c == http.StatusNotFound && resp.Header.Get("X-Error-Code") != "":
-			return &permanentError{&HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Path: r.Path,
+			return &permanentError{&HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Pin: r.Pin, Path: r.Path,
 				Status: c, Code: resp.Header.Get("X-Error-Code"), Token: token}}
 		case c == http.StatusOK || c == http.StatusPartialContent:
 			if ct := resp.Header.Get("Content-Type"); r.Path != "" && isHTML(ct) && !htmlName(r.Path) {
@@ -215,4 +218,16 @@ func (t *hubAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 func IsHubError(err error) bool {
 	var he *HubError
 	return errors.As(err, &he)
+}
+
+// dialURL is the URL whose host a source's connections go to, for the
+// hosts a run gives up on (dead.go): an hf:// source's is the Hub's
+// endpoint, not the organisation its reference names first.
+func (f *Fetcher) dialURL(src *manifest.Source) *url.URL {
+	if src.Ref != nil && src.Ref.Scheme == manifest.SchemeHF {
+		if u, err := f.o.Hub.ResolveURL(src.Ref, ""); err == nil {
+			return u
+		}
+	}
+	return src.Parsed
 }

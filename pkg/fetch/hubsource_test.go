@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -176,4 +177,38 @@ func TestHubRateLimited(t *testing.T) {
 	r := e.install(t, hubOpts(t, e, h, ""), hubModel(t, []byte("x"), "hf://org/repo/f"))
 	require.NoError(t, r.Err)
 	assert.Equal(t, 2, h.Counts().Requests)
+}
+
+func TestHubMissingAtThePin(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	c1 := h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a")}})
+	h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"b": {Data: []byte("b")}})
+	e := newEnv(t)
+	r := e.install(t, hubOpts(t, e, h, ""), hubModel(t, []byte("b"), "hf://org/repo/b", "hf://org/repo@main", c1))
+	var he *HubError
+	require.ErrorAs(t, r.Err, &he)
+	assert.Equal(t, `hf repo org/repo: no file "b" at main (pinned to `+c1+`) (http 404 EntryNotFound)`, he.Error())
+}
+
+// A Hub that cannot be reached costs one source's tries, not one per model.
+func TestHubUnreachableOnce(t *testing.T) {
+	e := newEnv(t)
+	o := e.opts()
+	u, _ := url.Parse("http://127.0.0.1:1")
+	o.Hub.Endpoint = u
+	a, b := hubModel(t, []byte("a"), "hf://org/a/f"), hubModel(t, []byte("b"), "hf://other/b/f")
+	b.Name, b.Path = "b", "b.bin"
+	o.Jobs = 1
+	res := New(o).Install(context.Background(), []Target{e.target(a), e.target(b)})
+	require.Len(t, res, 2)
+	require.Error(t, res[0].Err)
+	require.Error(t, res[1].Err)
+	notTried := 0
+	for _, r := range res {
+		if strings.Contains(r.Err.Error(), "not tried: 127.0.0.1:1 was unreachable earlier in this run") {
+			notTried++
+		}
+	}
+	assert.Equal(t, 1, notTried, "%v; %v", res[0].Err, res[1].Err)
 }

@@ -33,7 +33,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		}
 		// With another source to go to, an unreachable host is left at once.
 		next := f.more(cands[i+1:])
-		if err := f.dead.check(c.src.Parsed); err != nil {
+		if err := f.dead.check(f.dialURL(c.src)); err != nil {
 			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: next, Mirror: c.mirror})
 			continue
 		}
@@ -48,7 +48,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		f.dead.mark(c.src.Parsed, err)
+		f.dead.mark(f.dialURL(c.src), err)
 		kind := KindNetwork
 		switch {
 		case isLocal(err):

@@ -69,14 +69,14 @@ func (f *Fetcher) probeStream(ctx context.Context, m *manifest.Model, src *manif
 	if cs != nil {
 		sinks = append(sinks, cs)
 	}
-	if err := f.dead.check(src.Parsed); err != nil {
+	if err := f.dead.check(f.dialURL(src)); err != nil {
 		return fail(err)
 	}
 	// An unreachable host is reported at once: lock is run by a person,
 	// and the url rules' next candidate (cmd) may be waiting.
 	res, err := f.fetchSource(ctx, &mm, &ss, sinks, true, limit, true)
 	if err != nil {
-		f.dead.mark(src.Parsed, err)
+		f.dead.mark(f.dialURL(src), err)
 		return fail(err)
 	}
 	p := res.pass
