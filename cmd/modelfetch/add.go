@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -94,9 +93,6 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	}
 	hub := lock.HubProber{Download: o.download}
 	var fetcher *fetch.Fetcher // the one newProber makes, for the registry's pins
-	registry := lock.ResolverFunc(func(ctx context.Context, r *manifest.Ref) (string, error) {
-		return fetcher.OCIManifestDigest(ctx, r)
-	})
 	newProber := func(models []*manifest.Model) (lock.Prober, error) {
 		site, err := o.sitePlan(env, models)
 		var blocked rules.Blocked
@@ -107,8 +103,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 		hub.Next, hub.Hub, fetcher = probeProgress{f, p}, f, f
 		return ruleProber{hub, site}, nil
 	}
-	lo := lock.Options{MaxSize: o.maxSize, Resolver: lock.Resolvers{manifest.SchemeHF: &hub,
-		manifest.SchemeOCI: registry, manifest.SchemeOCIHTTP: registry}}
+	lo := lock.Options{MaxSize: o.maxSize, Resolver: pinResolvers(&hub, func() *fetch.Fetcher { return fetcher })}
 	out, rep, err := lock.AddText(cmd.Context(), newProber, o.manifest, base, src, nms, lo)
 	p.finish()
 	if err != nil {

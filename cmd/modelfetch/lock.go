@@ -95,8 +95,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	p := newProgress(stderr, mode, !o.quiet)
 	f := o.fetcher(env, site, p)
 	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
-	lo.Resolver = lock.Resolvers{manifest.SchemeHF: hub, manifest.SchemeOCI: lock.ResolverFunc(f.OCIManifestDigest),
-		manifest.SchemeOCIHTTP: lock.ResolverFunc(f.OCIManifestDigest)}
+	lo.Resolver = pinResolvers(hub, func() *fetch.Fetcher { return f })
 	rep, err := lock.Run(cmd.Context(), ruleProber{hub, site}, models, lo)
 	p.finish()
 	if err != nil {

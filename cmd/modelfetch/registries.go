@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"slices"
 
 	"oras.land/oras-go/v2/registry/remote/auth"
 
+	"github.com/djok/modelfetch/pkg/fetch"
+	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/mirror"
 )
@@ -30,6 +33,16 @@ func (sp *sitePlan) registries(mirrors []mirror.Mirror) []mirror.Mirror {
 		}
 	}
 	return out
+}
+
+// pinResolvers pin lock's moving references: hf:// with hub, oci:// by the
+// manifest digest its tag names, read by the fetcher f returns (made after
+// this is called, by add).
+func pinResolvers(hub lock.Resolver, f func() *fetch.Fetcher) lock.Resolvers {
+	registry := lock.ResolverFunc(func(ctx context.Context, r *manifest.Ref) (string, error) {
+		return f().OCIManifestDigest(ctx, r)
+	})
+	return lock.Resolvers{manifest.SchemeHF: hub, manifest.SchemeOCI: registry, manifest.SchemeOCIHTTP: registry}
 }
 
 // registryCredentials are the Docker config's credentials when a registry
