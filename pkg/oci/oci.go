@@ -2,10 +2,12 @@
 // (a tag or a digest) to an image manifest, picks the layer that holds one
 // named file, and extracts that file from a tar layer as a stream.
 //
-// Three layouts are understood, all by the layer annotations that name a
-// file: CNCF ModelPack (org.cncf.model.filepath, raw or tar layers), Docker
-// Model Runner (one file per layer, org.cncf.model.filepath) and KitOps or
-// oras (org.opencontainers.image.title, tar or plain layers).
+// Layouts are told apart by the layer annotations that name a file and by
+// the layers' media types: CNCF ModelPack (org.cncf.model.filepath, raw or
+// tar layers), Docker Model Runner (one file per layer, the same
+// annotation), KitOps (the same annotation, a tar+gzip layer per Kitfile
+// path) and oras (org.opencontainers.image.title, a file or a folder's
+// tar+gzip).
 //
 // The package never prints and reads no environment. Requests go through the
 // *http.Client the caller passes, whose transport authenticates to the
