@@ -29,7 +29,9 @@ mirrors, as --mirror), DOCKER_CONFIG (the folder of the config.json registry
 credentials come from; default ~/.docker), the proxy variables,
 ~/.netrc (or NETRC) and HF_TOKEN (for huggingface.co and hf.co). The netrc
 default entry goes only over https to hosts the manifest names;
-MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
+MODELFETCH_NETRC_DEFAULT=any sends it to every https host. hf:// sources are
+read from HF_ENDPOINT (default https://huggingface.co), with HF_TOKEN over
+https to that host only; HF_HUB_OFFLINE=1 means --offline.`,
 		Version:       version,
 		Args:          knownCommand,
 		SilenceErrors: true,

@@ -96,3 +96,28 @@ func TestHubMetadataBounded(t *testing.T) {
 	_, err = f.HubRevision(ctx, ref(t, "hf://org/repo@v7"))
 	assert.EqualError(t, err, `hf repo org/repo: no revision "v7" (http 404 RevisionNotFound)`)
 }
+
+// Datasets and spaces have their type in every URL; a revision with '/' is
+// one escaped path part.
+func TestHubTypesAndSlashedRevisions(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	d := h.Push("datasets", "org/d", "refs/pr/3", map[string]testsrv.HubFile{"x/y.bin": {Data: []byte("xy"), LFS: true}})
+	s := h.Push("spaces", "org/s", "main", map[string]testsrv.HubFile{"app.py": {Data: []byte("print(1)")}})
+	e := newEnv(t)
+	f := New(hubOpts(t, e, h, ""))
+	ctx := context.Background()
+	got, err := f.HubRevision(ctx, ref(t, "hf://datasets/org/d@refs%2Fpr%2F3"))
+	require.NoError(t, err)
+	assert.Equal(t, d, got)
+	m, err := f.HubFileMeta(ctx, ref(t, "hf://datasets/org/d@refs%2Fpr%2F3/x/y.bin"))
+	require.NoError(t, err)
+	assert.Equal(t, digest.Of([]byte("xy")), m.SHA256)
+	got, err = f.HubRevision(ctx, ref(t, "hf://spaces/org/s"))
+	require.NoError(t, err)
+	assert.Equal(t, s, got)
+	r := e.install(t, hubOpts(t, e, h, ""), hubModel(t, []byte("print(1)"), "hf://spaces/org/s/app.py"))
+	require.NoError(t, r.Err)
+	_, err = f.HubRevision(ctx, ref(t, "hf://org/d@refs%2Fpr%2F3"))
+	assert.ErrorContains(t, err, "RepoNotFound", "a dataset is not a model")
+}
