@@ -231,7 +231,7 @@ func fetchFailure(ref Ref, err error) error {
 		return err
 	}
 	msg, _, _ := strings.Cut(err.Error(), "\n")
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "GET ") {
+	if i := strings.Index(msg, ": "); i >= 0 && (strings.HasPrefix(msg, "GET ") || strings.HasPrefix(msg, "HEAD ")) {
 		msg = msg[i+2:]
 	}
 	return &ManifestError{Ref: ref, Reason: msg}
