@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -153,4 +154,25 @@ func TestFolderLayer(t *testing.T) {
 	l, err = a.File("weights/model.bin")
 	require.NoError(t, err)
 	assert.Equal(t, godigest.FromString("a"), l.Desc.Digest)
+}
+
+// TestChunkedManifestWithoutType: a manifest sent without a length (oras
+// then asks with HEAD) and without a content type: one line, no URL.
+func TestChunkedManifestWithoutType(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		if r.Method == http.MethodGet {
+			_, _ = io.WriteString(w, "<html>")
+			w.(http.Flusher).Flush()
+			_, _ = io.WriteString(w, "</html>")
+		}
+	}))
+	defer srv.Close()
+	ref := oci.Ref{Registry: strings.TrimPrefix(srv.URL, "http://"), Repository: "acme/models", Reference: "v1", PlainHTTP: true}
+	_, err := oci.Resolve(context.Background(), nil, ref)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "http://")
+	assert.NotContains(t, err.Error(), "\n")
+	var me *oci.ManifestError
+	assert.ErrorAs(t, err, &me)
 }
