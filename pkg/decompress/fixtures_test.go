@@ -80,3 +80,19 @@ func TestBzip2RandomisedFixtureIsOneBitFromValid(t *testing.T) {
 	assert.Equal(t, randomisedText, string(got))
 }
 
+// A block that its magic ends before its data does (found by FuzzOpen):
+// the reference decoder runs out of the block, which the scanner had whole.
+// That is corrupt, not truncated, even with a stream header cut short after
+// it.
+func TestBzip2BlockShortOfItsDataIsCorrupt(t *testing.T) {
+	in := []byte("BZh91AY&SY\xb1#\xdeC\x00\x00\x03Y\x80\x00\x10@\x04\x10\x00\x12dBZh91\x03@\xd0 \x01" +
+		"\xa6\x91\x03\xabl\x82\x84\xf8\xbb\x92)\u0084\x85\x89\x1e\xf2\x18BZh9")
+	blocks := scanBlocks(t, in[:len(in)-4])
+	require.Len(t, blocks, 1)
+	for _, f := range []Format{Bzip2, Auto} {
+		_, err := decodeAll(t, f, in)
+		require.Error(t, err)
+		assert.True(t, IsCorrupt(err), "%v: %v", f, err)
+		assert.False(t, IsTruncated(err), "%v: %v", f, err)
+	}
+}
