@@ -1,6 +1,6 @@
 // Package testutil holds what the tests of several packages share: test
-// data, the system tools some tests need, a time limit. Only tests import
-// it.
+// data, the system tools some tests need, a time limit. Only tests, and
+// helpers only tests use (internal/testsrv), import it.
 //
 // A test that needs a tool the machine lacks is skipped, except under
 // CI=true, where it fails: CI installs every tool (.ci/run), so a test that
