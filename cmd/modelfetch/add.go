@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/rules"
@@ -97,6 +98,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 		return err
 	}
 	hub := lock.HubProber{Download: o.download}
+	var fetcher *fetch.Fetcher // the one newProber makes, for the registry's pins
 	newProber := func(models []*manifest.Model) (lock.Prober, error) {
 		site, err := o.sitePlan(env, models)
 		var blocked rules.Blocked
@@ -104,10 +106,11 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 			return nil, err
 		}
 		f := o.fetcher(env, site, p)
-		hub.Next, hub.Hub = probeProgress{f, p}, f
+		hub.Next, hub.Hub, fetcher = probeProgress{f, p}, f, f
 		return lock.UnderRules(hub, site.Site), nil
 	}
-	out, rep, err := lock.AddText(cmd.Context(), newProber, o.manifest, base, src, nms, lock.Options{MaxSize: o.maxSize, Resolver: &hub})
+	lo := lock.Options{MaxSize: o.maxSize, Resolver: pinResolvers(&hub, func() *fetch.Fetcher { return fetcher })}
+	out, rep, err := lock.AddText(cmd.Context(), newProber, o.manifest, base, src, nms, lo)
 	p.finish()
 	if err != nil {
 		return err

@@ -22,6 +22,10 @@ import (
 // statusDownloaded is what lock's progress says of a source it has read.
 const statusDownloaded fetch.Status = "downloaded"
 
+// statusDescribed: lock took a source's values from its metadata (a
+// registry's layer descriptor), with no download.
+const statusDescribed fetch.Status = "described"
+
 // failedNames returns the names of the artifacts that failed with kind (any
 // kind when kind is 0) and whose error lines pass match (nil: all).
 func failedNames(results []fetch.Result, kind fetch.Kind, match func(string) bool) []string {

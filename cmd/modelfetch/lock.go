@@ -111,7 +111,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	p := newProgress(stderr, mode, !o.quiet)
 	f := o.fetcher(env, site, p)
 	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
-	lo.Resolver = hub
+	lo.Resolver = pinResolvers(hub, func() *fetch.Fetcher { return f })
 	rep, err := lock.Run(cmd.Context(), lock.UnderRules(hub, site.Site), models, lo)
 	p.finish()
 	if err != nil {
@@ -200,6 +200,10 @@ func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manif
 		pp.p.drop(m.Name) // the finding says why, once
 		return r, err
 	}
-	pp.p.Done(fetch.Result{Name: m.Name, Status: statusDownloaded, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
+	status := statusDownloaded
+	if r.Described {
+		status = statusDescribed
+	}
+	pp.p.Done(fetch.Result{Name: m.Name, Status: status, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
 	return r, err
 }

@@ -141,7 +141,8 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 	policy := credentialPolicy(env, site.netrc, site.Hosts())
 	policy.Rules = site.creds
 	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
-	client.Transport = mirror.Transport(client.Transport, o.mirrors, o.registry)
+	registries := site.registries(o.mirrors)
+	client.Transport = mirror.Transport(client.Transport, registries, o.registryCredentials(env, registries))
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,

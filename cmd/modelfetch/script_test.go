@@ -72,6 +72,9 @@ func TestScripts(t *testing.T) {
 			"registry":     cmdRegistry,
 			"registryblob": cmdRegistryBlob,
 			"faultfront":   cmdFaultFront,
+			// The registry sources journey (oci_test.go).
+			"ocipush":  cmdOCIPush,
+			"ociindex": cmdOCIIndex,
 			// The Hugging Face Hub journey (hub_test.go).
 			"hub": cmdHub,
 		},

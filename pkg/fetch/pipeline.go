@@ -135,7 +135,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if expect < 0 && src.Compression == decompress.None {
 		expect = m.Size
 	}
-	sc, err := f.openSource(src, expect, newRetrier)
+	sc, err := f.openSource(m, src, expect, newRetrier)
 	if err != nil {
 		return res, err
 	}
@@ -172,12 +172,15 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 }
 
 // openSource is the source for src; expect is its declared served length.
-func (f *Fetcher) openSource(src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
+func (f *Fetcher) openSource(m *manifest.Model, src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
 	if src.Parsed.Scheme == "file" {
 		return &fileSource{path: filepath.FromSlash(src.Parsed.Path)}, nil
 	}
 	if f.o.Offline {
 		return nil, &permanentError{errors.New("offline: not reaching the network")}
+	}
+	if isOCI(src) {
+		return f.ociSource(m, src, newRetrier), nil
 	}
 	if src.Ref != nil {
 		return f.openRef(src, expect, newRetrier)

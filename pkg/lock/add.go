@@ -52,6 +52,9 @@ func NewModels(ctx context.Context, hub Lister, o AddOptions) ([]manifest.NewMod
 		if err != nil {
 			return nil, badAdd("%v", err)
 		}
+		if r.Path == "" && r.Scheme != manifest.SchemeHF {
+			return nil, badAdd("%s names no file: want %s://REGISTRY/REPO:TAG#PATH", o.Source, r.Scheme)
+		}
 		if r.Path == "" {
 			return repoModels(ctx, hub, r, o)
 		}

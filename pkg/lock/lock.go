@@ -136,12 +136,15 @@ const (
 	OutcomeIncomplete
 	// OutcomeUnreachable: a source could not be read.
 	OutcomeUnreachable
+	// OutcomeReference: a source names what cannot be fetched (a registry
+	// index: BadReference).
+	OutcomeReference
 	// OutcomeIntegrity: a recorded value is stale and kept, sources
 	// disagree, or a source serves more than its bound.
 	OutcomeIntegrity
 )
 
-var outcomeNames = [...]string{"clean", "incomplete", "unreachable", "integrity"}
+var outcomeNames = [...]string{"clean", "incomplete", "unreachable", "reference", "integrity"}
 
 func (o Outcome) String() string {
 	if o < 0 || int(o) >= len(outcomeNames) {
@@ -150,8 +153,8 @@ func (o Outcome) String() string {
 	return outcomeNames[o]
 }
 
-// Outcome summarises the findings: integrity over unreachable over
-// incomplete.
+// Outcome summarises the findings: integrity over reference over
+// unreachable over incomplete.
 func (r *Report) Outcome() Outcome {
 	out := OutcomeClean
 	for _, f := range r.Findings {
@@ -159,7 +162,9 @@ func (r *Report) Outcome() Outcome {
 		case f.Kind == Disagrees, f.Kind == Changed && f.Kept, f.Kind == TooLarge:
 			return OutcomeIntegrity
 		case f.Kind == Changed && !f.Kept:
-		case f.Kind == Unreachable:
+		case f.Kind == Unreachable && BadReference(f.Err):
+			out = OutcomeReference
+		case f.Kind == Unreachable && out != OutcomeReference:
 			out = OutcomeUnreachable
 		case f.Kind == Incomplete && out == OutcomeClean:
 			out = OutcomeIncomplete

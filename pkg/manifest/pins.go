@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/djok/modelfetch/pkg/decompress"
+
+	"github.com/djok/modelfetch/internal/redact"
 )
 
 // Pin is one entry of a model's pins: a moving reference (Ref.Key) and the
@@ -57,7 +59,7 @@ func (p *parser) setURL(s *Source, key, baseDir string) {
 		if errors.As(err, &re) {
 			msg = re.Msg
 		}
-		p.errf(key, refHint(s.URL), "bad reference %q: %s", s.URL, msg)
+		p.errf(key, refHint(s.URL), "bad reference %q: %s", redact.String(s.URL), msg)
 		return
 	}
 	u, err := url.Parse(s.URL)

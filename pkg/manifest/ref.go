@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/djok/modelfetch/internal/redact"
 )
 
 // Schemes of references to where models live rather than to a URL.
@@ -51,7 +53,7 @@ type RefError struct {
 	Msg string
 }
 
-func (e *RefError) Error() string { return fmt.Sprintf("%s: %s", e.Ref, e.Msg) }
+func (e *RefError) Error() string { return fmt.Sprintf("%s: %s", redact.String(e.Ref), e.Msg) }
 
 // Unwrap makes errors.Is(err, ErrBadRef) true.
 func (e *RefError) Unwrap() error { return ErrBadRef }

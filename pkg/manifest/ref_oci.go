@@ -32,6 +32,9 @@ func parseOCI(rest string, needPath bool) (*Ref, string) {
 	if !ok {
 		return nil, "want oci://REGISTRY/REPO(:TAG|@sha256:HEX)#PATH"
 	}
+	if strings.Contains(registry, "@") {
+		return nil, "credentials do not belong in a reference; use docker login (DOCKER_CONFIG)"
+	}
 	r := &Ref{Path: path}
 	var msg string
 	if r.Registry, msg = checkRegistry(registry); msg != "" {
