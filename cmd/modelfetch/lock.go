@@ -62,6 +62,16 @@ longer serves what is recorded.`,
 	fs.BoolVar(&o.download, "download", false, "download and hash hf:// files too, trusting no hub metadata")
 	o.netOptions.addFlags(fs, "jobs", "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
 	o.outputOptions.addFlags(fs, true, false)
+	help := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		// pflag writes an optional value as "--update NAME[=*]", which reads
+		// as if "--update NAME" worked; it is "--update" or "--update=NAME".
+		out, b := c.OutOrStdout(), &strings.Builder{}
+		c.SetOut(b)
+		help(c, args)
+		c.SetOut(out)
+		fmt.Fprint(out, strings.Replace(b.String(), "--update NAME[=*]", "--update[=NAME]  ", 1))
+	})
 	return cmd
 }
 
@@ -82,7 +92,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	}
 	m, src, err := manifest.ReadFile(o.manifest)
 	if err != nil {
-		return err
+		return missingManifest(err, o.manifest, env)
 	}
 	models, lo, err := o.selection(m, names)
 	if err != nil {
@@ -146,7 +156,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		}
 	}
 	if written > 0 {
-		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, nameList(rep.Locked))
+		u.infof(o.quiet, "lock: wrote %s to %s (%s)", plural(written, "value"), o.manifest, nameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}

@@ -56,7 +56,7 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all.DurationVar(&o.speedTime, "speed-time", time.Minute, "the window --speed-limit is measured over")
 	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
 	all.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
-	all.BoolVar(&o.offline, "offline", false, "use only the cache; never touch the network")
+	all.BoolVar(&o.offline, "offline", false, "never touch the network: only the cache and file: sources are read")
 	all.StringArrayVar(&o.mirrorFlags, "mirror", nil, "a content-addressed mirror tried before the manifest's URLs: oci://HOST/REPO, oci+http://HOST:PORT/REPO or https://HOST/PATH/{sha256} (repeatable; env MODELFETCH_MIRRORS)")
 	all.BoolVar(&o.mirrorOnly, "mirror-only", false, "never reach the manifest's URLs: mirrors and the cache only")
 	all.StringVar(&o.urlRules, "url-rules", "", "rewrite, allow and block rules for the manifest's URLs, from `FILE` (env MODELFETCH_URL_RULES)")

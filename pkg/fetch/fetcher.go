@@ -96,6 +96,13 @@ type Observer interface {
 	Done(r Result)
 }
 
+// ServedObserver is an Observer that is also told how many bytes the source
+// being read has served so far (over every pass), before decoding: a display
+// can tell a connection still opening from a decoder still filling.
+type ServedObserver interface {
+	Served(name string, n int64)
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Start(string, int64)                       {}

@@ -145,6 +145,9 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	defer st.Close()
 
 	counted := &countingReader{r: st}
+	if so, ok := f.obs.(ServedObserver); ok {
+		counted.report = func(n int64) { so.Served(m.Name, n) }
+	}
 	lastShort := int64(-1)
 	for {
 		for _, s := range sinks {
@@ -315,13 +318,17 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r      io.Reader
+	n      int64
+	report func(n int64) // or nil
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if n > 0 && c.report != nil {
+		c.report(c.n)
+	}
 	return n, err
 }
 

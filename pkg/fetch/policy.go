@@ -70,6 +70,11 @@ func (r *retrier) progress(off int64) {
 // wait spends one try on err and sleeps; it returns err itself when err is
 // not transient or the tries are spent, and ctx's error when cancelled.
 func (r *retrier) wait(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		// Cancelled (Ctrl-C): what failed is the cancellation, not the
+		// source, and there is nothing to retry or to report.
+		return ctx.Err()
+	}
 	if !transient(err) || r.leaveUnreachable && unreachable(err) {
 		return err
 	}

@@ -33,17 +33,17 @@ type rawModel struct {
 	Dir     *string           `toml:"dir"`
 	Path    *string           `toml:"path"`
 	SHA256  *string           `toml:"sha256"`
-	Size    *int64            `toml:"size"`
+	Size    *rawSize          `toml:"size"`
 	URLs    []string          `toml:"urls"`
 	Sources []rawSource       `toml:"sources"`
 	Pins    map[string]string `toml:"pins"`
 }
 
 type rawSource struct {
-	URL         *string `toml:"url"`
-	Compression *string `toml:"compression"`
-	SHA256      *string `toml:"sha256"`
-	Size        *int64  `toml:"size"`
+	URL         *string  `toml:"url"`
+	Compression *string  `toml:"compression"`
+	SHA256      *string  `toml:"sha256"`
+	Size        *rawSize `toml:"size"`
 }
 
 type parser struct {
@@ -206,14 +206,50 @@ func (p *parser) digest(key string, s *string) digest.Digest {
 }
 
 // size checks a size value; nil is -1 (not declared).
-func (p *parser) size(key string, n *int64) int64 {
-	if n == nil {
+func (p *parser) size(key string, raw *rawSize) int64 {
+	if raw == nil {
 		return -1
 	}
-	if err := checkSize(*n); err != nil {
+	n, ok := raw.v.(int64)
+	if !ok {
+		hint := ""
+		if s, quoted := raw.v.(string); quoted {
+			hint = fmt.Sprintf("write the number without quotes: %s = %s", key[strings.LastIndexByte(key, '.')+1:], s)
+		}
+		p.errf(key, hint, "want a whole number of bytes, not %s", tomlType(raw.v))
+		return -1
+	}
+	if err := checkSize(n); err != nil {
 		p.errf(key, "", "%v", err)
 	}
-	return *n
+	return n
+}
+
+// rawSize is a size as written, whatever its TOML type: a size of the wrong
+// type (a quoted number) is then one error naming its key and line, listed
+// with the file's other errors, not a decoder error that stops the parse.
+type rawSize struct{ v any }
+
+func (s *rawSize) UnmarshalTOML(v any) error {
+	s.v = v
+	return nil
+}
+
+// tomlType names the TOML type of a decoded value, for errors.
+func tomlType(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date or time"
 }
 
 func validName(s string) bool {
