@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -84,7 +86,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 		return err
 	}
 	base := filepath.Dir(abs)
-	p := newProgress(stderr, mode, !o.quiet)
+	p := display.NewProgress(stderr, mode, !o.quiet)
 	// Listing the source (the hub's tree, a HEAD) is before any model
 	// exists for the url rules to apply to.
 	none, err := (*rules.Rules)(nil).Site(nil)
@@ -111,11 +113,11 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	}
 	lo := lock.Options{MaxSize: o.maxSize, Resolver: pinResolvers(&hub, func() *fetch.Fetcher { return fetcher })}
 	out, rep, err := lock.AddText(cmd.Context(), newProber, o.manifest, base, src, nms, lo)
-	p.finish()
+	p.Finish()
 	if err != nil {
 		return err
 	}
-	if err := o.write(cmd, env, &ui{stderr: stderr}, base, src, out, nms, rep); err != nil {
+	if err := o.write(cmd, env, &display.UI{Stderr: stderr}, base, src, out, nms, rep); err != nil {
 		return err
 	}
 	written = true
@@ -123,7 +125,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 }
 
 // validate checks the flags and returns the progress mode.
-func (o *addOptions) validate(env env) (progressMode, error) {
+func (o *addOptions) validate(env env) (display.Mode, error) {
 	o.jobs = 1
 	if err := o.netOptions.validate(env); err != nil {
 		return 0, err
@@ -136,15 +138,15 @@ func (o *addOptions) validate(env env) (progressMode, error) {
 
 // write records the new models (out, planned from src), or, when lock did
 // not lock them all (out is nil), says why and writes nothing.
-func (o *addOptions) write(cmd *cobra.Command, env env, u *ui, base string, src, out []byte, nms []manifest.NewModel, rep *lock.Report) error {
+func (o *addOptions) write(cmd *cobra.Command, env env, u *display.UI, base string, src, out []byte, nms []manifest.NewModel, rep *lock.Report) error {
 	if out == nil {
 		for _, f := range rep.Findings {
-			u.errorf("%s", f)
+			u.Errorf("%s", f)
 		}
-		for _, h := range hubFindingHints(rep.Findings) {
-			u.hintf("%s", h)
+		for _, h := range hints.HubFindings(rep.Findings) {
+			u.Hintf("%s", h)
 		}
-		u.hintf("nothing was added to %s", o.manifest)
+		u.Hintf("nothing was added to %s", o.manifest)
 		return reported(lockKind(rep.Outcome()))
 	}
 	redo := func(cur []byte) ([]byte, error) {
@@ -157,7 +159,7 @@ func (o *addOptions) write(cmd *cobra.Command, env env, u *ui, base string, src,
 	if err := lock.Rewrite(cmd.Context(), o.manifest, src, out, o.lockDir(env), redo); err != nil {
 		return err
 	}
-	u.infof(o.quiet, "add: %s to %s", modelList(nms), o.manifest)
+	u.Infof(o.quiet, "add: %s to %s", modelList(nms), o.manifest)
 	return nil
 }
 

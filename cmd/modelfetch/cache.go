@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -68,17 +70,17 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 				return err
 			}
 			if err := m.RequireLocked(models); err != nil {
-				return lockFirst(err, o.manifest, env)
+				return hints.LockFirst(err, o.hintRun(env))
 			}
 			site, err := o.sitePlan(env, models)
 			if err != nil {
 				return err
 			}
 			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.URLs(), models),
-				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
-			rep.live = newProgress(stderr, mode, !o.quiet)
+				hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
+			rep.live = display.NewProgress(stderr, mode, !o.quiet)
 			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.Models(models))
-			rep.live.finish()
+			rep.live.Finish()
 			return rep.report(results, false)
 		},
 	}
@@ -136,16 +138,16 @@ func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
 		total += e.Size
 		n := names[e.Digest]
 		sort.Strings(n)
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, humanSize(e.Size), dash(strings.Join(n, ",")))
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, display.HumanSize(e.Size), display.Dash(strings.Join(n, ",")))
 	}
 	for _, j := range junk {
 		size := "-"
 		if j.Size >= 0 {
-			size = humanSize(j.Size)
+			size = display.HumanSize(j.Size)
 		}
 		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
 	}
-	fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
+	fmt.Fprintf(tw, "%s\t%s\t\n", display.Plural(len(entries), "blob"), display.HumanSize(total))
 	if len(junk) > 0 {
 		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(junk))
 	}
@@ -177,7 +179,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 			if err != nil {
 				return err
 			}
-			u := &ui{stderr: stderr}
+			u := &display.UI{Stderr: stderr}
 			for _, b := range bad {
 				id := b.Digest.String()
 				if b.Name != "" {
@@ -185,14 +187,14 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 				}
 				switch {
 				case b.Removed:
-					u.errorf("cache: %s: %v; removed", id, b.Err)
+					u.Errorf("cache: %s: %v; removed", id, b.Err)
 				case b.RemoveErr != nil:
-					u.errorf("cache: %s: %v; could not remove it: %v", id, b.Err, b.RemoveErr)
+					u.Errorf("cache: %s: %v; could not remove it: %v", id, b.Err, b.RemoveErr)
 				default:
-					u.errorf("cache: %s: %v", id, b.Err)
+					u.Errorf("cache: %s: %v", id, b.Err)
 				}
 			}
-			fmt.Fprintf(stdout, "%s checked, %d bad\n", plural(checked, "blob"), len(bad))
+			fmt.Fprintf(stdout, "%s checked, %d bad\n", display.Plural(checked, "blob"), len(bad))
 			if len(bad) > 0 {
 				return reported(kindIntegrity)
 			}
@@ -234,7 +236,7 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 			} else if r.Junk > 0 {
 				junk = fmt.Sprintf(", %d junk entries", r.Junk)
 			}
-			fmt.Fprintf(stderr, "modelfetch: removed %s (%s)%s and %s\n", plural(r.Blobs, "blob"), humanSize(r.Freed), junk, plural(r.Stale, "stale file"))
+			fmt.Fprintf(stderr, "modelfetch: removed %s (%s)%s and %s\n", display.Plural(r.Blobs, "blob"), display.HumanSize(r.Freed), junk, display.Plural(r.Stale, "stale file"))
 			return nil
 		},
 	}

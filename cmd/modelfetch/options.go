@@ -12,6 +12,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/djok/modelfetch/internal/credentials"
+	"github.com/djok/modelfetch/internal/display"
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -217,24 +218,24 @@ func (o *outputOptions) addFlags(fs *pflag.FlagSet, progress, json bool) {
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print errors only (no progress, no summary)")
 }
 
-func (o *outputOptions) mode(env env) (progressMode, error) {
-	mode := progressNone
+func (o *outputOptions) mode(env env) (display.Mode, error) {
+	mode := display.ModeNone
 	switch o.progress {
 	case "auto":
-		mode = progressPlain
+		mode = display.ModePlain
 		if env.IsTerminal != nil && env.IsTerminal() {
-			mode = progressBar
+			mode = display.ModeBar
 		}
 	case "bar":
-		mode = progressBar
+		mode = display.ModeBar
 	case "plain":
-		mode = progressPlain
+		mode = display.ModePlain
 	case "none":
 	default:
 		return 0, usagef("--progress %q: want auto, bar, plain or none", o.progress)
 	}
 	if o.quiet {
-		return progressNone, nil
+		return display.ModeNone, nil
 	}
 	return mode, nil
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
@@ -225,7 +227,7 @@ func (o *manifestOptions) selected(ownerFlag string, env env) (*manifest.Manifes
 		return nil, nil, nil, err
 	}
 	if err := m.RequireLocked(models); err != nil {
-		return nil, nil, nil, lockFirst(err, o.manifest, env)
+		return nil, nil, nil, hints.LockFirst(err, o.hintRun(env))
 	}
 	return m, models, owner, nil
 }
@@ -242,22 +244,22 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
 		urls:  o.netOptions.withMirrors(site.URLs(), targetModels(targets)),
-		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
+		hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
 		if !o.json && !o.quiet {
-			site.describe(&ui{stderr: stderr}, targetModels(targets), rep.urls)
+			site.describe(&display.UI{Stderr: stderr}, targetModels(targets), rep.urls)
 		}
 		if err := rep.report(results, true); blocked == nil {
 			return err
 		}
 		return blocked
 	}
-	rep.live = newProgress(stderr, mode, !o.quiet)
+	rep.live = display.NewProgress(stderr, mode, !o.quiet)
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
-	rep.live.finish()
+	rep.live.Finish()
 	if o.mirrorPush && cmd.Context().Err() == nil {
-		rep.push = mirrorPush(cmd.Context(), o, env, targets, results, &ui{stderr: stderr})
+		rep.push = mirrorPush(cmd.Context(), o, env, targets, results, &display.UI{Stderr: stderr})
 	}
 	return rep.report(results, false)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/djok/modelfetch/internal/credentials"
+	"github.com/djok/modelfetch/internal/display"
 	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/rules"
@@ -77,7 +78,7 @@ func readNetrc(env env) string {
 // describe prints, for --dry-run, each model's URLs (urls, by model) in the
 // order they are tried (mirrors first, then the manifest's after the rules,
 // when there are any).
-func (sp *sitePlan) describe(u *ui, models []*manifest.Model, urls map[string][]string) {
+func (sp *sitePlan) describe(u *display.UI, models []*manifest.Model, urls map[string][]string) {
 	for _, m := range models {
 		list := strings.Join(urls[m.Name], ", ")
 		if list == "" {
@@ -87,6 +88,6 @@ func (sp *sitePlan) describe(u *ui, models []*manifest.Model, urls map[string][]
 		if b := sp.Plans[m.Name].Blocked; len(b) > 0 {
 			line += fmt.Sprintf(" (blocked: %s)", strings.Join(b, ", "))
 		}
-		u.infof(false, "%s", line)
+		u.Infof(false, "%s", line)
 	}
 }
