@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"sort"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -90,18 +86,6 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 	return cmd
 }
 
-// lockedDigests maps the sha256 of every locked model of m, selected or
-// not (another run may install them), to the models' names.
-func lockedDigests(m *manifest.Manifest) map[digest.Digest][]string {
-	out := map[digest.Digest][]string{}
-	for _, mod := range m.Models {
-		if mod.Locked() {
-			out[mod.SHA256] = append(out[mod.SHA256], mod.Name)
-		}
-	}
-	return out
-}
-
 func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.Command {
 	var mf string
 	cmd := &cobra.Command{
@@ -119,54 +103,15 @@ func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.C
 // cacheLs prints c's blobs, labelled by the models of the manifest at mf
 // when it loads, then its junk entries.
 func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
-	entries, err := c.List()
-	if err != nil {
-		return err
-	}
-	junk, err := c.Junk()
-	if err != nil {
-		return err
-	}
-	names := map[digest.Digest][]string{}
+	var names map[digest.Digest][]string
 	if m, err := manifest.Load(mf); err == nil {
-		names = lockedDigests(m)
+		names = m.LockedDigests()
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "sha256\tsize\tmodels")
-	var total int64
-	for _, e := range entries {
-		total += e.Size
-		n := names[e.Digest]
-		sort.Strings(n)
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, display.HumanSize(e.Size), display.Dash(strings.Join(n, ",")))
+	l, err := c.Listing(names)
+	if err != nil {
+		return err
 	}
-	for _, j := range junk {
-		size := "-"
-		if j.Size >= 0 {
-			size = display.HumanSize(j.Size)
-		}
-		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
-	}
-	fmt.Fprintf(tw, "%s\t%s\t\n", display.Plural(len(entries), "blob"), display.HumanSize(total))
-	if len(junk) > 0 {
-		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(junk))
-	}
-	return tw.Flush()
-}
-
-// entryType names a directory entry's type in words.
-func entryType(t fs.FileMode) string {
-	switch {
-	case t.IsRegular():
-		return "file"
-	case t&fs.ModeSymlink != 0:
-		return "symlink"
-	case t.IsDir():
-		return "folder"
-	case t&fs.ModeNamedPipe != 0:
-		return "fifo"
-	}
-	return "special file"
+	return display.CacheTable(stdout, l)
 }
 
 func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobra.Command {
@@ -179,21 +124,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 			if err != nil {
 				return err
 			}
-			u := &display.UI{Stderr: stderr}
-			for _, b := range bad {
-				id := b.Digest.String()
-				if b.Name != "" {
-					id = b.Name
-				}
-				switch {
-				case b.Removed:
-					u.Errorf("cache: %s: %v; removed", id, b.Err)
-				case b.RemoveErr != nil:
-					u.Errorf("cache: %s: %v; could not remove it: %v", id, b.Err, b.RemoveErr)
-				default:
-					u.Errorf("cache: %s: %v", id, b.Err)
-				}
-			}
+			(&display.UI{Stderr: stderr}).BadBlobs(bad)
 			fmt.Fprintf(stdout, "%s checked, %d bad\n", display.Plural(checked, "blob"), len(bad))
 			if len(bad) > 0 {
 				return reported(kindIntegrity)
@@ -221,22 +152,13 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 					}
 					return err
 				}
-				keep = map[digest.Digest]bool{}
-				for d := range lockedDigests(m) {
-					keep[d] = true
-				}
+				keep = cache.Keep(m.LockedDigests())
 			}
 			r, err := open().Prune(keep)
 			if err != nil {
 				return err
 			}
-			junk := ""
-			if r.Junk == 1 {
-				junk = ", 1 junk entry"
-			} else if r.Junk > 0 {
-				junk = fmt.Sprintf(", %d junk entries", r.Junk)
-			}
-			fmt.Fprintf(stderr, "modelfetch: removed %s (%s)%s and %s\n", display.Plural(r.Blobs, "blob"), display.HumanSize(r.Freed), junk, display.Plural(r.Stale, "stale file"))
+			fmt.Fprintln(stderr, display.Pruned(r))
 			return nil
 		},
 	}

@@ -117,37 +117,15 @@ func (o *manifestOptions) addFlags(fs *pflag.FlagSet, env env, verb string, root
 	}
 }
 
-// load reads the manifest and applies --out and --dir.
+// load reads the manifest and applies --out, --dir and --only.
 func (o *manifestOptions) load(env env) (*manifest.Manifest, []*manifest.Model, error) {
 	m, err := manifest.Load(o.manifest)
 	if err != nil {
 		return nil, nil, missingManifest(err, o.manifest, env)
 	}
-	for _, d := range o.dirs {
-		if name, _, _ := strings.Cut(d, "="); name == manifest.DefaultDir && o.out != "" {
-			return nil, nil, usagef("--out and --dir %s= both set the root %q: give one", name, name)
-		}
-	}
-	if o.out != "" {
-		if err := m.SetDir(manifest.DefaultDir, o.out); err != nil {
-			return nil, nil, &usageError{err}
-		}
-	}
-	for _, d := range o.dirs {
-		name, p, ok := strings.Cut(d, "=")
-		if !ok || name == "" || p == "" {
-			return nil, nil, usagef("--dir %q: want NAME=PATH", d)
-		}
-		if err := m.SetDir(name, p); err != nil {
-			return nil, nil, &usageError{fmt.Errorf("--dir %s: %w", name, err)}
-		}
-	}
-	if err := m.CheckDestinations(); err != nil {
-		return nil, nil, err
-	}
-	models, err := m.Select(o.only)
+	models, err := m.Apply(manifest.Selection{Out: o.out, Dirs: o.dirs, Only: o.only})
 	if err != nil {
-		return nil, nil, &usageError{err}
+		return nil, nil, err
 	}
 	return m, models, nil
 }
