@@ -14,6 +14,7 @@ import (
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 func newCacheCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -72,7 +73,7 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.URLs(), models),
+			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), models),
 				hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
 			rep.live = display.NewProgress(stderr, mode, !o.quiet)
 			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.Models(models))

@@ -90,7 +90,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 			u.Infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, display.HumanSize(r.Blob.Size))
 		}
 	}
-	pushed, missing, err := mirror.PushInstalled(ctx, target, installedFiles(targets), c, opts)
+	pushed, missing, err := mirror.PushInstalled(ctx, target, fetch.InstalledFiles(targets), c, opts)
 	if ctx.Err() != nil {
 		return ctx.Err() // interrupted: the signal's exit status and line
 	}
@@ -113,15 +113,6 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	return reported(kind)
 }
 
-// installedFiles are the targets as pkg/mirror takes them.
-func installedFiles(targets []fetch.Target) []mirror.Installed {
-	out := make([]mirror.Installed, 0, len(targets))
-	for _, t := range targets {
-		out = append(out, mirror.Installed{Model: t.Model, Root: t.Root})
-	}
-	return out
-}
-
 // pushOptionsFor is how a push to target goes: with cred (nil: the Docker
 // config's), mounting from the other repositories of the same registry that
 // MODELFETCH_MIRRORS names, retrying transient faults as downloads do.
@@ -142,29 +133,14 @@ func pushOptionsFor(env env, cred auth.CredentialFunc, target mirror.Mirror, man
 // the mirror for the others. Blobs the registry has are only HEADed. It
 // never fails the fetch: what went wrong is a warning.
 func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.Target, results []fetch.Result, u *display.UI) *display.Push {
-	var target mirror.Mirror
-	for _, m := range o.mirrors {
-		if m.Kind == mirror.OCI {
-			target = m
-			break
-		}
-	}
-	ok := map[string]bool{}
-	for _, r := range results {
-		ok[r.Name] = r.Status == fetch.StatusInstalled || r.Status == fetch.StatusFromCache || r.Status == fetch.StatusUpToDate
-	}
-	var installed []fetch.Target
-	for _, t := range targets {
-		if ok[t.Model.Name] {
-			installed = append(installed, t)
-		}
-	}
+	target, _ := mirror.FirstRegistry(o.mirrors) // checked with the flags
+	files, left := fetch.Pushable(targets, results)
 	// The run's own credentials: a registry already given up on is not
 	// asked again.
 	opts := pushOptionsFor(env, o.registry, target, o.manifest, o.retries)
-	opts.Incomplete = len(installed) < len(targets)
-	r, none, err := mirror.PushInstalled(ctx, target, installedFiles(installed), nil, opts)
-	missing := len(targets) - len(installed) + len(none)
+	opts.Incomplete = left > 0
+	r, none, err := mirror.PushInstalled(ctx, target, files, nil, opts)
+	missing := left + len(none)
 	if r == nil && err == nil {
 		return nil // no file to push
 	}

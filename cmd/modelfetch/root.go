@@ -12,6 +12,7 @@ import (
 	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 func newRootCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -155,7 +156,7 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 		return nil, nil, err
 	}
 	switch {
-	case o.mirrorPush && !hasRegistry(o.mirrors):
+	case o.mirrorPush && !mirror.HasRegistry(o.mirrors):
 		return nil, nil, usagef("--mirror-push needs an oci:// mirror (--mirror or MODELFETCH_MIRRORS)")
 	case o.mirrorPush && o.offline:
 		return nil, nil, usagef("--mirror-push and --offline contradict each other: a push needs the network")
@@ -221,7 +222,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	}
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
-		urls:  o.netOptions.withMirrors(site.URLs(), targetModels(targets)),
+		urls:  mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
