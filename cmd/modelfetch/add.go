@@ -80,7 +80,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 			return nil, err
 		}
 		f := o.fetcher(env, site, p)
-		hub.Next, hub.Hub, fetcher = probeProgress{f, p}, f, f
+		hub.Next, hub.Hub, fetcher = display.ShowProbes(f, p), f, f
 		return lock.UnderRules(hub, site.Site), nil
 	}
 	added, err := lock.AddFile(cmd.Context(), lock.AddRequest{File: o.manifest, Add: o.add,

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -19,13 +17,6 @@ import (
 	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/rules"
 )
-
-// statusDownloaded is what lock's progress says of a source it has read.
-const statusDownloaded fetch.Status = "downloaded"
-
-// statusDescribed: lock took a source's values from its metadata (a
-// registry's layer descriptor), with no download.
-const statusDescribed fetch.Status = "described"
 
 type lockOptions struct {
 	netOptions
@@ -119,7 +110,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	}
 	p := display.NewProgress(stderr, mode, !o.quiet)
 	f := o.fetcher(env, site, p)
-	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
+	hub := lock.HubProber{Next: display.ShowProbes(f, p), Hub: f, Download: o.download}
 	lo.Resolver = pinResolvers(hub, func() *fetch.Fetcher { return f })
 	rep, err := lock.Run(cmd.Context(), lock.UnderRules(hub, site.Site), models, lo)
 	p.Finish()
@@ -165,7 +156,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		}
 	}
 	if written > 0 {
-		u.Infof(o.quiet, "lock: wrote %s to %s (%s)", display.Plural(written, "value"), o.manifest, nameList(rep.Locked))
+		u.Infof(o.quiet, "lock: wrote %s to %s (%s)", display.Plural(written, "value"), o.manifest, display.NameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.Infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
@@ -173,46 +164,4 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		u.Hintf("%s", h)
 	}
 	return reported(lockKind(rep.Outcome()))
-}
-
-// nameList joins names for one line: every name when they are few, else
-// the first three and how many more ("a, b, c … and 4,997 more").
-func nameList(names []string) string {
-	const all, shown = 10, 3
-	if len(names) <= all {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s … and %s more", strings.Join(names[:shown], ", "), thousands(len(names)-shown))
-}
-
-// thousands writes n with a comma between each group of three digits.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// probeProgress shows what lock downloads as fetch shows its artifacts: a
-// line (or bar) per source read.
-type probeProgress struct {
-	f *fetch.Fetcher
-	p *display.Progress
-}
-
-func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
-	pp.p.Start(m.Name, m.Size)
-	start := time.Now()
-	r, err := pp.f.Probe(ctx, m, src, limit)
-	if err != nil {
-		pp.p.Drop(m.Name) // the finding says why, once
-		return r, err
-	}
-	status := statusDownloaded
-	if r.Described {
-		status = statusDescribed
-	}
-	pp.p.Done(fetch.Result{Name: m.Name, Status: status, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
-	return r, err
 }

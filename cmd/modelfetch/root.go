@@ -227,7 +227,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
 		if !o.json && !o.quiet {
-			site.describe(&display.UI{Stderr: stderr}, targetModels(targets), rep.urls)
+			(&display.UI{Stderr: stderr}).DryRunURLs(targetModels(targets), rep.urls, func(n string) []string { return site.Plans[n].Blocked })
 		}
 		if err := rep.report(results, true); blocked == nil {
 			return err
