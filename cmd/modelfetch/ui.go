@@ -1,11 +1,7 @@
 package main
 
-// Output rules (this file, progress.go for live progress, hints.go for next
-// steps): progress and messages go to stderr, the --json document alone goes
-// to stdout. Messages are one line each, lower case, with no trailing period:
-// "modelfetch: error: ..." followed by "modelfetch: hint: ..." lines where a
-// next step exists. URLs are redacted (user info and query strings) before
-// they get here.
+// The end of a command that produced results. What is printed, and how,
+// is internal/display's (its messages.go states the output rules).
 
 import (
 	"errors"

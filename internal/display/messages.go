@@ -2,8 +2,8 @@
 // hints (this file), the live progress (progress.go, bars.go), the summary
 // table (summary.go) and the --json documents (json.go, push.go).
 //
-// Output rules (this file, progress.go for live progress, cmd/modelfetch's hints.go for next
-// steps): progress and messages go to stderr, the --json document alone goes
+// Output rules (this file, progress.go for live progress, internal/hints for
+// next steps): progress and messages go to stderr, the --json document alone goes
 // to stdout. Messages are one line each, lower case, with no trailing period:
 // "modelfetch: error: ..." followed by "modelfetch: hint: ..." lines where a
 // next step exists. URLs are redacted (user info and query strings) before
