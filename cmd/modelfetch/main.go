@@ -1,6 +1,7 @@
 // Command modelfetch fetches, verifies and installs the model files a
-// models.toml lists. This package is the thin layer: flags, output and exit
-// codes; the work is done in pkg/.
+// models.toml lists. This package is the thin layer: flags, the environment,
+// one call per command into pkg/, what to print handed to internal/display,
+// and the exit codes (exit.go).
 package main
 
 import (
