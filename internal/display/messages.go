@@ -1,6 +1,8 @@
 // Package display is the terminal output of modelfetch: the messages and
-// hints (this file), the live progress (progress.go, bars.go), the summary
-// table (summary.go) and the --json documents (json.go, push.go).
+// hints (this file), the live progress (progress.go, bars.go; probes.go for
+// lock's reads), the summary table (summary.go), the --json documents
+// (json.go, push.go), the cache tables (cache.go), and --dry-run's URLs
+// (dryrun.go).
 //
 // Output rules (this file, progress.go for live progress, internal/hints for
 // next steps): progress and messages go to stderr, the --json document alone goes
