@@ -114,23 +114,9 @@ func start(c config) (*server, error) {
 	var cfg *tls.Config
 	scheme := "http"
 	if c.tls {
-		ip := first.Addr().(*net.TCPAddr).IP
-		cert, caPEM, err := newCerts(ip)
-		if err != nil {
+		if cfg, err = s.tlsConfig(c, first.Addr().(*net.TCPAddr).IP); err != nil {
 			s.closeListeners()
 			return nil, err
-		}
-		if c.caFile != "" {
-			if err := writeFile(c.caFile, caPEM); err != nil {
-				s.closeListeners()
-				return nil, err
-			}
-		}
-		s.caPEM = caPEM
-		cfg = &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			NextProtos:   []string{"h2", "http/1.1"},
-			MinVersion:   tls.VersionTLS12,
 		}
 		scheme = "https"
 	}
@@ -152,6 +138,26 @@ func start(c config) (*server, error) {
 	}
 	s.serve(data, files, cfg)
 	return s, nil
+}
+
+// tlsConfig makes the certificates for ip, writes the CA to c.caFile when
+// asked, and offers HTTP/2.
+func (s *server) tlsConfig(c config, ip net.IP) (*tls.Config, error) {
+	cert, caPEM, err := newCerts(ip)
+	if err != nil {
+		return nil, err
+	}
+	if c.caFile != "" {
+		if err := writeFile(c.caFile, caPEM); err != nil {
+			return nil, err
+		}
+	}
+	s.caPEM = caPEM
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:   tls.VersionTLS12,
+	}, nil
 }
 
 func (s *server) serve(ln net.Listener, h http.Handler, cfg *tls.Config) {
