@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/assert"
@@ -312,8 +313,17 @@ func TestProgressInATerminal(t *testing.T) {
 			for _, rate := range f.rates {
 				assert.Regexp(t, rateRE, rate)
 			}
+			// The summary fits the terminal too: at 60 columns it leaves
+			// out time and throughput rather than wrap.
+			for _, row := range v.screen() {
+				assert.Less(t, utf8.RuneCountInString(strings.TrimRight(row, " ")), width, "a line as wide as the terminal wraps: %q", row)
+			}
 			summary := summaryRates(t, r.raw.String())
-			require.Len(t, summary, 3, "%s", r.raw.String())
+			if width == 80 {
+				require.Len(t, summary, 3, "%s", r.raw.String())
+			} else {
+				assert.Empty(t, summary, "%s", r.raw.String())
+			}
 			for _, rate := range summary {
 				assert.Regexp(t, rateRE, rate, "the summary's throughput is in the bar's unit")
 			}

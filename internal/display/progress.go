@@ -233,21 +233,31 @@ func (p *Progress) Done(r fetch.Result) {
 			p.println(fmt.Sprintf("modelfetch: %s: up to date", r.Name))
 		}
 	default:
-		head := fmt.Sprintf("modelfetch: %s: %s %s", r.Name, r.Status, HumanSize(r.Size))
-		tail := fmt.Sprintf(" in %.1fs", r.Duration.Seconds())
-		from := " from " + Dash(r.Source)
+		width := 0
 		if p.mode == ModeBar {
-			// Among the bars, a line that fits: the source shortened, or
-			// left to the summary.
-			width, _ := p.size()
-			room := width - 1 - utf8.RuneCountInString(head+tail+" from ")
-			from = " from " + shorten(Dash(r.Source), room)
-			if room < minShownSource {
-				from = ""
-			}
+			width, _ = p.size()
 		}
-		p.println(head + from + tail)
+		p.println(doneLine(r, width))
 	}
+}
+
+// doneLine says how an artifact was installed, for a terminal width columns
+// wide (0: a log, where the line is whole). Among the bars the line must not
+// wrap: the name is shortened if it must be, then the source, which is left
+// to the summary when too little of it would show.
+func doneLine(r fetch.Result, width int) string {
+	name, what := r.Name, fmt.Sprintf(": %s %s", r.Status, HumanSize(r.Size))
+	tail := fmt.Sprintf(" in %.1fs", r.Duration.Seconds())
+	if width <= 0 {
+		return "modelfetch: " + name + what + " from " + Dash(r.Source) + tail
+	}
+	fixed := utf8.RuneCountInString("modelfetch: " + what + tail)
+	head := "modelfetch: " + shorten(name, max(width-1-fixed, minNameCell)) + what
+	room := width - 1 - utf8.RuneCountInString(head+tail+" from ")
+	if room < minShownSource {
+		return head + tail
+	}
+	return head + " from " + shorten(Dash(r.Source), room) + tail
 }
 
 // OneLine is an error's first line.

@@ -51,44 +51,73 @@ func (u *UI) Summary(results []fetch.Result, command string, dry bool) {
 			}
 			rows = append(rows, []string{r.Name, HumanSize(r.Size), StatusText(r.Status), Dash(r.Source), fmt.Sprintf("%.1fs", r.Duration.Seconds()), rate})
 		}
-		fitColumn(rows, 3, ttyWidth(u.Stderr))
-		for _, row := range rows {
+		for _, row := range fitColumns(rows, ttyWidth(u.Stderr)) {
 			fmt.Fprintln(tw, strings.Join(row, "\t"))
 		}
 	}
 }
 
-// minSourceWidth is as far as a source is shortened to fit a terminal.
-const minSourceWidth = 24
+// How far the summary's cells are shortened to fit a terminal: the source
+// first (its host and file name stay), then the name, then the source again
+// down to minShownSource; a table that still does not fit loses the time and
+// throughput columns, which the installed lines above it have said already.
+const (
+	minSourceWidth = 24
+	minNameCell    = 16
+)
 
-// fitColumn shortens the cells of column col, in the middle (a URL's host
-// and file name stay), so that the table's lines fit a terminal width
-// columns wide (0: not a terminal, nothing shortened; a log keeps whole
-// URLs). It gives up at minSourceWidth: a table of long names still wraps.
-func fitColumn(rows [][]string, col, width int) {
+// fitColumns makes the table's lines fit a terminal width columns wide (0:
+// not a terminal, nothing shortened: a log keeps whole URLs and names). rows
+// are the summary's: artifact, size, status, source, time, throughput.
+func fitColumns(rows [][]string, width int) [][]string {
 	if width <= 0 || len(rows) == 0 {
-		return
+		return rows
 	}
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+	excess := tableWidth(rows) - (width - 1)
+	excess -= shortenColumn(rows, 3, excess, minSourceWidth)
+	excess -= shortenColumn(rows, 0, excess, minNameCell)
+	excess -= shortenColumn(rows, 3, excess, minShownSource)
+	if excess > 0 && len(rows[0]) > 4 {
+		for i, row := range rows {
+			rows[i] = row[:4]
 		}
 	}
-	line := 2 * (len(widths) - 1)
-	for _, w := range widths {
-		line += w
+	return rows
+}
+
+// tableWidth is the width of the table's lines: its columns at their
+// widest, two spaces apart.
+func tableWidth(rows [][]string) int {
+	line := 0
+	for i := range rows[0] {
+		line += columnWidth(rows, i) + 2
 	}
-	excess := line - (width - 1)
+	return line - 2
+}
+
+func columnWidth(rows [][]string, col int) int {
+	w := 0
+	for _, row := range rows {
+		w = max(w, utf8.RuneCountInString(row[col]))
+	}
+	return w
+}
+
+// shortenColumn shortens the cells of column col (not its heading) in the
+// middle by up to excess columns, not below floor, and returns how many
+// columns the table lost.
+func shortenColumn(rows [][]string, col, excess, floor int) int {
 	if excess <= 0 {
-		return
+		return 0
 	}
-	target := max(widths[col]-excess, minSourceWidth)
+	before := columnWidth(rows, col)
+	target := max(before-excess, floor, utf8.RuneCountInString(rows[0][col]))
 	for _, row := range rows[1:] {
 		if utf8.RuneCountInString(row[col]) > target {
 			row[col] = shorten(row[col], target)
 		}
 	}
+	return before - columnWidth(rows, col)
 }
 
 // ttyWidth is w's width when it is a terminal, else 0.
