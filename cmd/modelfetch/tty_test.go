@@ -273,6 +273,8 @@ func (f *frames) row(row string, nameW, width int, fail func(string, ...any)) {
 		f.seen["connecting"] = true
 	case strings.HasPrefix(rest, "decoding, ") && strings.HasSuffix(rest, " received"):
 		f.seen["decoding"] = true
+	case strings.HasPrefix(rest, "downloading, ") && strings.HasSuffix(rest, " received"):
+		f.seen["downloading"] = true
 	case figures.MatchString(rest):
 		m := figures.FindStringSubmatch(rest)
 		f.seen["bytes"] = true

@@ -43,7 +43,8 @@ var statsWidths = []int{
 type row struct {
 	name     string
 	total, n int64
-	served   int64     // bytes the source served so far; 0 while connecting
+	served   int64     // bytes of the source read in order so far (into the decoder)
+	received int64     // bytes off the network so far, over every connection
 	rate     float64   // installed bytes per second, -1 when not known yet
 	retryAt  time.Time // waiting to retry until then
 }
@@ -110,7 +111,10 @@ func (r row) state(now time.Time) string {
 	case r.n > 0:
 		return ""
 	case r.served > 0:
-		return "decoding, " + HumanSize(r.served) + " received"
+		return "decoding, " + HumanSize(max(r.served, r.received)) + " received"
+	case r.received > 0:
+		// A ranged download whose first chunk is still on its way.
+		return "downloading, " + HumanSize(r.received) + " received"
 	}
 	return "connecting"
 }

@@ -62,6 +62,7 @@ type retryLines struct {
 type item struct {
 	total, n int64
 	served   int64
+	received int64
 	start    time.Time
 	last     time.Time // the last plain line
 	retryAt  time.Time
@@ -117,6 +118,16 @@ func (p *Progress) Served(name string, n int64) {
 	defer p.mu.Unlock()
 	if it := p.items[name]; it != nil {
 		it.served = n
+	}
+}
+
+// Received: what came off the network so far, in any order
+// (fetch.ReceivedObserver).
+func (p *Progress) Received(name string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if it := p.items[name]; it != nil {
+		it.received = max(it.received, n)
 	}
 }
 
@@ -295,7 +306,7 @@ func (p *Progress) redraw(now time.Time) {
 	for _, name := range p.order {
 		it := p.items[name]
 		it.samples = addSample(it.samples, now, it.n)
-		rows = append(rows, row{name: name, total: it.total, n: it.n, served: it.served, rate: rateOf(it.samples), retryAt: it.retryAt})
+		rows = append(rows, row{name: name, total: it.total, n: it.n, served: it.served, received: it.received, rate: rateOf(it.samples), retryAt: it.retryAt})
 	}
 	var b strings.Builder
 	b.WriteString(p.erase(width))

@@ -49,6 +49,7 @@ type ociSource struct {
 	want       digest.Digest // the model's sha256; zero when not locked
 	size       int64         // the model's size; -1 when not declared
 	newRetrier func() *retrier
+	received   func(n int) // handed to the layer's blob source (receiver)
 
 	mu    sync.Mutex
 	layer *oci.Layer
@@ -100,9 +101,15 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 	}
 	u := s.ref.BlobURL(l.Desc.Digest)
 	s.layer = &l
-	s.blob = s.f.httpSource(u, l.Desc.Size, s.newRetrier)
+	hs := s.f.httpSource(u, l.Desc.Size, s.newRetrier)
+	hs.receive(s.received)
+	s.blob = hs
 	return s.layer, s.blob, nil
 }
+
+// receive counts what the layer's blob receives (receiver); set before the
+// first open.
+func (s *ociSource) receive(f func(n int)) { s.received = f }
 
 // resolveManifest is oci.Resolve under a deadline of four idle timeouts
 // (2 minutes by default): a manifest body has no watchdog of its own, and

@@ -148,6 +148,12 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if so, ok := f.obs.(ServedObserver); ok {
 		counted.report = func(n int64) { so.Served(m.Name, n) }
 	}
+	if ro, ok := f.obs.(ReceivedObserver); ok {
+		if rs, ok := sc.(receiver); ok {
+			var got atomic.Int64
+			rs.receive(func(n int) { ro.Received(m.Name, got.Add(int64(n))) })
+		}
+	}
 	lastShort := int64(-1)
 	for {
 		for _, s := range sinks {
