@@ -70,6 +70,9 @@ type HubFaults struct {
 	APINotJSON, APIHuge, APIEndless bool
 	// RedirectLoop makes resolve redirect to itself.
 	RedirectLoop bool
+	// APIStall makes an API answer send its headers and a first byte, then
+	// nothing for that long (or until the client gives up).
+	APIStall time.Duration
 }
 
 // HubCounts are the requests a Hub has had.

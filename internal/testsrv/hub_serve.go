@@ -238,6 +238,15 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
 		w.Header().Set("Content-Type", "text/html")
 		fmt.Fprint(w, "<html><body>maintenance</body></html>")
 		return
+	case faults.APIStall > 0:
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "{")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(faults.APIStall):
+		}
+		return
 	case faults.APIHuge:
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"sha": %q, "pad": "%s"}`, commit, strings.Repeat("x", 2<<20))

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,4 +121,25 @@ func TestHubTypesAndSlashedRevisions(t *testing.T) {
 	require.NoError(t, r.Err)
 	_, err = f.HubRevision(ctx, ref(t, "hf://org/d@refs%2Fpr%2F3"))
 	assert.ErrorContains(t, err, "RepoNotFound", "a dataset is not a model")
+}
+
+// An API answer that stops after its headers is a stall, like a download's.
+func TestHubAPIStallAfterHeaders(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	c1 := h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a")}})
+	e := newEnv(t)
+	o := hubOpts(t, e, h, "")
+	o.IdleTimeout = 300 * time.Millisecond
+	f := New(o)
+	h.SetFaults(testsrv.HubFaults{APIStall: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := f.HubRevision(ctx, ref(t, "hf://org/repo@main"))
+	assert.ErrorContains(t, err, "stalled: no data for 300ms")
+	_, err = f.HubTree(ctx, ref(t, "hf://org/repo"), c1)
+	assert.ErrorContains(t, err, "stalled: no data for 300ms")
+	assert.NoError(t, ctx.Err(), "given up on by the idle timeout")
+	assert.Less(t, time.Since(start), 10*time.Second)
 }
