@@ -131,3 +131,27 @@ func TestLockUnreachableHub(t *testing.T) {
 	assert.Empty(t, rep.Edits)
 	assert.Equal(t, "w: hf://org/repo/w.bin: hf repo org/repo: not found, or private: set HF_TOKEN (http 401 RepoNotFound)", rep.Findings[0].String())
 }
+
+// A pin is written only beside hashes read at it: when lock keeps the
+// recorded values (upstream moved, no --update), it writes no pin either.
+func TestLockNoPinBesideKeptHashes(t *testing.T) {
+	e := newHubEnv(t)
+	w1 := []byte(strings.Repeat("weights v1 ", 100))
+	e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: w1, LFS: true}})
+	e.src = []byte("version = 1\n[models.w]\npath = \"w.bin\"\nsha256 = \"" + digest.Of(w1).String() + "\"\nsize = 1100\nurls = [\"hf://org/repo/w.bin\"]\n")
+	before := string(e.src)
+	e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: []byte(strings.Repeat("weights v2 ", 200)), LFS: true}})
+	rep := e.lock(t, Options{Named: map[string]bool{"w": true}}, false)
+	assert.Equal(t, OutcomeIntegrity, rep.Outcome())
+	assert.Empty(t, rep.Edits, "no pin beside the kept size and sha256")
+	assert.Equal(t, before, string(e.src))
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, TooLarge, rep.Findings[0].Kind)
+
+	// Same size, other bytes: the sha256 is kept, and so is the missing pin.
+	e.src = []byte(strings.Replace(before, "size = 1100", "size = 2200", 1))
+	rep = e.lock(t, Options{Named: map[string]bool{"w": true}}, false)
+	assert.Equal(t, OutcomeIntegrity, rep.Outcome())
+	assert.Empty(t, rep.Edits)
+	assert.Contains(t, rep.Findings[0].String(), "(kept)")
+}
