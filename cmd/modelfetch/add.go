@@ -85,13 +85,13 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	}
 	base := filepath.Dir(abs)
 	p := newProgress(stderr, mode, !o.quiet)
-	// Listing the source (the hub's tree, a HEAD) is before any model
-	// exists for the url rules to apply to.
-	none, err := (*rules.Rules)(nil).Site(nil)
+	// Listing the source (the hub's tree) is before any model exists for
+	// the url rules to rewrite; they still say which hosts it may reach.
+	listing, err := o.sitePlan(env, nil)
 	if err != nil {
 		return err
 	}
-	nms, err := lock.NewModels(cmd.Context(), o.fetcher(env, &sitePlan{Site: none}, p), o.add)
+	nms, err := lock.NewModels(cmd.Context(), o.fetcher(env, listing, p), o.add)
 	if errors.Is(err, lock.ErrBadAdd) {
 		return &usageError{errors.New(strings.TrimPrefix(err.Error(), lock.ErrBadAdd.Error()+": "))}
 	} else if err != nil {

@@ -156,7 +156,7 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		Mirrors:     o.mirrors,
 		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
-		Hub:         o.hub,
+		Hub:         fetch.HubOptions{Endpoint: o.hub.Endpoint, Token: o.hub.Token, Refuse: site.Rules.RefuseHost},
 	})
 }
 

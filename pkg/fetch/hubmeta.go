@@ -39,7 +39,9 @@ type hubBody struct {
 
 func (b *hubBody) Read(p []byte) (int, error) {
 	n, err := b.watchedBody.Read(p)
-	if err != nil && err != io.EOF {
+	// A request cancelled mid-body may read as a clean end: the answer is
+	// cut short all the same.
+	if err != nil && (err != io.EOF || b.dog.fired() != nil || b.rctx.Err() != nil) {
 		err = hubLate(b.ctx, b.rctx, b.dog, b.limit, err)
 	}
 	return n, err
@@ -212,6 +214,9 @@ func (f *Fetcher) HubFileMeta(ctx context.Context, r *manifest.Ref) (HubMeta, er
 func (f *Fetcher) hubDo(ctx context.Context, r *manifest.Ref, method string, u *url.URL, noRedirect bool) (*http.Response, error) {
 	if f.o.Offline {
 		return nil, errors.New("offline: not reaching the Hub")
+	}
+	if err := f.o.Hub.refused(r, u); err != nil {
+		return nil, err
 	}
 	c := *f.hubClient()
 	if noRedirect {

@@ -2,6 +2,8 @@ package fetch
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +144,30 @@ func TestHubAPIStallAfterHeaders(t *testing.T) {
 	assert.ErrorContains(t, err, "stalled: no data for 300ms")
 	assert.NoError(t, ctx.Err(), "given up on by the idle timeout")
 	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
+// An endpoint the url rules block is asked nothing, and gets no token.
+func TestHubRefusedEndpointIsNotAsked(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{TLS: true, Token: "hf_secret"})
+	defer h.Close()
+	c1 := h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a"), LFS: true}})
+	e := newEnv(t)
+	o := hubOpts(t, e, h, "hf_secret")
+	o.Hub.Refuse = func(host string) error { return errors.New("blocked by the url rules in r.toml (" + host + ")") }
+	f := New(o)
+	ctx := context.Background()
+	host := strings.TrimPrefix(h.URL, "https://")
+	want := "hf repo org/repo: the Hub's endpoint " + host + " is blocked by the url rules in r.toml (" + host + ")"
+	_, err := f.HubRevision(ctx, ref(t, "hf://org/repo@main"))
+	assert.EqualError(t, err, want)
+	var he *HubError
+	require.ErrorAs(t, err, &he)
+	assert.Contains(t, he.Hint(), "set HF_ENDPOINT")
+	_, err = f.HubTree(ctx, ref(t, "hf://org/repo"), c1)
+	assert.EqualError(t, err, want)
+	_, err = f.HubFileMeta(ctx, ref(t, "hf://org/repo/a"))
+	assert.ErrorContains(t, err, "is blocked by the url rules")
+	r := e.install(t, o, hubModel(t, []byte("a"), "hf://org/repo/a"))
+	assert.ErrorContains(t, r.Err, "is blocked by the url rules")
+	assert.Zero(t, h.Counts().Requests, "not one request to the blocked endpoint")
 }

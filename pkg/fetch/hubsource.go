@@ -26,6 +26,22 @@ type HubOptions struct {
 	// host and port, over https only: never to the storage a resolve
 	// redirects to, never over plain http.
 	Token string
+	// Refuse, when set, says why no request may go to the endpoint's host
+	// (the url rules block it); asked before every request to it, so that
+	// neither a question nor the token goes there.
+	Refuse func(host string) error
+}
+
+// refused is the *HubError of a request to u (the endpoint) the url rules
+// forbid, or nil.
+func (o HubOptions) refused(r *manifest.Ref, u *url.URL) error {
+	if o.Refuse == nil {
+		return nil
+	}
+	if err := o.Refuse(u.Host); err != nil {
+		return &HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Pin: r.Pin, Path: r.Path, Host: u.Host, Blocked: err}
+	}
+	return nil
 }
 
 // endpoint is the Hub's base URL, without a trailing slash.
@@ -71,10 +87,17 @@ type HubError struct {
 	Code   string
 	// Token says whether the request carried a token.
 	Token bool
+	// Blocked is why the url rules forbid the endpoint's host (Host): no
+	// request was sent.
+	Blocked error
+	Host    string
 }
 
 func (e *HubError) Error() string {
 	what := "hf repo " + e.Repo
+	if e.Blocked != nil {
+		return fmt.Sprintf("%s: the Hub's endpoint %s is %v", what, e.Host, e.Blocked)
+	}
 	code := fmt.Sprintf("http %d", e.Status)
 	if e.Code != "" {
 		code += " " + e.Code
@@ -97,6 +120,8 @@ func (e *HubError) Error() string {
 // Hint is the next step for the user, or "".
 func (e *HubError) Hint() string {
 	switch {
+	case e.Blocked != nil:
+		return "set HF_ENDPOINT to a Hub mirror or proxy the url rules allow (an artifact proxy's Hugging Face remote)"
 	case e.Status == http.StatusUnauthorized && e.Code == "RepoNotFound" && !e.Token:
 		return "check the name; if the repository is private, set HF_TOKEN to a token that may read it"
 	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
@@ -154,6 +179,9 @@ func (f *Fetcher) openRef(src *manifest.Source, expect int64, newRetrier func() 
 	switch src.Ref.Scheme {
 	case manifest.SchemeHF:
 		u, err := f.o.Hub.ResolveURL(src.Ref, "")
+		if err == nil {
+			err = f.o.Hub.refused(src.Ref, u)
+		}
 		if err != nil {
 			return nil, &permanentError{err}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/rules"
 )
 
 const hubManifest = `version = 1
@@ -154,4 +155,41 @@ func TestLockNoPinBesideKeptHashes(t *testing.T) {
 	assert.Equal(t, OutcomeIntegrity, rep.Outcome())
 	assert.Empty(t, rep.Edits)
 	assert.Contains(t, rep.Findings[0].String(), "(kept)")
+}
+
+// pushAfterResolve is a Resolver that lands a push on main right after it
+// answers: the window between pinning and hashing.
+type pushAfterResolve struct {
+	HubProber
+	h *testsrv.Hub
+}
+
+func (p pushAfterResolve) Resolve(ctx context.Context, r *manifest.Ref) (string, error) {
+	c, err := p.HubProber.Resolve(ctx, r)
+	p.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: []byte("pushed meanwhile"), LFS: true}})
+	return c, err
+}
+
+// Under a rewrite, an hf:// source is hashed through the rewritten URL of
+// its pinned commit: a push after the pin does not change what is hashed.
+func TestLockRewrittenHubSourceHashesThePin(t *testing.T) {
+	e := newHubEnv(t)
+	w1 := []byte(strings.Repeat("weights v1 ", 100))
+	c1 := e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: w1, LFS: true}})
+	r, err := rules.Parse("rules.toml", []byte("[[rewrite]]\nmatch = '^huggingface\\.co/(.*)$'\nto = [\""+e.h.URL+"/$1\"]\n"))
+	require.NoError(t, err)
+	m, err := manifest.Parse("m.toml", "/", []byte("version = 1\n[models.w]\npath = \"w.bin\"\nurls = [\"hf://org/repo/w.bin\"]\n"))
+	require.NoError(t, err)
+	site, err := r.Site(m.Models)
+	require.NoError(t, err)
+	hp := HubProber{Next: e.f, Hub: e.f}
+	rep, err := Run(context.Background(), UnderRules(hp, site), m.Models, Options{Resolver: pushAfterResolve{hp, e.h}})
+	require.NoError(t, err)
+	require.Empty(t, rep.Findings)
+	out, err := manifest.Apply("m.toml", "/", []byte("version = 1\n[models.w]\npath = \"w.bin\"\nurls = [\"hf://org/repo/w.bin\"]\n"), rep.Edits)
+	require.NoError(t, err)
+	got, err := manifest.Parse("m.toml", "/", out)
+	require.NoError(t, err)
+	assert.Equal(t, c1, got.Model("w").Pins["hf://org/repo@main"])
+	assert.Equal(t, digest.Of(w1), got.Model("w").SHA256, "the bytes of the pinned commit, not of main")
 }
