@@ -43,6 +43,13 @@ type HubOptions struct {
 	Token string
 	// PageSize is the number of tree entries per page (default 1000).
 	PageSize int
+	// OtherToken is a valid token of an account that may read no private
+	// or gated repository: a private one answers it 404 RepoNotFound, as
+	// the Hub answers an authenticated request.
+	OtherToken string
+	// StrictTokens answers every request with any other token 401
+	// "Invalid credentials in Authorization header", as the Hub does.
+	StrictTokens bool
 }
 
 // HubFile is a file of a commit.

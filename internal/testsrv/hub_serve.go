@@ -66,6 +66,14 @@ func (h *Hub) lookup(r *http.Request, typ, id, rev string) (string, map[string]H
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	repo := h.repos[typ+"/"+id]
+	auth := r.Header.Get("Authorization")
+	other := h.o.OtherToken != "" && auth == "Bearer "+h.o.OtherToken
+	switch {
+	case h.o.StrictTokens && auth != "" && !other && !h.authorized(r):
+		return "", nil, &hubFail{http.StatusUnauthorized, "", "Invalid credentials in Authorization header"}
+	case other && (repo == nil || repo.private):
+		return "", nil, &hubFail{http.StatusNotFound, "RepoNotFound", "Repository Not Found for url: " + r.URL.String() + "."}
+	}
 	if repo == nil || repo.private && !h.authorized(r) {
 		return "", nil, &hubFail{http.StatusUnauthorized, "RepoNotFound", "Repository Not Found for url: " + r.URL.String() + "."}
 	}

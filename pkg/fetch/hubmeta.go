@@ -149,7 +149,7 @@ func nextLink(resp *http.Response, cur *url.URL) (*url.URL, error) {
 // hubJSON GETs an API answer into v, read with a cap of MaxHubJSON.
 func (f *Fetcher) hubJSON(ctx context.Context, r *manifest.Ref, u *url.URL, v any) (*http.Response, error) {
 	repo := *r
-	repo.Path = "" // an answer about the repository, not a file
+	repo.Path, repo.Pin = "", "" // an answer about the repository at what u names
 	resp, err := f.hubDo(ctx, &repo, http.MethodGet, u, false)
 	if err != nil {
 		return nil, err
@@ -275,7 +275,7 @@ func (f *Fetcher) hubTry(ctx context.Context, c *http.Client, r *manifest.Ref, m
 		return nil, hubLate(ctx, rctx, dog, limit, err)
 	}
 	resp.Body = &hubBody{watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: func(bool) {}}, rctx, limit}
-	if err := hubInspect(r, u.Host, f.hubToken() != "")(resp); err != nil {
+	if err := hubInspect(r, u.Host, f.hubTok())(resp); err != nil {
 		resp.Body.Close()
 		return nil, err
 	}

@@ -74,62 +74,6 @@ func (o HubOptions) ResolveURL(r *manifest.Ref, rev string) (*url.URL, error) {
 	return o.hubURL(r.TypePrefix() + r.Repo + "/resolve/" + url.PathEscape(rev) + "/" + manifest.EscapePath(r.Path))
 }
 
-// HubError is the Hub refusing what it was asked: a repository, revision
-// or file that is not there, or that the request may not see. It is final:
-// another try cannot help.
-type HubError struct {
-	Repo string // [TYPE/]ORG/REPO
-	Rev  string // the revision written
-	Pin  string // the commit asked for in its place, or ""
-	Path string // the file, "" for an API call on the repository
-	// Status is the HTTP status; Code the Hub's X-Error-Code ("" when none).
-	Status int
-	Code   string
-	// Token says whether the request carried a token.
-	Token bool
-	// Blocked is why the url rules forbid the endpoint's host (Host): no
-	// request was sent.
-	Blocked error
-	Host    string
-}
-
-func (e *HubError) Error() string {
-	what := "hf repo " + e.Repo
-	if e.Blocked != nil {
-		return fmt.Sprintf("%s: the Hub's endpoint %s is %v", what, e.Host, e.Blocked)
-	}
-	code := fmt.Sprintf("http %d", e.Status)
-	if e.Code != "" {
-		code += " " + e.Code
-	}
-	switch {
-	case e.Status == http.StatusUnauthorized && e.Code == "RepoNotFound" && !e.Token:
-		return what + ": not found, or private: set HF_TOKEN (" + code + ")"
-	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
-		return what + ": access refused (" + code + "): it needs HF_TOKEN and an accepted licence"
-	case e.Code == "RevisionNotFound":
-		return fmt.Sprintf("%s: no revision %q (%s)", what, e.Rev, code)
-	case e.Code == "EntryNotFound" && e.Pin != "":
-		return fmt.Sprintf("%s: no file %q at %s (pinned to %s) (%s)", what, e.Path, e.Rev, e.Pin, code)
-	case e.Code == "EntryNotFound":
-		return fmt.Sprintf("%s: no file %q at %s (%s)", what, e.Path, e.Rev, code)
-	}
-	return what + ": " + code
-}
-
-// Hint is the next step for the user, or "".
-func (e *HubError) Hint() string {
-	switch {
-	case e.Blocked != nil:
-		return "set HF_ENDPOINT to a Hub mirror or proxy the url rules allow (an artifact proxy's Hugging Face remote)"
-	case e.Status == http.StatusUnauthorized && e.Code == "RepoNotFound" && !e.Token:
-		return "check the name; if the repository is private, set HF_TOKEN to a token that may read it"
-	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
-		return "set HF_TOKEN to a token of an account that accepted " + e.Repo + "'s licence on the Hub"
-	}
-	return ""
-}
-
 // htmlError is a web page served where a file was expected (a login page,
 // a proxy's error page).
 type htmlError struct{ ctype string }
@@ -142,14 +86,15 @@ func (e *htmlError) Error() string {
 // become a *HubError at once, and a web page where a file was expected an
 // error, before the pipeline sees a byte. host is the endpoint's host:port;
 // the storage a resolve redirects to keeps the expired-link handling.
-func hubInspect(r *manifest.Ref, host string, token bool) func(*http.Response) error {
+func hubInspect(r *manifest.Ref, host string, tok hubTok) func(*http.Response) error {
 	return func(resp *http.Response) error {
 		fromHub := resp.Request != nil && resp.Request.URL.Host == host
 		switch c := resp.StatusCode; {
 		case fromHub && (c == http.StatusUnauthorized || c == http.StatusForbidden),
 			c == http.StatusNotFound && resp.Header.Get("X-Error-Code") != "":
 			return &permanentError{&HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Pin: r.Pin, Path: r.Path,
-				Status: c, Code: resp.Header.Get("X-Error-Code"), Token: token}}
+				Status: c, Code: resp.Header.Get("X-Error-Code"), Message: hubMessage(resp.Header.Get("X-Error-Message")),
+				Token: tok.sent, Withheld: tok.withheld}}
 		case c == http.StatusOK || c == http.StatusPartialContent:
 			if ct := resp.Header.Get("Content-Type"); r.Path != "" && isHTML(ct) && !htmlName(r.Path) {
 				return &permanentError{&htmlError{ctype: ct}}
@@ -187,18 +132,32 @@ func (f *Fetcher) openRef(src *manifest.Source, expect int64, newRetrier func() 
 		}
 		hs := f.httpSource(u, expect, newRetrier)
 		hs.client = f.hubClient()
-		hs.inspect = hubInspect(src.Ref, u.Host, f.hubToken() != "")
+		hs.inspect = hubInspect(src.Ref, u.Host, f.hubTok())
 		return hs, nil
 	}
 	return nil, &permanentError{fmt.Errorf("%s:// sources are not supported by this build", src.Ref.Scheme)}
 }
 
 // hubToken is the token that goes to the endpoint: none over plain http.
+// It is read as huggingface_hub reads HF_TOKEN: without CR, LF and the
+// spaces around it (a secret file written by echo ends in a newline).
 func (f *Fetcher) hubToken() string {
 	if f.o.Hub.endpoint().Scheme != "https" {
 		return ""
 	}
-	return f.o.Hub.Token
+	return f.o.Hub.token()
+}
+
+func (o HubOptions) token() string {
+	return strings.TrimSpace(strings.NewReplacer("\r", "", "\n", "").Replace(o.Token))
+}
+
+// hubTok says what became of the token on a request to the Hub.
+type hubTok struct{ sent, withheld bool }
+
+func (f *Fetcher) hubTok() hubTok {
+	sent := f.hubToken() != ""
+	return hubTok{sent: sent, withheld: !sent && f.o.Hub.token() != ""}
 }
 
 // hubClient is the fetcher's client, with the Hub's token added to the
