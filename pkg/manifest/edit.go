@@ -165,9 +165,6 @@ func (d *doc) plan(src, model string, source int, es []Edit) ([]splice, error) {
 		if t == nil {
 			return nil, fmt.Errorf("%s: cannot edit a model that is not written as a [%s] table", name, name)
 		}
-		if err := d.pinsWritable(name, t); err != nil && hasPins(es) {
-			return nil, err
-		}
 		return planTable(src, t.kvs, t.headerEnd, es, []string{"path", "dir"})
 	}
 	if t := d.table(name+".sources", source); t != nil {

@@ -11,21 +11,6 @@ import (
 // as one inline-table line, replaced whole when it changes.
 const KeyPins = "pins"
 
-// pinsWritable refuses to edit pins written in a form that cannot be
-// replaced as one line: a [models.NAME.pins] table or dotted pins.KEY keys.
-func (d *doc) pinsWritable(name string, t *table) error {
-	bad := d.table(name+".pins", -1) != nil
-	for _, kv := range t.kvs {
-		if strings.HasPrefix(kv.key, "pins.") {
-			bad = true
-		}
-	}
-	if bad {
-		return fmt.Errorf("%s.pins: lock writes pins as one line, pins = { ... }; write them so (or remove them) and run lock again", name)
-	}
-	return nil
-}
-
 // pinsAt is where a new pins line goes: after the model table's last key.
 func pinsAt(src string, kvs []*kv, headerEnd int) (int, string) {
 	if len(kvs) == 0 {
@@ -130,13 +115,4 @@ func renderModel(nm NewModel) string {
 		fmt.Fprintf(&b, "pins = %s\n", nm.Pins)
 	}
 	return b.String()
-}
-
-func hasPins(es []Edit) bool {
-	for _, e := range es {
-		if e.Key == KeyPins {
-			return true
-		}
-	}
-	return false
 }

@@ -43,6 +43,11 @@ func TestPinsErrors(t *testing.T) {
 		{`pins = { "oci://registry-1.docker.io/library/x:1" = "` + commitA + `" }`, `want sha256: and 64 lowercase hex`},
 		{`pins = { "hf://o/r@main" = 3 }`, `m.toml:5`},
 		{`pinz = {}`, `did you mean "pins"`},
+		// Only the inline table lock writes: a string is not silently
+		// ignored, and a table or dotted keys could not be moved by lock.
+		{`pins = "` + commitA + `"`, `m.toml:5: models.a.pins: want an inline table of moving reference = commit`},
+		{"[models.a.pins]\n\"hf://o/r@main\" = \"" + commitA + "\"", `m.toml:5: models.a.pins: want one inline table, not a [models.a.pins] table`},
+		{`pins."hf://o/r@main" = "` + commitA + `"`, `m.toml:5: models.a.pins: want one inline table, not dotted keys`},
 	} {
 		_, err := Parse("m.toml", "/b", []byte(head+tc.pins+"\n"))
 		require.Error(t, err, tc.pins)
@@ -94,10 +99,11 @@ urls = ["https://h/b"]
 	require.NoError(t, err)
 	assert.Equal(t, strings.Replace(string(out), commitA, commitB, 1), string(out2))
 
-	// Pins written as a table cannot be replaced as one line.
+	// Pins written as a table cannot be replaced as one line: refused with
+	// the manifest's place before any edit.
 	tbl := strings.Replace(src, "# after a", "[models.a.pins]\n\"hf://o/r@main\" = \""+commitA+"\"", 1)
 	_, err = Apply("m.toml", "/b", []byte(tbl), []Edit{{Model: "a", Source: -1, Key: KeyPins, Value: Pins{{Key: "hf://o/r@main", Value: commitB}}}})
-	assert.ErrorContains(t, err, "lock writes pins as one line")
+	assert.ErrorContains(t, err, "m.toml:8: models.a.pins: want one inline table")
 }
 
 func TestAppendModels(t *testing.T) {
