@@ -53,6 +53,9 @@ func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
 	}
 	if len(names) > 0 {
 		args := append([]string{"lock"}, manifestArg(o.manifest, env)...)
+		if fetch.FromHub(results, names) { // its metadata may be what is wrong
+			args = append(args, "--download")
+		}
 		for _, n := range names {
 			args = append(args, "--update="+n)
 		}

@@ -1,11 +1,14 @@
 package fetch
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/djok/modelfetch/internal/redact"
+	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // HubError is the Hub refusing what it was asked: a repository, revision
@@ -111,4 +114,22 @@ func (e *HubError) Hint() string {
 		return fmt.Sprintf("the pinned commit is no longer on the Hub: run `modelfetch lock --update=NAME` for the model that pins it, to pin %q again", e.Rev)
 	}
 	return ""
+}
+
+// FromHub reports whether one of names failed on the bytes of an hf://
+// source: lock records such a file's sha256 from the Hub's metadata, so
+// only `lock --download` reads what the Hub really serves.
+func FromHub(results []Result, names []string) bool {
+	for _, r := range results {
+		var fe *Error
+		if !slices.Contains(names, r.Name) || !errors.As(r.Err, &fe) {
+			continue
+		}
+		for _, s := range fe.Sources {
+			if s.Kind == KindIntegrity && strings.HasPrefix(s.Source, manifest.SchemeHF+"://") {
+				return true
+			}
+		}
+	}
+	return false
 }
