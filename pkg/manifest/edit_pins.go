@@ -53,6 +53,10 @@ func AppendModels(file, baseDir string, src []byte, ms []NewModel) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	nl := "\n" // the file's line ending: a manifest written on Windows keeps its own
+	if bytes.Contains(src, []byte("\r\n")) {
+		nl = "\r\n"
+	}
 	seen := map[string]bool{}
 	for _, nm := range ms {
 		if !validName(nm.Name) {
@@ -67,12 +71,12 @@ func AppendModels(file, baseDir string, src []byte, ms []NewModel) ([]byte, erro
 		}
 		seen[nm.Name] = true
 		if len(out) > 0 && out[len(out)-1] != '\n' {
-			out = append(out, '\n')
+			out = append(out, nl...)
 		}
-		if !bytes.HasSuffix(out, []byte("\n\n")) {
-			out = append(out, '\n')
+		if !bytes.HasSuffix(out, []byte("\n\n")) && !bytes.HasSuffix(out, []byte("\n\r\n")) {
+			out = append(out, nl...)
 		}
-		out = append(out, renderModel(nm)...)
+		out = append(out, strings.ReplaceAll(renderModel(nm), "\n", nl)...)
 	}
 	if len(out) > MaxManifestSize {
 		return nil, fmt.Errorf("%s: the manifest would be larger than %d bytes (1 MiB); nothing written", file, MaxManifestSize)

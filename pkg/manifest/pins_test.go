@@ -129,3 +129,25 @@ func TestAppendModels(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "version = 1\n\n[models.n]\npath = \"z\"\nurls = [\"https://h/z\"]\n", string(empty))
 }
+
+// A manifest with CRLF line endings keeps them: every line lock or add
+// writes ends as the file's lines do, and the human's own lines are kept
+// byte for byte.
+func TestEditsKeepCRLF(t *testing.T) {
+	crlf := func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+	src := crlf("version = 1\n[models.a]  # a\npath = \"a\"\nurls = [\"hf://o/r/f\"]\n\n[models.b]\npath = \"b\"\nsize = 3\nurls = [\"https://h/b\"]\n")
+	out, err := Apply("m.toml", "/b", []byte(src), []Edit{
+		{Model: "a", Source: -1, Key: KeyPins, Value: Pins{{Key: "hf://o/r@main", Value: commitA}}},
+		{Model: "a", Source: -1, Key: "sha256", Value: shaA},
+		{Model: "a", Source: -1, Key: "size", Value: int64(3)},
+		{Model: "b", Source: -1, Key: "sha256", Value: shaA},
+	})
+	require.NoError(t, err)
+	want := crlf("version = 1\n[models.a]  # a\npath = \"a\"\nsha256 = \"" + shaA + "\"\nsize = 3\nurls = [\"hf://o/r/f\"]\npins = { \"hf://o/r@main\" = \"" + commitA + "\" }\n\n" +
+		"[models.b]\npath = \"b\"\nsha256 = \"" + shaA + "\"\nsize = 3\nurls = [\"https://h/b\"]\n")
+	assert.Equal(t, want, string(out))
+
+	out, err = AppendModels("m.toml", "/b", []byte(src), []NewModel{{Name: "c", Path: "c", URLs: []string{"https://h/c"}, Size: -1}})
+	require.NoError(t, err)
+	assert.Equal(t, src+crlf("\n[models.c]\npath = \"c\"\nurls = [\"https://h/c\"]\n"), string(out))
+}
