@@ -66,8 +66,9 @@ type HubFile struct {
 // HubFaults are misbehaviours a test turns on.
 type HubFaults struct {
 	// RateLimit answers that many next requests to the Hub host with 429
-	// and Retry-After: 1.
-	RateLimit int
+	// and Retry-After: RetryAfter (seconds; 1 when 0).
+	RateLimit  int
+	RetryAfter int
 	// ExpireAfter makes a signed storage link answer ExpireStatus (403 when
 	// 0) once it has served that many requests; 0: links never expire.
 	ExpireAfter  int

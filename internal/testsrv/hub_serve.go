@@ -38,13 +38,13 @@ func pathParts(r *http.Request) []string {
 func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.counts.Requests++
-	limited := h.faults.RateLimit > 0
+	limited, wait := h.faults.RateLimit > 0, max(h.faults.RetryAfter, 1)
 	if limited {
 		h.faults.RateLimit--
 	}
 	h.mu.Unlock()
 	if limited {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		hubError(w, http.StatusTooManyRequests, "", "you have been rate-limited")
 		return
 	}

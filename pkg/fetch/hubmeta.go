@@ -231,7 +231,9 @@ func (f *Fetcher) hubDo(ctx context.Context, r *manifest.Ref, method string, u *
 			return nil
 		}
 	}
-	rt := &retrier{p: &f.policy, faults: new(atomic.Int64)}
+	// A wait past MaxRetryAfter gives up at once, saying so: waiting at
+	// the cap on every try would hold lock or add silently for minutes.
+	rt := &retrier{p: &f.policy, faults: new(atomic.Int64), leaveLongWait: true}
 	for {
 		resp, err := f.hubTry(ctx, &c, r, method, u)
 		if err == nil {
