@@ -67,7 +67,11 @@ func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
 		for _, n := range offline {
 			args = append(args, "--only", n)
 		}
-		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or drop --offline", command(args...)))
+		drop := "drop --offline"
+		if isTrue(env.HFHubOffline) {
+			drop = "unset HF_HUB_OFFLINE" // which made the run offline
+		}
+		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or %s", command(args...), drop))
 	}
 	return hints
 }
