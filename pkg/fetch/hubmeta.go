@@ -231,15 +231,18 @@ func (f *Fetcher) hubDo(ctx context.Context, r *manifest.Ref, method string, u *
 			return nil
 		}
 	}
-	// A wait past MaxRetryAfter gives up at once, saying so: waiting at
-	// the cap on every try would hold lock or add silently for minutes.
-	rt := &retrier{p: &f.policy, faults: new(atomic.Int64), leaveLongWait: true}
+	rt := &retrier{p: &f.policy, faults: new(atomic.Int64)}
 	for {
 		resp, err := f.hubTry(ctx, &c, r, method, u)
 		if err == nil {
 			return resp, nil
 		}
-		if werr := rt.wait(ctx, err); werr != nil {
+		werr := rt.wait(ctx, err)
+		// The Hub is the last source of what it answers: a Retry-After past
+		// MaxRetryAfter is waited at the cap once; asked again, the request
+		// gives up, naming the wait, rather than hold the run on every try.
+		rt.leaveLongWait = rt.leaveLongWait || f.policy.tooLong(err) != nil
+		if werr != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
