@@ -31,6 +31,8 @@ type HubError struct {
 	// request was sent.
 	Blocked error
 	Host    string
+	// Model is the model whose source asked, when known (for the hint).
+	Model string
 }
 
 // maxHubMessage bounds the Hub's X-Error-Message kept in an error.
@@ -110,6 +112,8 @@ func (e *HubError) Hint() string {
 		return "check the name; if the repository is private, set HF_TOKEN to a token that may read it"
 	case denied:
 		return "set HF_TOKEN to a token of an account that accepted " + e.Repo + "'s licence on the Hub"
+	case e.Code == "RevisionNotFound" && e.Pin != "" && e.Model != "":
+		return fmt.Sprintf("the pinned commit is no longer on the Hub: run `modelfetch lock --update=%s` to pin %q again", e.Model, e.Rev)
 	case e.Code == "RevisionNotFound" && e.Pin != "":
 		return fmt.Sprintf("the pinned commit is no longer on the Hub: run `modelfetch lock --update=NAME` for the model that pins it, to pin %q again", e.Rev)
 	}

@@ -280,7 +280,7 @@ func (f *Fetcher) hubTry(ctx context.Context, c *http.Client, r *manifest.Ref, m
 		return nil, hubLate(ctx, rctx, dog, limit, err)
 	}
 	resp.Body = &hubBody{watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: func(bool) {}}, rctx, limit}
-	if err := hubInspect(r, u.Host, f.hubTok())(resp); err != nil {
+	if err := hubInspect(r, u.Host, f.hubTok(), "")(resp); err != nil {
 		resp.Body.Close()
 		return nil, err
 	}

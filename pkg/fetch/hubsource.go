@@ -86,7 +86,7 @@ func (e *htmlError) Error() string {
 // become a *HubError at once, and a web page where a file was expected an
 // error, before the pipeline sees a byte. host is the endpoint's host:port;
 // the storage a resolve redirects to keeps the expired-link handling.
-func hubInspect(r *manifest.Ref, host string, tok hubTok) func(*http.Response) error {
+func hubInspect(r *manifest.Ref, host string, tok hubTok, model string) func(*http.Response) error {
 	return func(resp *http.Response) error {
 		fromHub := resp.Request != nil && resp.Request.URL.Host == host
 		switch c := resp.StatusCode; {
@@ -94,7 +94,7 @@ func hubInspect(r *manifest.Ref, host string, tok hubTok) func(*http.Response) e
 			c == http.StatusNotFound && resp.Header.Get("X-Error-Code") != "":
 			return &permanentError{&HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Pin: r.Pin, Path: r.Path,
 				Status: c, Code: resp.Header.Get("X-Error-Code"), Message: hubMessage(resp.Header.Get("X-Error-Message")),
-				Token: tok.sent, Withheld: tok.withheld}}
+				Token: tok.sent, Withheld: tok.withheld, Model: model}}
 		case c == http.StatusOK || c == http.StatusPartialContent:
 			if ct := resp.Header.Get("Content-Type"); r.Path != "" && isHTML(ct) && !htmlName(r.Path) {
 				return &permanentError{&htmlError{ctype: ct}}
@@ -120,7 +120,7 @@ func htmlName(p string) bool {
 }
 
 // openRef opens a hub or registry source.
-func (f *Fetcher) openRef(src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
+func (f *Fetcher) openRef(model string, src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
 	switch src.Ref.Scheme {
 	case manifest.SchemeHF:
 		u, err := f.o.Hub.ResolveURL(src.Ref, "")
@@ -132,7 +132,7 @@ func (f *Fetcher) openRef(src *manifest.Source, expect int64, newRetrier func() 
 		}
 		hs := f.httpSource(u, expect, newRetrier)
 		hs.client = f.hubClient()
-		hs.inspect = hubInspect(src.Ref, u.Host, f.hubTok())
+		hs.inspect = hubInspect(src.Ref, u.Host, f.hubTok(), model)
 		return hs, nil
 	}
 	return nil, &permanentError{fmt.Errorf("%s:// sources are not supported by this build", src.Ref.Scheme)}

@@ -262,5 +262,5 @@ func TestHubPinGone(t *testing.T) {
 	var he *HubError
 	require.ErrorAs(t, r.Err, &he)
 	assert.Equal(t, `hf repo org/repo: no commit `+gone+`, the pin of "main" (http 404 RevisionNotFound)`, he.Error())
-	assert.Contains(t, he.Hint(), "lock --update=NAME")
+	assert.Equal(t, "the pinned commit is no longer on the Hub: run `modelfetch lock --update=m` to pin \"main\" again", he.Hint())
 }

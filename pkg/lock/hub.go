@@ -44,6 +44,10 @@ func (h HubProber) Probe(ctx context.Context, m *manifest.Model, src *manifest.S
 	}
 	name := redact.URL(src.Parsed)
 	meta, err := h.Hub.HubFileMeta(ctx, src.Ref)
+	var he *fetch.HubError
+	if errors.As(err, &he) {
+		he.Model = m.Name // its hint names the model
+	}
 	if err != nil {
 		return fetch.Probe{Source: name}, &fetch.SourceError{Source: name, Kind: fetch.KindNetwork, Err: err}
 	}

@@ -193,3 +193,18 @@ func TestLockRewrittenHubSourceHashesThePin(t *testing.T) {
 	assert.Equal(t, c1, got.Model("w").Pins["hf://org/repo@main"])
 	assert.Equal(t, digest.Of(w1), got.Model("w").SHA256, "the bytes of the pinned commit, not of main")
 }
+
+// lock of a model pinned to a commit gone upstream names the pin, and the
+// hint the model to update.
+func TestLockPinGone(t *testing.T) {
+	e := newHubEnv(t)
+	e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: []byte("w"), LFS: true}})
+	gone := strings.Repeat("cd", 20)
+	e.src = []byte("version = 1\n[models.w]\npath = \"w.bin\"\nurls = [\"hf://org/repo/w.bin\"]\npins = { \"hf://org/repo@main\" = \"" + gone + "\" }\n")
+	rep := e.lock(t, Options{Named: map[string]bool{"w": true}}, false)
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, `w: hf://org/repo/w.bin: hf repo org/repo: no commit `+gone+`, the pin of "main" (http 404 RevisionNotFound)`, rep.Findings[0].String())
+	var he *fetch.HubError
+	require.ErrorAs(t, rep.Findings[0].Err, &he)
+	assert.Contains(t, he.Hint(), "run `modelfetch lock --update=w`")
+}
