@@ -81,6 +81,9 @@ type HubFaults struct {
 	// APIStall makes an API answer send its headers and a first byte, then
 	// nothing for that long (or until the client gives up).
 	APIStall time.Duration
+	// APITrickle makes an API answer send one byte per APITrickle, for
+	// ever (or until the client gives up).
+	APITrickle time.Duration
 }
 
 // HubCounts are the requests a Hub has had.

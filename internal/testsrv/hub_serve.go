@@ -255,6 +255,17 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
 		case <-time.After(faults.APIStall):
 		}
 		return
+	case faults.APITrickle > 0:
+		w.Header().Set("Content-Type", "application/json")
+		for {
+			fmt.Fprint(w, " ")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(faults.APITrickle):
+			}
+		}
 	case faults.APIHuge:
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"sha": %q, "pad": "%s"}`, commit, strings.Repeat("x", 2<<20))

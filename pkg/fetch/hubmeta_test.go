@@ -144,6 +144,16 @@ func TestHubAPIStallAfterHeaders(t *testing.T) {
 	assert.ErrorContains(t, err, "stalled: no data for 300ms")
 	assert.NoError(t, ctx.Err(), "given up on by the idle timeout")
 	assert.Less(t, time.Since(start), 10*time.Second)
+
+	// A byte now and then keeps the idle timer fed: the answer's deadline
+	// (four idle timeouts) still ends it.
+	o.MinSpeed = -1
+	f = New(o)
+	h.SetFaults(testsrv.HubFaults{APITrickle: 50 * time.Millisecond})
+	start = time.Now()
+	_, err = f.HubRevision(ctx, ref(t, "hf://org/repo@main"))
+	assert.ErrorContains(t, err, "stalled: the answer was not complete within 1.2s")
+	assert.Less(t, time.Since(start), 5*time.Second)
 }
 
 // An endpoint the url rules block is asked nothing, and gets no token.
