@@ -143,6 +143,8 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
 	registries := site.registries(o.mirrors)
 	client.Transport = mirror.Transport(client.Transport, registries, o.registryCredentials(env, registries))
+	hub := o.hub
+	hub.Refuse = site.Rules.RefuseHost // the url rules govern the Hub's API too
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,
@@ -156,7 +158,7 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		Mirrors:     o.mirrors,
 		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
-		Hub:         fetch.HubOptions{Endpoint: o.hub.Endpoint, Token: o.hub.Token, Refuse: site.Rules.RefuseHost},
+		Hub:         hub,
 	})
 }
 
