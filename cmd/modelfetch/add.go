@@ -65,9 +65,9 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 		return err
 	}
 	p := display.NewProgress(stderr, mode, !o.quiet)
-	// Listing the source (the hub's tree, a HEAD) is before any model
-	// exists for the url rules to apply to.
-	none, err := (*rules.Rules)(nil).Site(nil)
+	// Listing the source (the hub's tree, a HEAD) is before any model exists
+	// for the url rules to rewrite; they still say which hosts it may reach.
+	listing, err := o.sitePlan(env, nil)
 	if err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 		return lock.UnderRules(hub, site.Site), nil
 	}
 	added, err := lock.AddFile(cmd.Context(), lock.AddRequest{File: o.manifest, Add: o.add,
-		Lister: o.fetcher(env, &sitePlan{Site: none}, p), NewProber: newProber, LockDir: env.cacheDir(o.cacheDir),
+		Lister: o.fetcher(env, listing, p), NewProber: newProber, LockDir: env.cacheDir(o.cacheDir),
 		Options: lock.Options{MaxSize: o.maxSize, Resolver: pinResolvers(&hub, func() *fetch.Fetcher { return fetcher })}})
 	p.Finish()
 	if errors.Is(err, lock.ErrBadAdd) {

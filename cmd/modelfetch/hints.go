@@ -17,7 +17,7 @@ import (
 
 // hintRun is how this command was started, as the hints name it.
 func (o *manifestOptions) hintRun(env env) hints.Run {
-	return hints.Run{Manifest: o.manifest, ManifestArgs: manifestArg(o.manifest, env), Out: o.out, Dirs: o.dirs, Only: o.only}
+	return hints.Run{Manifest: o.manifest, ManifestArgs: manifestArg(o.manifest, env), Out: o.out, Dirs: o.dirs, Only: o.only, HubOffline: isTrue(env.HFHubOffline)}
 }
 
 // manifestArg is "-m FILE", unless FILE is what a bare command reads.

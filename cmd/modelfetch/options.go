@@ -142,6 +142,8 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
 	registries := site.registries(o.mirrors)
 	client.Transport = mirror.Transport(client.Transport, registries, o.registryCredentials(env, registries))
+	hub := o.hub
+	hub.Refuse = site.Rules.RefuseHost // the url rules govern the Hub's API too
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,
@@ -155,7 +157,7 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		Mirrors:     o.mirrors,
 		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
-		Hub:         o.hub,
+		Hub:         hub,
 	})
 }
 

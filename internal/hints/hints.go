@@ -24,6 +24,8 @@ type Run struct {
 	Out          string   // --out
 	Dirs         []string // --dir, each NAME=PATH
 	Only         []string // --only
+	// HubOffline: HF_HUB_OFFLINE made the run offline, not --offline.
+	HubOffline bool
 }
 
 // failedNames returns the names of the artifacts that failed with kind (any
@@ -53,6 +55,9 @@ func Sources(results []fetch.Result, run Run) []string {
 	}
 	if len(names) > 0 {
 		args := append([]string{"lock"}, run.ManifestArgs...)
+		if fetch.FromHub(results, names) { // its metadata may be what is wrong
+			args = append(args, "--download")
+		}
 		for _, n := range names {
 			args = append(args, "--update="+n)
 		}
@@ -64,7 +69,11 @@ func Sources(results []fetch.Result, run Run) []string {
 		for _, n := range offline {
 			args = append(args, "--only", n)
 		}
-		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or drop --offline", Command(args...)))
+		drop := "drop --offline"
+		if run.HubOffline {
+			drop = "unset HF_HUB_OFFLINE" // which made the run offline
+		}
+		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or %s", Command(args...), drop))
 	}
 	return hints
 }

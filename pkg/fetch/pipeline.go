@@ -189,7 +189,7 @@ func (f *Fetcher) openSource(m *manifest.Model, src *manifest.Source, expect int
 		return f.ociSource(m, src, newRetrier), nil
 	}
 	if src.Ref != nil {
-		return f.openRef(src, expect, newRetrier)
+		return f.openRef(m.Name, src, expect, newRetrier)
 	}
 	return f.httpSource(src.Parsed, expect, newRetrier), nil
 }

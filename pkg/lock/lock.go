@@ -224,6 +224,7 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 			}
 			continue
 		}
+		edits, findings := len(r.Edits), len(r.Findings)
 		if ok, err := r.pin(ctx, o.Resolver, m, o.UpdateAll || o.Update[m.Name]); err != nil || !ok {
 			if err != nil {
 				return r, err
@@ -233,6 +234,7 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 		if err := r.model(ctx, p, m, o); err != nil {
 			return r, err
 		}
+		r.keepPinIfRead(m, edits, findings)
 	}
 	return r, nil
 }
