@@ -156,17 +156,22 @@ func TestRateLimitedHostIsFetchedPolitely(t *testing.T) {
 func TestHostLimiterCutsAndGrows(t *testing.T) {
 	now := time.Unix(1000, 0)
 	h := newHostLimiter(8, func() time.Time { return now })
-	assert.True(t, h.slowDown(time.Second), "8 → 4")
+	h.inflight = 7 // the throttled request itself is released already
+	assert.True(t, h.slowDown(time.Second), "8 → 4, with 8 in use")
 	assert.Equal(t, 4, h.limit)
 	assert.True(t, h.slowDown(time.Second), "the same episode: no second cut, still free")
 	assert.Equal(t, 4, h.limit)
+	h.inflight = 3
+	assert.False(t, h.slowDown(time.Second), "4 in use under a limit of 4: the try counts")
 	now = now.Add(2 * time.Second)
-	assert.True(t, h.slowDown(time.Second))
+	assert.True(t, h.slowDown(time.Second), "4 → 2")
 	assert.Equal(t, 2, h.limit)
 	now = now.Add(2 * time.Second)
-	assert.True(t, h.slowDown(time.Second))
+	h.inflight = 1
+	assert.True(t, h.slowDown(time.Second), "2 → 1")
 	assert.Equal(t, 1, h.limit)
 	now = now.Add(2 * time.Second)
+	h.inflight = 0
 	assert.False(t, h.slowDown(time.Second), "at one connection the try counts")
 	now = now.Add(2 * time.Second)
 	release, err := h.acquire(t.Context())

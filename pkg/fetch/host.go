@@ -75,10 +75,13 @@ func (h *hostLimiter) release(ok bool) {
 	h.broadcast()
 }
 
-// slowDown records a throttled answer asking for a pause of d. It reports
-// whether the host took the blame: the connections were cut now or in the
-// same episode. At one connection already, it returns false and the try
-// counts against the request's own budget.
+// slowDown records a throttled answer asking for a pause of d, by a
+// request whose slot is released already. It reports whether the host
+// took the blame, so that the try is free: only when the connections in
+// use (the others in flight and this one) are more than the limit after
+// the cut, made now or earlier in the same episode, so that the cut really
+// lowers them. One connection, or few enough under the limit, is never
+// our own parallelism's fault: the try counts against the request's budget.
 func (h *hostLimiter) slowDown(d time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -87,15 +90,11 @@ func (h *hostLimiter) slowDown(d time.Duration) bool {
 		h.notBefore = until
 	}
 	defer h.broadcast()
-	if now.Before(h.cutUntil) {
-		return true // the cut of this episode was made already
+	if !now.Before(h.cutUntil) && h.limit > 1 {
+		h.limit = max(1, h.limit/2)
+		h.cutUntil = now.Add(max(d, time.Second))
 	}
-	if h.limit <= 1 {
-		return false
-	}
-	h.limit = max(1, h.limit/2)
-	h.cutUntil = now.Add(max(d, time.Second))
-	return true
+	return h.inflight+1 > h.limit
 }
 
 func (h *hostLimiter) broadcast() {

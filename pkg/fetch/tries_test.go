@@ -1,0 +1,54 @@
+package fetch
+
+import (
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// One connection to a host that always throttles: cutting the host's
+// budget (16 → 8 → …) lowers no connection in use, so every throttled
+// answer counts and the source gets exactly 1 + Retries tries (found by
+// the attack run: five waits with --retries 1).
+func TestThrottledOneConnectionTriesAreOnePlusRetries(t *testing.T) {
+	for _, retries := range []int{0, 1, 3} {
+		data := randomBytes(2000, 41)
+		only := newServer(t, busy(data, -1))
+		e := newEnv(t)
+		o := e.opts()
+		o.Retries = retries
+		o.Connections = 1
+		o.MaxRetryAfter = time.Millisecond // the host's hold-back is a real wait
+		f := New(o)
+		var s sleeps
+		f.policy.sleep = s.sleep
+		res := f.Install(t.Context(), []Target{e.target(model(data, only.URL+"/m.bin"))})
+		require.Error(t, res[0].Err)
+		assert.Equal(t, 1+retries, only.count(), "requests with --retries %d", retries)
+		assert.Len(t, s.d, retries, "waits with --retries %d", retries)
+	}
+}
+
+// The same without a usable Retry-After, over two sources: each source
+// gets 1 + Retries tries, no more.
+func TestThrottledWithoutRetryAfterTriesPerSource(t *testing.T) {
+	data := randomBytes(2000, 42)
+	h := func(w http.ResponseWriter, r *http.Request, i int) {
+		w.Header().Set("Retry-After", "abc")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	first, second := newServer(t, h), newServer(t, h)
+	e := newEnv(t)
+	o := e.opts()
+	o.Retries = 1
+	f := New(o)
+	var s sleeps
+	f.policy.sleep = s.sleep
+	res := f.Install(t.Context(), []Target{e.target(model(data, first.URL+"/m.bin", second.URL+"/m.bin"))})
+	require.Error(t, res[0].Err)
+	assert.Equal(t, 2, first.count())
+	assert.Equal(t, 2, second.count())
+}
