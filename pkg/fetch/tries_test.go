@@ -52,3 +52,25 @@ func TestThrottledWithoutRetryAfterTriesPerSource(t *testing.T) {
 	assert.Equal(t, 2, first.count())
 	assert.Equal(t, 2, second.count())
 }
+
+// A Retry-After too large for any integer is beyond the cap, not absent:
+// with another source left, that source is left at once, the wait named
+// "more than 24h" (before, it was ignored and retried with backoff).
+func TestRetryAfterOverflowMovesOn(t *testing.T) {
+	data := randomBytes(2000, 43)
+	first := newServer(t, func(w http.ResponseWriter, r *http.Request, i int) {
+		w.Header().Set("Retry-After", "999999999999999999999999")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	})
+	second := newServer(t, serveRanges(data))
+	e := newEnv(t)
+	f := New(e.opts())
+	var s sleeps
+	f.policy.sleep = s.sleep
+	res := f.Install(t.Context(), []Target{e.target(model(data, first.URL+"/m.bin", second.URL+"/m.bin"))})
+	require.NoError(t, res[0].Err)
+	assert.Equal(t, 1, first.count())
+	assert.Empty(t, s.d)
+	require.Len(t, e.obs.failed, 1)
+	assert.Contains(t, e.obs.failed[0], "asking to retry after more than 24h, beyond the 2m0s this run waits")
+}
