@@ -70,13 +70,14 @@ func parseHelperAnswer(b []byte, fail func(string) error) (auth.Credential, erro
 	if err := json.Unmarshal(b, &answer); err != nil {
 		return auth.EmptyCredential, fail("its answer is not the JSON of a credential")
 	}
-	if len(answer.Username) > maxSecret || len(answer.Secret) > maxSecret {
-		return auth.EmptyCredential, fail(fmt.Sprintf("its answer holds a value longer than %d KiB", maxSecret>>10))
-	}
+	c := auth.Credential{Username: answer.Username, Password: answer.Secret}
 	if answer.Username == "<token>" { // docker's mark of an identity token
-		return auth.Credential{RefreshToken: answer.Secret}, nil
+		c = auth.Credential{RefreshToken: answer.Secret}
 	}
-	return auth.Credential{Username: answer.Username, Password: answer.Secret}, nil
+	if tooLong(c) {
+		return auth.EmptyCredential, fail(fmt.Sprintf("its answer makes a credential longer than %d KiB", maxSecret>>10))
+	}
+	return c, nil
 }
 
 // helperError is a credential helper that did not give a usable answer.
