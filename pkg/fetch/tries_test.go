@@ -2,11 +2,15 @@ package fetch
 
 import (
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/internal/fsutil"
 )
 
 // One connection to a host that always throttles: cutting the host's
@@ -73,4 +77,21 @@ func TestRetryAfterOverflowMovesOn(t *testing.T) {
 	assert.Empty(t, s.d)
 	require.Len(t, e.obs.failed, 1)
 	assert.Contains(t, e.obs.failed[0], "asking to retry after more than 24h, beyond the 2m0s this run waits")
+}
+
+// A killed lock leaves a partial blob in the cache's temp folder; the next
+// Probe (lock's read of a source) removes it, as a fetch does.
+func TestProbeSweepsTheCachesTempFiles(t *testing.T) {
+	data := randomBytes(1000, 44)
+	srv := newServer(t, serveRanges(data))
+	e := newEnv(t)
+	tmp := filepath.Join(e.cache.Dir(), "tmp")
+	require.NoError(t, os.MkdirAll(tmp, 0o755))
+	stale := filepath.Join(tmp, fsutil.TempPrefix+"blob.abcdef"+fsutil.TempSuffix)
+	require.NoError(t, os.WriteFile(stale, []byte("partial"), 0o600))
+	f := New(e.opts())
+	m := model(data, srv.URL+"/m.bin")
+	_, err := f.Probe(t.Context(), m, m.Sources[0], 1<<20)
+	require.NoError(t, err)
+	assert.NoFileExists(t, stale)
 }
