@@ -18,6 +18,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/djok/modelfetch/internal/safetext"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
@@ -27,22 +28,22 @@ type ui struct {
 }
 
 func (u *ui) errorf(format string, args ...any) {
-	fmt.Fprintf(u.stderr, "modelfetch: error: "+format+"\n", args...)
+	fmt.Fprint(u.stderr, "modelfetch: error: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 }
 
 func (u *ui) hintf(format string, args ...any) {
-	fmt.Fprintf(u.stderr, "modelfetch: hint: "+format+"\n", args...)
+	fmt.Fprint(u.stderr, "modelfetch: hint: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 }
 
 // warnf prints something that failed without failing the run.
 func (u *ui) warnf(format string, args ...any) {
-	fmt.Fprintf(u.stderr, "modelfetch: warning: "+format+"\n", args...)
+	fmt.Fprint(u.stderr, "modelfetch: warning: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 }
 
 // infof prints a message that is not an error, unless quiet.
 func (u *ui) infof(quiet bool, format string, args ...any) {
 	if !quiet {
-		fmt.Fprintf(u.stderr, "modelfetch: "+format+"\n", args...)
+		fmt.Fprint(u.stderr, "modelfetch: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 	}
 }
 
