@@ -125,6 +125,10 @@ func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
 	if err != nil {
 		return err
 	}
+	damaged, err := c.Damaged()
+	if err != nil {
+		return err
+	}
 	names := map[digest.Digest][]string{}
 	if m, err := manifest.Load(mf); err == nil {
 		names = lockedDigests(m)
@@ -145,9 +149,15 @@ func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
 	}
+	for _, d := range damaged {
+		fmt.Fprintf(tw, "%s\t-\tdamaged (%s, not a regular file)\n", d.Name, entryType(d.Type))
+	}
 	fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
 	if len(junk) > 0 {
 		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(junk))
+	}
+	if len(damaged) > 0 {
+		fmt.Fprintf(tw, "%d damaged entries\t\tcache prune removes them\n", len(damaged))
 	}
 	return tw.Flush()
 }
