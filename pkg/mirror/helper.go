@@ -39,6 +39,13 @@ func runHelper(ctx context.Context, name, server string, timeout time.Duration) 
 	err := cmd.Run()
 	killGroup(cmd)
 	fail := func(msg string) error { return &helperError{prog: prog, msg: msg} }
+	// Exited 0, but a child it detached (its own session, beyond the group
+	// kill) still holds its output open: what it printed before exiting is
+	// its answer, read in full by then.
+	lingering := errors.Is(err, exec.ErrWaitDelay) && hctx.Err() == nil
+	if lingering {
+		err = nil
+	}
 	switch {
 	case ctx.Err() != nil:
 		return auth.EmptyCredential, ctx.Err()
@@ -58,6 +65,9 @@ func runHelper(ctx context.Context, name, server string, timeout time.Duration) 
 			err = xe.Err
 		}
 		return auth.EmptyCredential, fail("could not be run: " + err.Error())
+	}
+	if lingering && !json.Valid(out.buf.Bytes()) {
+		return auth.EmptyCredential, fail("its answer is not the JSON of a credential (it exited, leaving a process that holds its output open)")
 	}
 	return parseHelperAnswer(out.buf.Bytes(), fail)
 }
