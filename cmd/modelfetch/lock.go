@@ -138,12 +138,18 @@ func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manife
 
 // finish prints the findings, writes the edits and decides the exit.
 func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []byte, rep *lock.Report, u *ui, env env) error {
+	errs := 0
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
 			u.infof(o.quiet, "%s", f)
 			continue
 		}
-		u.errorf("%s", f)
+		if errs++; errs <= manifest.MaxErrors {
+			u.errorf("%s", f)
+		}
+	}
+	if errs > manifest.MaxErrors {
+		u.errorf("and %s more problems", thousands(errs-manifest.MaxErrors))
 	}
 	written := 0
 	if !o.check {

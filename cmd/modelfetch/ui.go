@@ -86,7 +86,18 @@ func problems(err error) []problem {
 	if errors.As(err, &h) {
 		out[len(out)-1].Hint = h.hint
 	}
-	return out
+	return capped(out)
+}
+
+// capped is ps cut, as a manifest's errors are, to the first
+// manifest.MaxErrors and one line counting the rest (with the last one's
+// hint, where a hinted error keeps it).
+func capped(ps []problem) []problem {
+	if len(ps) <= manifest.MaxErrors {
+		return ps
+	}
+	more := problem{Message: fmt.Sprintf("and %s more problems", thousands(len(ps)-manifest.MaxErrors)), Hint: ps[len(ps)-1].Hint}
+	return append(ps[:manifest.MaxErrors:manifest.MaxErrors], more)
 }
 
 // printError prints a command's error, one line per problem, each followed
