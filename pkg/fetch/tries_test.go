@@ -95,3 +95,20 @@ func TestProbeSweepsTheCachesTempFiles(t *testing.T) {
 	require.NoError(t, err)
 	assert.NoFileExists(t, stale)
 }
+
+// A credential no HTTP header can carry (HF_TOKEN with a CR/LF) is final
+// at once, not retried on net/http's "invalid header field value", and the
+// message never shows it.
+func TestCredentialWithControlCharacterIsFinal(t *testing.T) {
+	data := randomBytes(1000, 45)
+	srv := newServer(t, serveRanges(data))
+	e := newEnv(t)
+	o := e.opts()
+	o.Client = NewClient(nil, func(string, string) string { return "Bearer tok\r\nX-Evil: 1" }, time.Second)
+	r := e.install(t, o, model(data, srv.URL+"/m.bin"))
+	require.Error(t, r.Err)
+	assert.Empty(t, e.obs.retries, "not retried")
+	assert.Equal(t, 0, srv.count(), "nothing sent")
+	assert.Contains(t, r.Err.Error(), "holds a control character (such as CR or LF), which no HTTP header can carry")
+	assert.NotContains(t, r.Err.Error(), "Evil")
+}
