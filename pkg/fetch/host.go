@@ -17,6 +17,7 @@ type hostLimiter struct {
 	max       int
 	limit     int
 	inflight  int
+	peak      int // most requests in flight at once since the host was last idle
 	notBefore time.Time
 	cutUntil  time.Time // one cut per throttling episode
 	changed   chan struct{}
@@ -35,7 +36,11 @@ func (h *hostLimiter) acquire(ctx context.Context) (release func(ok bool), err e
 		now := h.now()
 		wait := h.notBefore.Sub(now)
 		if wait <= 0 && h.inflight < h.limit {
+			if h.inflight == 0 {
+				h.peak = 0 // idle: what was in use before says nothing now
+			}
 			h.inflight++
+			h.peak = max(h.peak, h.inflight)
 			h.mu.Unlock()
 			var once sync.Once
 			return func(ok bool) { once.Do(func() { h.release(ok) }) }, nil
@@ -77,11 +82,11 @@ func (h *hostLimiter) release(ok bool) {
 
 // slowDown records a throttled answer asking for a pause of d, by a
 // request whose slot is released already. It reports whether the host
-// took the blame, so that the try is free: only when the connections in
-// use (the others in flight and this one) are more than the limit after
-// the cut, made now or earlier in the same episode, so that the cut really
-// lowers them. One connection, or few enough under the limit, is never
-// our own parallelism's fault: the try counts against the request's budget.
+// took the blame, so that the try is free: only when more connections were
+// in use to the host at once (this one among them, since the host was last
+// idle) than the limit after the cut, made now or earlier in the same
+// episode, so that the cut really lowers them. A request alone on its host
+// never blames our own parallelism: the try counts against its budget.
 func (h *hostLimiter) slowDown(d time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -94,7 +99,7 @@ func (h *hostLimiter) slowDown(d time.Duration) bool {
 		h.limit = max(1, h.limit/2)
 		h.cutUntil = now.Add(max(d, time.Second))
 	}
-	return h.inflight+1 > h.limit
+	return h.peak > h.limit
 }
 
 func (h *hostLimiter) broadcast() {
