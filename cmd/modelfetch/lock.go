@@ -138,12 +138,18 @@ func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manife
 
 // finish prints the findings, writes the edits and decides the exit.
 func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []byte, rep *lock.Report, u *display.UI, env env) error {
+	errs := 0
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
 			u.Infof(o.quiet, "%s", f)
 			continue
 		}
-		u.Errorf("%s", f)
+		if errs++; errs <= manifest.MaxErrors {
+			u.Errorf("%s", f)
+		}
+	}
+	if errs > manifest.MaxErrors {
+		u.Errorf("%s", display.MoreProblems(errs-manifest.MaxErrors))
 	}
 	written := 0
 	if !o.check {

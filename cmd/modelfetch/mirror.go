@@ -39,6 +39,7 @@ type pushOptions struct {
 	outputOptions
 	cacheDir string
 	retries  int
+	idle     time.Duration
 }
 
 func newMirrorPushCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -65,6 +66,7 @@ registry named in MODELFETCH_MIRRORS are mounted rather than uploaded.`,
 	o.outputOptions.addFlags(cmd.Flags(), false, true)
 	cmd.Flags().StringVar(&o.cacheDir, "cache", "", "cache folder to read files missing from the install roots (env MODELFETCH_CACHE)")
 	cmd.Flags().IntVar(&o.retries, "retries", retry.DefaultRetries, "retries of a transient fault per file")
+	cmd.Flags().DurationVar(&o.idle, "idle-timeout", mirror.DefaultIdleTimeout, "a registry silent this long (no answer, no byte taken or sent) fails that try")
 	return cmd
 }
 
@@ -77,6 +79,8 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 		return usagef("mirror push: %s is not a registry: want oci://HOST/REPO[:TAG]", target)
 	case o.retries < 0:
 		return usagef("--retries must not be negative")
+	case o.idle <= 0:
+		return usagef("--idle-timeout must be positive")
 	}
 	_, targets, err := o.manifestOptions.targets(env)
 	if err != nil {
@@ -84,7 +88,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	}
 	c := cache.New(env.cacheDir(o.cacheDir))
 	u := &display.UI{Stderr: stderr}
-	opts := pushOptionsFor(env, nil, target, o.manifest, o.retries)
+	opts := pushOptionsFor(env, nil, target, o.manifest, o.retries, o.idle)
 	opts.Observer = func(r mirror.BlobResult) {
 		if r.Err == nil {
 			u.Infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, display.HumanSize(r.Blob.Size))
@@ -115,17 +119,16 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 
 // pushOptionsFor is how a push to target goes: with cred (nil: the Docker
 // config's), mounting from the other repositories of the same registry that
-// MODELFETCH_MIRRORS names, retrying transient faults as downloads do.
-func pushOptionsFor(env env, cred auth.CredentialFunc, target mirror.Mirror, manifestPath string, retries int) mirror.PushOptions {
+// MODELFETCH_MIRRORS names, retrying transient faults as downloads do, each
+// request bounded by the idle timeout.
+func pushOptionsFor(env env, cred auth.CredentialFunc, target mirror.Mirror, manifestPath string, retries int, idle time.Duration) mirror.PushOptions {
 	if p := env.dockerConfig(); cred == nil && p != "" {
 		cred = mirror.DockerCredentials(p)
 	}
 	others, _ := mirror.ParseList(env.Mirrors) // checked where it is used for fetching
-	// The registry may take a while to answer once a large upload is in:
-	// it checks the digest.
-	client := fetch.NewClient(http.ProxyFromEnvironment, nil, 5*time.Minute)
+	client := fetch.NewClient(http.ProxyFromEnvironment, nil, idle)
 	return mirror.PushOptions{Client: client, Credential: cred, MountFrom: mirror.MountSources(target, others),
-		Title: path.Base(manifestPath), Retries: retries}
+		Title: path.Base(manifestPath), Retries: retries, IdleTimeout: idle}
 }
 
 // mirrorPush is fetch --mirror-push: the files the run installed (or found
@@ -137,7 +140,7 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 	files, left := fetch.Pushable(targets, results)
 	// The run's own credentials: a registry already given up on is not
 	// asked again.
-	opts := pushOptionsFor(env, o.registry, target, o.manifest, o.retries)
+	opts := pushOptionsFor(env, o.registry, target, o.manifest, o.retries, o.idle)
 	opts.Incomplete = left > 0
 	r, none, err := mirror.PushInstalled(ctx, target, files, nil, opts)
 	missing := left + len(none)

@@ -25,9 +25,15 @@ func CacheTable(w io.Writer, l cache.Listing) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
 	}
+	for _, d := range l.Damaged {
+		fmt.Fprintf(tw, "%s\t-\tdamaged (%s, not a regular file)\n", d.Name, entryType(d.Type))
+	}
 	fmt.Fprintf(tw, "%s\t%s\t\n", Plural(len(l.Blobs), "blob"), HumanSize(l.Total))
 	if len(l.Junk) > 0 {
 		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(l.Junk))
+	}
+	if len(l.Damaged) > 0 {
+		fmt.Fprintf(tw, "%d damaged entries\t\tcache prune removes them\n", len(l.Damaged))
 	}
 	return tw.Flush()
 }

@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/djok/modelfetch/internal/safetext"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
@@ -29,23 +30,23 @@ type UI struct {
 
 // Errorf prints an error line.
 func (u *UI) Errorf(format string, args ...any) {
-	fmt.Fprintf(u.Stderr, "modelfetch: error: "+format+"\n", args...)
+	fmt.Fprint(u.Stderr, "modelfetch: error: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 }
 
 // Hintf prints a next step.
 func (u *UI) Hintf(format string, args ...any) {
-	fmt.Fprintf(u.Stderr, "modelfetch: hint: "+format+"\n", args...)
+	fmt.Fprint(u.Stderr, "modelfetch: hint: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 }
 
 // Warnf prints something that failed without failing the run.
 func (u *UI) Warnf(format string, args ...any) {
-	fmt.Fprintf(u.Stderr, "modelfetch: warning: "+format+"\n", args...)
+	fmt.Fprint(u.Stderr, "modelfetch: warning: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 }
 
 // Infof prints a message that is not an error, unless quiet.
 func (u *UI) Infof(quiet bool, format string, args ...any) {
 	if !quiet {
-		fmt.Fprintf(u.Stderr, "modelfetch: "+format+"\n", args...)
+		fmt.Fprint(u.Stderr, "modelfetch: "+safetext.Escape(fmt.Sprintf(format, args...))+"\n")
 	}
 }
 
@@ -95,7 +96,18 @@ func Problems(err error) []Problem {
 	if errors.As(err, &h) {
 		out[len(out)-1].Hint = h.NextStep()
 	}
-	return out
+	return capped(out)
+}
+
+// capped is ps cut, as a manifest's errors are, to the first
+// manifest.MaxErrors and one line counting the rest (with the last one's
+// hint, where a hinted error keeps it).
+func capped(ps []Problem) []Problem {
+	if len(ps) <= manifest.MaxErrors {
+		return ps
+	}
+	more := Problem{Message: MoreProblems(len(ps) - manifest.MaxErrors), Hint: ps[len(ps)-1].Hint}
+	return append(ps[:manifest.MaxErrors:manifest.MaxErrors], more)
 }
 
 // PrintError prints a command's error, one line per problem, each followed

@@ -24,3 +24,6 @@ func thousands(n int) string {
 	}
 	return s
 }
+
+// MoreProblems is the line that stands for n problems left unprinted.
+func MoreProblems(n int) string { return "and " + thousands(n) + " more problems" }

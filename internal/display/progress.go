@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/djok/modelfetch/internal/safetext"
 	"github.com/djok/modelfetch/pkg/fetch"
 )
 
@@ -281,7 +282,7 @@ func OneLine(err error) string {
 // erased first and drawn again at the next tick.
 func (p *Progress) println(line string) {
 	width, _ := p.size()
-	fmt.Fprint(p.w, p.erase(width)+line+"\n")
+	fmt.Fprint(p.w, p.erase(width)+safetext.Escape(line)+"\n")
 }
 
 // erase returns what erases the lines drawn last, at the terminal's width

@@ -17,11 +17,13 @@ type Listed struct {
 type Listing struct {
 	Blobs []Listed
 	Junk  []JunkEntry
-	Total int64
+	// Damaged are entries named by a sha256 that are not regular files.
+	Damaged []JunkEntry
+	Total   int64
 }
 
 // Listing lists the blobs, each named by the models names gives its digest
-// (nil: none), and the junk entries.
+// (nil: none), the junk entries and the damaged ones.
 func (c *Cache) Listing(names map[digest.Digest][]string) (Listing, error) {
 	entries, err := c.List()
 	if err != nil {
@@ -31,7 +33,11 @@ func (c *Cache) Listing(names map[digest.Digest][]string) (Listing, error) {
 	if err != nil {
 		return Listing{}, err
 	}
-	l := Listing{Junk: junk}
+	damaged, err := c.Damaged()
+	if err != nil {
+		return Listing{}, err
+	}
+	l := Listing{Junk: junk, Damaged: damaged}
 	for _, e := range entries {
 		l.Total += e.Size
 		n := slices.Clone(names[e.Digest])

@@ -71,7 +71,7 @@ type RetryAfterError struct {
 }
 
 func (e *RetryAfterError) Error() string {
-	return fmt.Sprintf("%s, asking to retry after %v, beyond the %v this run waits", e.Status, e.Status.RetryAfter, e.Cap)
+	return fmt.Sprintf("%s, asking to retry after %s, beyond the %v this run waits", e.Status, retry.Describe(e.Status.RetryAfter), e.Cap)
 }
 
 func (e *RetryAfterError) Unwrap() error { return e.Err }

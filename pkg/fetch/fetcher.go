@@ -138,6 +138,8 @@ type Fetcher struct {
 	hosts map[string]*hostLimiter
 	dead  deadHosts    // hosts this run gave up on (dead.go)
 	hubc  *http.Client // the client for the Hub's endpoint (hubsource.go)
+
+	swept sync.Once // the cache's temp files of killed runs (probe.go)
 }
 
 // New returns a Fetcher with opts, filling in the defaults.
