@@ -13,8 +13,8 @@ import (
 	"github.com/djok/modelfetch/pkg/oci"
 )
 
-// An oci:// source is one file of a registry artifact (DESIGN.md, "Sources
-// beyond URLs"). Its manifest is read once per pass of the pipeline, by
+// An oci:// source is one file of a registry artifact (docs/DESIGN.md, "Model
+// hubs and registries"). Its manifest is read once per pass of the pipeline, by
 // the pin when the model has one (never by the tag then), and the layer
 // that holds the file is read as a blob through the same machinery as any
 // URL: a raw layer with ranged parallel download and resume, a tar layer
