@@ -242,33 +242,7 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
 	case fail != nil:
 		fail.write(w)
 		return
-	case faults.APINotJSON:
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprint(w, "<html><body>maintenance</body></html>")
-		return
-	case faults.APIStall > 0:
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprint(w, "{")
-		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-		case <-time.After(faults.APIStall):
-		}
-		return
-	case faults.APITrickle > 0:
-		w.Header().Set("Content-Type", "application/json")
-		for {
-			fmt.Fprint(w, " ")
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(faults.APITrickle):
-			}
-		}
-	case faults.APIHuge:
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"sha": %q, "pad": "%s"}`, commit, strings.Repeat("x", 2<<20))
+	case apiFault(w, r, faults, commit):
 		return
 	}
 	switch {
@@ -292,6 +266,42 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// apiFault answers an API request as faults say, and reports whether it
+// did: a page that is not JSON, a body that stalls after its first byte or
+// trickles forever, a page over the client's cap.
+func apiFault(w http.ResponseWriter, r *http.Request, faults HubFaults, commit string) bool {
+	switch {
+	case faults.APINotJSON:
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<html><body>maintenance</body></html>")
+	case faults.APIStall > 0:
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "{")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(faults.APIStall):
+		}
+	case faults.APITrickle > 0:
+		w.Header().Set("Content-Type", "application/json")
+		for {
+			fmt.Fprint(w, " ")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(faults.APITrickle):
+			}
+		}
+	case faults.APIHuge:
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"sha": %q, "pad": "%s"}`, commit, strings.Repeat("x", 2<<20))
+	default:
+		return false
+	}
+	return true
 }
 
 // serveTree lists the files (and, recursively, the folders) below dir, one
