@@ -229,10 +229,8 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		if !o.json && !o.quiet {
 			(&display.UI{Stderr: stderr}).DryRunURLs(targetModels(targets), rep.urls, func(n string) []string { return site.Plans[n].Blocked })
 		}
-		if err := rep.report(results, true); blocked == nil {
-			return err
-		}
-		return blocked
+		rep.blocked = blocked
+		return rep.report(results, true)
 	}
 	rep.live = display.NewProgress(stderr, mode, !o.quiet)
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)

@@ -4,6 +4,7 @@ package main
 // is internal/display's (its messages.go states the output rules).
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -21,18 +22,31 @@ type reporter struct {
 	urls           map[string][]string // by model: the URLs tried, after the url rules
 	hints          func([]fetch.Result) []string
 	push           *display.Push // what fetch --mirror-push did, for --json
+	// blocked, when not nil, is why the run fails though no artifact did:
+	// a dry run that shows every model, some of which the url rules block.
+	blocked error
 }
 
 func (r reporter) report(results []fetch.Result, dry bool) error {
 	kind := resultsKind(results)
+	var problems []display.Problem
+	if r.blocked != nil {
+		if kind == kindOK {
+			kind = classify(context.Background(), r.blocked)
+		}
+		problems = display.Problems(r.blocked)
+	}
 	code := kind.code()
 	u := &display.UI{Stderr: r.stderr}
 	if r.out.json {
-		if err := display.WriteJSON(r.stdout, r.command, code, results, r.urls, nil, r.push); err != nil {
+		if err := display.WriteJSON(r.stdout, r.command, code, results, r.urls, problems, r.push); err != nil {
 			return err
 		}
 	} else if !r.out.quiet {
 		u.Summary(results, r.command, dry)
+	}
+	if r.blocked != nil {
+		u.PrintError(r.blocked)
 	}
 	if !r.out.quiet {
 		for _, res := range results {
