@@ -223,7 +223,11 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
 		urls:  mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
-		hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
+		hints: func(r []fetch.Result) []string {
+			run := o.hintRun(env)
+			run.NoCache = o.noCache
+			return hints.Sources(r, run)
+		}}
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
 		if !o.json && !o.quiet {

@@ -26,6 +26,8 @@ type Run struct {
 	Only         []string // --only
 	// HubOffline: HF_HUB_OFFLINE made the run offline, not --offline.
 	HubOffline bool
+	// NoCache: --no-cache, so an offline run has nothing to read from.
+	NoCache bool
 }
 
 // failedNames returns the names of the artifacts that failed with kind (any
@@ -64,7 +66,9 @@ func Sources(results []fetch.Result, run Run) []string {
 		hints = append(hints, fmt.Sprintf("no source served the bytes the manifest records for %s; if the model changed upstream on purpose, run `%s` and review the diff", strings.Join(names, ", "), Command(args...)))
 	}
 	offline := failedNames(results, 0, func(l string) bool { return strings.Contains(l, "offline") })
-	if len(offline) > 0 {
+	if len(offline) > 0 && run.NoCache {
+		hints = append(hints, "an offline run installs from the cache or file: sources only: drop --no-cache")
+	} else if len(offline) > 0 {
 		args := append([]string{"cache", "warm"}, run.ManifestArgs...)
 		for _, n := range offline {
 			args = append(args, "--only", n)

@@ -110,6 +110,9 @@ func (f *Fetcher) fill(ctx context.Context, m *manifest.Model, tmp *tempFile, r 
 		}
 	}
 	if f.o.Offline && !f.hasLocalSource(m) {
+		if c == nil {
+			return fmt.Errorf("offline with no cache to read it from (sha256 %s)", m.SHA256.Short())
+		}
 		return fmt.Errorf("not in the cache (sha256 %s) and offline", m.SHA256.Short())
 	}
 	if c != nil && !f.o.Offline {
