@@ -222,7 +222,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	}
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
-		urls:  mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
+		urls: mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string {
 			run := o.hintRun(env)
 			run.NoCache = o.noCache
