@@ -97,3 +97,26 @@ func TestFrameWithoutATotal(t *testing.T) {
 	lines := frame([]row{{name: "big", total: -1, n: 1_700_000, served: 1, rate: 61_000}}, 60, 0, time.Now())
 	assert.Equal(t, "big         1.7 MB            61.0 kB/s  ETA -", lines[0])
 }
+
+// A ranged download whose first chunk lands last: the bar's figures follow
+// what came off the network, not the few bytes installed in order, so the
+// ETA right after the first chunk lands is not taken from them (a new user
+// saw "ETA 24m46s" for a file that had 2 s left).
+func TestRangedDownloadRateFollowsTheNetwork(t *testing.T) {
+	start := time.Now()
+	it := &item{total: 50_000_000}
+	var samples []sample
+	for i := 0; i <= 20; i++ { // 2 s of chunks arriving, none of them the first
+		it.received = int64(i) * 1_600_000
+		samples = addSample(samples, start.Add(time.Duration(i)*100*time.Millisecond), it.done())
+	}
+	it.n = 65_536 // the first chunk landed
+	now := start.Add(2100 * time.Millisecond)
+	samples = addSample(samples, now, it.done())
+	r := row{name: "big", total: it.total, n: it.done(), rate: rateOf(samples)}
+	assert.InDelta(t, 16e6, r.rate, 2e6)
+	assert.Contains(t, stats(r, statsWidths[0], now), "ETA 1s")
+	assert.Contains(t, stats(r, statsWidths[0], now), "32.0 MB/50.0 MB")
+	it.received = 80_000_000 // bytes of a restarted pass count again
+	assert.Equal(t, int64(50_000_000), it.done(), "never more than the total")
+}

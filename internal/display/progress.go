@@ -70,6 +70,20 @@ type item struct {
 	samples  []sample // for the bar's rate
 }
 
+// done is how far the artifact has come, in bytes of the file: what is
+// installed, or what has come off the network when that is more (a ranged
+// download's later chunks arrive before the one the decoder waits for; for
+// a compressed source the installed bytes soon outrun the served ones), at
+// most the total. The rate is measured on it, so that the ETA of a file whose
+// first chunk lands last is not taken from the bytes installed until then.
+func (it *item) done() int64 {
+	d := max(it.n, it.received)
+	if it.total > 0 {
+		d = min(d, max(it.total, it.n))
+	}
+	return d
+}
+
 // minShownSource: a source shortened below this says too little to show.
 const minShownSource = 16
 
@@ -306,8 +320,12 @@ func (p *Progress) redraw(now time.Time) {
 	rows := make([]row, 0, len(p.order))
 	for _, name := range p.order {
 		it := p.items[name]
-		it.samples = addSample(it.samples, now, it.n)
-		rows = append(rows, row{name: name, total: it.total, n: it.n, served: it.served, received: it.received, rate: rateOf(it.samples), retryAt: it.retryAt})
+		done := it.done()
+		it.samples = addSample(it.samples, now, done)
+		if it.n == 0 {
+			done = 0 // a state (connecting, downloading, decoding) rather than a bar
+		}
+		rows = append(rows, row{name: name, total: it.total, n: done, served: it.served, received: it.received, rate: rateOf(it.samples), retryAt: it.retryAt})
 	}
 	var b strings.Builder
 	b.WriteString(p.erase(width))
