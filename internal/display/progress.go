@@ -293,10 +293,16 @@ func OneLine(err error) string {
 }
 
 // println prints a line above the bars (the caller holds mu): the bars are
-// erased first and drawn again at the next tick.
+// erased first and drawn again at the next tick. Among the bars a line never
+// wraps: a longer one (a retry's reason, a warning) is shortened in the
+// middle; the error lines at the end of the run say failures whole.
 func (p *Progress) println(line string) {
 	width, _ := p.size()
-	fmt.Fprint(p.w, p.erase(width)+safetext.Escape(line)+"\n")
+	line = safetext.Escape(line)
+	if p.mode == ModeBar {
+		line = shorten(line, width-1)
+	}
+	fmt.Fprint(p.w, p.erase(width)+line+"\n")
 }
 
 // erase returns what erases the lines drawn last, at the terminal's width

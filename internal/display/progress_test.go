@@ -65,3 +65,21 @@ func TestNoProgressPrintsNothing(t *testing.T) {
 	p.Finish()
 	assert.Empty(t, buf.String())
 }
+
+// Among the bars, a retry's or a warning's line is shortened rather than
+// wrapped (a new user saw 88-column retry lines wrap at 80).
+func TestLinesAmongTheBarsDoNotWrap(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, ModePlain, true)
+	p.mode, p.size = ModeBar, func() (int, int) { return 60, 24 }
+	long := "modelfetch: stuck: http://127.0.0.1:18082/small.bin: retrying in 276ms: stalled: no data for 3s"
+	p.println(long)
+	line := strings.TrimRight(strings.TrimLeft(buf.String(), "\r"), "\n")
+	assert.Less(t, len([]rune(line)), 60, line)
+	assert.True(t, strings.HasPrefix(line, "modelfetch: stuck: "), line)
+	assert.True(t, strings.HasSuffix(line, "no data for 3s"), line)
+	buf.Reset()
+	p.mode = ModePlain
+	p.println(long)
+	assert.Equal(t, long+"\n", buf.String(), "a log keeps the line whole")
+}
