@@ -27,7 +27,7 @@ func newCacheCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 			return usagef("cache needs a subcommand: warm, ls, verify, prune or path")
 		},
 	}
-	cmd.PersistentFlags().StringVar(&dir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
+	cmd.PersistentFlags().StringVar(&dir, "cache", "", "cache folder (env MODELFETCH_CACHE; default $XDG_CACHE_HOME/modelfetch, else ~/.cache/modelfetch)")
 	open := func() *cache.Cache { return cache.New(env.cacheDir(dir)) }
 	cmd.AddCommand(
 		newCacheWarmCmd(stdout, stderr, env, &dir),

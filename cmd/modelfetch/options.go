@@ -53,7 +53,7 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all.DurationVar(&o.idle, "idle-timeout", 30*time.Second, "a connection silent this long is stalled")
 	all.Int64Var(&o.speedLimit, "speed-limit", 1024, "a connection slower than this many `BYTES` per second over --speed-time gives its source up (0: never)")
 	all.DurationVar(&o.speedTime, "speed-time", time.Minute, "the window --speed-limit is measured over")
-	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
+	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default $XDG_CACHE_HOME/modelfetch, else ~/.cache/modelfetch)")
 	all.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
 	all.BoolVar(&o.offline, "offline", false, "never touch the network: only the cache and file: sources are read")
 	all.StringArrayVar(&o.mirrorFlags, "mirror", nil, "a content-addressed mirror tried before the manifest's URLs: oci://HOST/REPO, oci+http://HOST:PORT/REPO or https://HOST/PATH/{sha256} (repeatable; env MODELFETCH_MIRRORS)")

@@ -258,9 +258,11 @@ func (m *Manifest) RequireLocked(models []*Model) error {
 // DefaultDir, which --out may always set.
 func (m *Manifest) SetDir(name, dir string) error {
 	if _, ok := m.Dirs[name]; !ok && name != DefaultDir {
-		names := make([]string, 0, len(m.Dirs))
+		names := []string{DefaultDir} // --out's, always there to replace
 		for n := range m.Dirs {
-			names = append(names, n)
+			if n != DefaultDir {
+				names = append(names, n)
+			}
 		}
 		sort.Strings(names)
 		return fmt.Errorf("no dir named %q in %s (have: %s)", name, m.File, strings.Join(names, ", "))

@@ -166,6 +166,11 @@ func TestSelectAndDirs(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "/elsewhere", root)
 	require.EqualError(t, m.SetDir("other", "/x"), `no dir named "other" in models.toml (have: models, u2net)`)
+	// A manifest without [dirs] still has the root --out sets (a new user
+	// saw "(have: )").
+	bare, err := Parse("bare.toml", "/", []byte("version = 1\n"))
+	require.NoError(t, err)
+	require.EqualError(t, bare.SetDir("u2net", "/x"), `no dir named "u2net" in bare.toml (have: models)`)
 
 	// A manifest without [dirs] has no models root until --out sets it.
 	m2, err := Parse("m.toml", "/b", []byte("version = 1\n[models.a]\npath = \"a\"\nurls = [\"https://h/a\"]\n"))
