@@ -225,7 +225,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		urls: mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string {
 			run := o.hintRun(env)
-			run.NoCache = o.noCache
+			run.NoCache, run.Cache = o.noCache, o.cacheDir
 			return hints.Sources(r, run)
 		}}
 	if o.dryRun {

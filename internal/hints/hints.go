@@ -28,6 +28,8 @@ type Run struct {
 	HubOffline bool
 	// NoCache: --no-cache, so an offline run has nothing to read from.
 	NoCache bool
+	// Cache is --cache, which a hint to warm the cache must name too.
+	Cache string
 }
 
 // failedNames returns the names of the artifacts that failed with kind (any
@@ -67,9 +69,16 @@ func Sources(results []fetch.Result, run Run) []string {
 	}
 	offline := failedNames(results, 0, func(l string) bool { return strings.Contains(l, "offline") })
 	if len(offline) > 0 && run.NoCache {
-		hints = append(hints, "an offline run installs from the cache or file: sources only: drop --no-cache")
+		drop := "drop --no-cache"
+		if run.HubOffline {
+			drop += ", or unset HF_HUB_OFFLINE" // which made the run offline
+		}
+		hints = append(hints, "an offline run installs from the cache or file: sources only: "+drop)
 	} else if len(offline) > 0 {
 		args := append([]string{"cache", "warm"}, run.ManifestArgs...)
+		if run.Cache != "" {
+			args = append(args, "--cache", run.Cache)
+		}
 		for _, n := range offline {
 			args = append(args, "--only", n)
 		}
