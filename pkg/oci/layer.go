@@ -62,7 +62,7 @@ func (a *Artifact) File(p string) (Layer, error) {
 		return Layer{}, &FileError{Ref: a.Ref, Path: p, Reason: "no layer of the artifact holds it" + a.pathsHint()}
 	case 1:
 	default:
-		return Layer{}, &IntegrityError{Ref: a.Ref, Reason: fmt.Sprintf("layers %s and %s both claim %q", pick[0].Digest, pick[1].Digest, p)}
+		return Layer{}, &IntegrityError{Ref: a.Ref, Reason: fmt.Sprintf("layers %s and %s both claim %q", pick[0].Digest, pick[1].Digest, p), Artifact: true}
 	}
 	l := pick[0]
 	if !isTar(l) {

@@ -71,7 +71,7 @@ func tarLayer(layer []byte, f decompress.Format, name string) Layer {
 
 func extractAll(t *testing.T, layer []byte, l Layer, size int64) (string, error) {
 	t.Helper()
-	rc, err := Extract(bytes.NewReader(layer), testRef, l, size)
+	rc, err := Extract(bytes.NewReader(layer), testRef, l, size, 0)
 	require.NoError(t, err)
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -175,7 +175,7 @@ func TestExtractHugeEntryFailsFast(t *testing.T) {
 	src := &lazyTar{head: hdr.Bytes(), left: huge + 1024}
 	l := Layer{Tar: true, Compression: decompress.None, Entry: "model.bin", Desc: ocispec.Descriptor{
 		Digest: godigest.FromString("whatever"), Size: int64(hdr.Len()) + huge + 1024}}
-	rc, err := Extract(src, testRef, l, 1<<20)
+	rc, err := Extract(src, testRef, l, 1<<20, 0)
 	require.NoError(t, err)
 	defer rc.Close()
 	_, err = io.ReadAll(rc)
