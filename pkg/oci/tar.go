@@ -51,10 +51,16 @@ type extractor struct {
 	max    int64
 	digest string
 
-	found bool
-	done  bool
-	err   error
+	found  bool
+	done   bool
+	err    error
+	seen   []string // the first maxEntriesListed regular files passed over
+	files  int      // how many regular files were passed over
+	folder bool     // the entry's name is a folder's
 }
+
+// maxEntriesListed bounds the entries a miss names (each cut to 200 bytes).
+const maxEntriesListed = 10
 
 func (x *extractor) Read(p []byte) (int, error) {
 	if x.err != nil {
@@ -91,16 +97,52 @@ func (x *extractor) find() error {
 	for {
 		h, err := x.tr.Next()
 		if err == io.EOF {
-			return x.drainAfter(&FileError{Ref: x.ref, Path: x.entry, Reason: "the tar layer " + x.digest + " holds no such entry"})
+			why := "the tar layer " + x.digest + " holds no such entry"
+			if x.folder {
+				why = "is a folder of the tar layer " + x.digest + "; name a file in it"
+			}
+			return x.drainAfter(&FileError{Ref: x.ref, Path: x.entry, Reason: why + x.seenHint()})
 		}
 		if err != nil {
 			return x.tarFailure(err)
 		}
 		if entryName(h.Name) != x.entry {
+			x.passed(h)
+			continue
+		}
+		if h.Typeflag == tar.TypeDir {
+			x.folder = true // said at the end, with the files read
 			continue
 		}
 		return x.check(h)
 	}
+}
+
+// passed notes a regular file that is not the entry, for seenHint.
+func (x *extractor) passed(h *tar.Header) {
+	if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+		return
+	}
+	x.files++
+	if len(x.seen) < maxEntriesListed {
+		name := entryName(h.Name)
+		if len(name) > 200 {
+			name = name[:200] + "…"
+		}
+		x.seen = append(x.seen, name)
+	}
+}
+
+// seenHint names the files the layer holds instead, for a miss.
+func (x *extractor) seenHint() string {
+	if x.files == 0 {
+		return " (it holds no regular file)"
+	}
+	more := ""
+	if n := x.files - len(x.seen); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf(" (it holds %q%s)", x.seen, more)
 }
 
 // drainAfter reads the rest of the layer, so that a layer that does not

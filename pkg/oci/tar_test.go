@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -123,7 +124,7 @@ func TestExtractRefuses(t *testing.T) {
 	}{
 		{name: "symlink", entries: []entry{{name: "model.bin", flag: tar.TypeSymlink, link: "/etc/passwd"}}, size: -1, want: `is a link (to "/etc/passwd"); refused`},
 		{name: "hardlink", entries: []entry{{name: "x", body: "x"}, {name: "model.bin", flag: tar.TypeLink, link: "x"}}, size: -1, want: "is a link"},
-		{name: "folder", entries: []entry{{name: "model.bin/", flag: tar.TypeDir}}, size: -1, want: "is not a regular file"},
+		{name: "folder", entries: []entry{{name: "model.bin/", flag: tar.TypeDir}}, size: -1, want: "is a folder of the tar layer"},
 		{name: "absolute", entries: []entry{{name: "/model.bin", body: "x"}}, size: -1, want: "absolute name"},
 		{name: "dotdot", entries: []entry{{name: "a/../model.bin", body: "x"}}, size: -1, want: `".." in its name`},
 		{name: "missing", entries: []entry{{name: "other.bin", body: "x"}}, size: -1, want: "holds no such entry"},
@@ -190,4 +191,26 @@ func TestExtractNotATar(t *testing.T) {
 	var ie *IntegrityError
 	require.ErrorAs(t, err, &ie)
 	assert.Contains(t, err.Error(), "is not a valid tar archive")
+}
+
+// TestExtractMissListsEntries: a name the tar layer does not hold (here
+// its folder's) is one line naming the first regular files it does hold.
+func TestExtractMissListsEntries(t *testing.T) {
+	entries := []entry{{name: "weights/", flag: tar.TypeDir}}
+	for i := range 12 {
+		entries = append(entries, entry{name: fmt.Sprintf("./weights/f%02d.bin", i), body: "x"})
+	}
+	layer := makeTar(t, entries...)
+	_, err := extractAll(t, layer, tarLayer(layer, decompress.None, "weights"), -1)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.Contains(t, err.Error(), `file "weights": is a folder of the tar layer `+tarLayer(layer, decompress.None, "").Desc.Digest.String()+`; name a file in it (it holds ["weights/f00.bin" "weights/f01.bin" "weights/f02.bin" "weights/f03.bin" "weights/f04.bin" "weights/f05.bin" "weights/f06.bin" "weights/f07.bin" "weights/f08.bin" "weights/f09.bin"] and 2 more)`)
+
+	layer = makeTar(t, entries[1:]...)
+	_, err = extractAll(t, layer, tarLayer(layer, decompress.None, "weights/f12.bin"), -1)
+	assert.ErrorContains(t, err, `holds no such entry (it holds ["weights/f00.bin"`)
+
+	layer = makeTar(t, entry{name: "weights/", flag: tar.TypeDir})
+	_, err = extractAll(t, layer, tarLayer(layer, decompress.None, "weights/a.bin"), -1)
+	assert.ErrorContains(t, err, "holds no such entry (it holds no regular file)")
 }
