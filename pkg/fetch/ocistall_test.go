@@ -98,3 +98,26 @@ func TestOCIDrippedManifest(t *testing.T) {
 	assert.Contains(t, r.Err.Error(), "the registry did not send the manifest within 1.6s")
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
+
+// TestOCIManifestDigestStalledOnce: lock's resolve of a tag gives a stalled
+// registry up at its first stall, without retries, and every later
+// resolve on it at once.
+func TestOCIManifestDigestStalledOnce(t *testing.T) {
+	host, gets := stallingRegistry(t, 0)
+	o := newEnv(t).opts()
+	o.Retries, o.IdleTimeout = 5, 200*time.Millisecond
+	fe := New(o)
+	start := time.Now()
+	for i := range 3 {
+		m := ociModel(t, fmt.Sprintf("oci+http://%s/acme/m%d:v1#m.bin", host, i), nil, "")
+		_, err := fe.OCIManifestDigest(context.Background(), m.Sources[0].Ref)
+		require.Error(t, err)
+		if i == 0 {
+			assert.Contains(t, err.Error(), "stalled: the registry sent nothing of the manifest for 200ms")
+		} else {
+			assert.Contains(t, err.Error(), "not tried")
+		}
+	}
+	assert.Equal(t, int64(1), gets.Load())
+	assert.Less(t, time.Since(start), time.Second)
+}
