@@ -53,6 +53,8 @@ func failedNames(results []fetch.Result, kind fetch.Kind, match func(string) boo
 func Sources(results []fetch.Result, run Run) []string {
 	hints := hub(results)
 	names, poisoned := splitByMirror(failedNames(results, fetch.KindIntegrity, nil), results)
+	// A registry artifact that contradicts itself fails lock the same way.
+	names = slices.DeleteFunc(names, func(n string) bool { return brokenArtifact(results, n) })
 	for _, p := range poisoned {
 		hints = append(hints, fmt.Sprintf("the mirror %s serves other bytes than the manifest records for %s: remove them from it, or leave the mirror out",
 			p.mirror, strings.Join(p.names, ", ")))
@@ -89,6 +91,31 @@ func Sources(results []fetch.Result, run Run) []string {
 		hints = append(hints, fmt.Sprintf("run `%s` with network access first, or %s", Command(args...), drop))
 	}
 	return hints
+}
+
+// brokenArtifact reports whether every integrity failure of the artifact
+// name is a registry artifact that contradicts itself (two layers claiming
+// one path, a layer that is no tar): no lock mends that.
+func brokenArtifact(results []fetch.Result, name string) bool {
+	for _, r := range results {
+		var fe *fetch.Error
+		if r.Name != name || !errors.As(r.Err, &fe) {
+			continue
+		}
+		broken := false
+		for _, s := range fe.Sources {
+			var b interface{ BrokenArtifact() bool }
+			if s.Kind != fetch.KindIntegrity {
+				continue
+			}
+			if !errors.As(s.Err, &b) || !b.BrokenArtifact() {
+				return false
+			}
+			broken = true
+		}
+		return broken
+	}
+	return false
 }
 
 type poisonedMirror struct {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
+	"github.com/djok/modelfetch/pkg/oci"
 )
 
 func failed(name string, kind fetch.Kind, sources ...*fetch.SourceError) fetch.Result {
@@ -66,4 +67,20 @@ func TestNearestFlags(t *testing.T) {
 	assert.Equal(t, []string{"--output"}, NearestFlags(fs, "out"), "a prefix of three letters is one edit away")
 	assert.Empty(t, NearestFlags(fs, "secrte"), "a hidden flag is never suggested")
 	assert.Empty(t, NearestFlags(fs, "zzzzzz"))
+}
+
+// A registry artifact that contradicts itself (two layers claiming one
+// path) gets no lock --update hint: that lock fails the same way. One that
+// merely serves other bytes than recorded still does.
+func TestSourcesBrokenArtifact(t *testing.T) {
+	dup := &oci.IntegrityError{Reason: `layers sha256:1 and sha256:2 both claim "m.bin"`, Artifact: true}
+	stale := &oci.IntegrityError{Reason: `the layer of "m.bin" is sha256:1; models.toml records sha256 2`}
+	results := []fetch.Result{
+		failed("a", fetch.KindIntegrity, &fetch.SourceError{Source: "oci://r/a:v1", Kind: fetch.KindIntegrity, Err: dup}),
+		failed("b", fetch.KindIntegrity, &fetch.SourceError{Source: "oci://r/b:v1", Kind: fetch.KindIntegrity, Err: stale}),
+	}
+	assert.Equal(t, []string{
+		"no source served the bytes the manifest records for b; if the model changed upstream on purpose, run `modelfetch lock --update=b` and review the diff",
+	}, Sources(results, Run{}))
+	assert.Empty(t, Sources(results[:1], Run{}))
 }

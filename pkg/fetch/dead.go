@@ -83,11 +83,15 @@ func (e *deadHostError) Permanent() bool { return true }
 
 // unreachable reports whether err says the host cannot be reached at all
 // (as opposed to a fault of one connection or one answer): refused,
-// no route, a name that does not exist, a TLS handshake that fails.
+// no route, a name that does not exist, a TLS handshake that fails, a
+// registry that stalled a manifest.
 func unreachable(err error) bool {
 	var dnsErr *net.DNSError
 	var alert tls.AlertError
+	var stall *manifestStallError
 	switch {
+	case errors.As(err, &stall):
+		return true // a registry that stalls a manifest stalls every one
 	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
 		return true
 	case errors.As(err, &dnsErr):

@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -48,6 +47,7 @@ type ociSource struct {
 	path       string
 	want       digest.Digest // the model's sha256; zero when not locked
 	size       int64         // the model's size; -1 when not declared
+	limit      int64         // without size, the most a tar entry may claim (lock's --max-size); 0: none
 	newRetrier func() *retrier
 	received   func(n int) // handed to the layer's blob source (receiver)
 
@@ -71,7 +71,7 @@ func (s *ociSource) open(ctx context.Context, off int64) (*body, error) {
 	// The entry starts over from byte 0 of the layer: the layer's own
 	// stream resumes its faults, so this happens only when it cannot.
 	st := &stream{ctx: ctx, src: blob, rt: s.newRetrier(), expect: l.Desc.Size}
-	x, err := oci.Extract(st, s.ref, *l, s.size)
+	x, err := oci.Extract(st, s.ref, *l, s.size, s.limit)
 	if err != nil {
 		st.Close()
 		return nil, &permanentError{err}
@@ -110,21 +110,6 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 // receive counts what the layer's blob receives (receiver); set before the
 // first open.
 func (s *ociSource) receive(f func(n int)) { s.received = f }
-
-// resolveManifest is oci.Resolve under a deadline of four idle timeouts
-// (2 minutes by default): a manifest body has no watchdog of its own, and
-// a registry that drips one must not hold the run. Past it is a transient
-// fault of the source.
-func (f *Fetcher) resolveManifest(ctx context.Context, ref oci.Ref) (*oci.Artifact, error) {
-	limit := 4 * f.o.IdleTimeout
-	rctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
-	a, err := oci.Resolve(rctx, f.client, ref)
-	if err != nil && ctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
-		return nil, fmt.Errorf("the registry did not send the manifest within %s", limit)
-	}
-	return a, err
-}
 
 // checkRaw holds a raw layer to the model: its digest is the installed
 // file's sha256, so the descriptor must name the recorded one, and the

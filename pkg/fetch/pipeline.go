@@ -139,6 +139,9 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if err != nil {
 		return res, err
 	}
+	if oc, ok := sc.(*ociSource); ok {
+		oc.limit = o.limit // a tar entry's header is held to it before its data
+	}
 	rt := newRetrier()
 	st := &stream{ctx: ctx, src: sc, rt: rt, expect: expect}
 	// Closed after every pass's decoder has been closed (and joined) in pipe.

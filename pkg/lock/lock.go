@@ -162,6 +162,11 @@ func (r *Report) Outcome() Outcome {
 		case f.Kind == Disagrees, f.Kind == Changed && f.Kept, f.Kind == TooLarge:
 			return OutcomeIntegrity
 		case f.Kind == Changed && !f.Kept:
+		case f.Kind == Unreachable && integrity(f.Err):
+			// A source whose bytes contradict themselves (a registry
+			// artifact's layer, two layers claiming one path): as fetch
+			// reports it.
+			return OutcomeIntegrity
 		case f.Kind == Unreachable && BadReference(f.Err):
 			out = OutcomeReference
 		case f.Kind == Unreachable && out != OutcomeReference:
@@ -432,4 +437,11 @@ func allSame(got []probed) bool {
 		}
 	}
 	return true
+}
+
+// integrity reports whether a probe failed on the bytes a source served
+// (fetch.KindIntegrity), not on reaching it.
+func integrity(err error) bool {
+	var se *fetch.SourceError
+	return errors.As(err, &se) && se.Kind == fetch.KindIntegrity
 }

@@ -64,7 +64,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, authFailure(req.URL.Host, err)
 	}
+	if refused := t.refused(ctx, req.URL.Host, resp.StatusCode); refused != nil {
+		resp.Body.Close()
+		return nil, refused
+	}
 	return resp, nil
+}
+
+// refused is an *AuthError when the registry answered 401 or 403 although
+// credentials for it were found (and so offered): they are wrong, which
+// no "log in" hint for missing ones would mend. Nil otherwise.
+func (t *transport) refused(ctx context.Context, host string, status int) error {
+	if status != http.StatusUnauthorized && status != http.StatusForbidden || t.client.Credential == nil {
+		return nil
+	}
+	cred, err := t.client.Credential(ctx, host)
+	if err != nil || cred == auth.EmptyCredential {
+		return nil
+	}
+	return &AuthError{Registry: host, Status: status, Reason: fmt.Sprintf("refused the credentials configured for it (%d %s): check docker login %s and the repository's name",
+		status, strings.ToLower(http.StatusText(status)), host)}
 }
 
 // blobRepository is REPO of a /v2/REPO/blobs/DIGEST path.
@@ -110,6 +129,8 @@ func authFailure(host string, err error) error {
 		ce *credentialError
 	)
 	switch {
+	case strings.Contains(err.Error(), plainHTTPAnswer):
+		return &PlainHTTPError{Registry: host}
 	case errors.As(err, &ce):
 		return &AuthError{Registry: host, Reason: ce.Error(), Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
@@ -129,6 +150,20 @@ func authFailure(host string, err error) error {
 	}
 	return &AuthError{Registry: host, Reason: "authentication failed: " + cause, Err: err}
 }
+
+// plainHTTPAnswer is net/http's error for an https request that a
+// plain-http server answered (it has no exported value).
+const plainHTTPAnswer = "server gave HTTP response to HTTPS client"
+
+// PlainHTTPError is a registry named over https that answers plain http: a
+// lab registry, to be named oci+http://. Not an authentication failure,
+// and permanent.
+type PlainHTTPError struct{ Registry string }
+
+func (e *PlainHTTPError) Error() string {
+	return "registry " + e.Registry + " answers plain http, not https (for a plain-http registry write oci+http://" + e.Registry + "/…)"
+}
+func (e *PlainHTTPError) Permanent() bool { return true }
 
 func firstLine(s string) string {
 	s, _, _ = strings.Cut(s, "\n")

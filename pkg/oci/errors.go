@@ -27,10 +27,16 @@ func (e *ManifestError) Permanent() bool { return true }
 type IntegrityError struct {
 	Ref    Ref
 	Reason string
+	// Artifact: the artifact contradicts itself (not models.toml), so
+	// locking it again cannot mend it; its publisher must push it again.
+	Artifact bool
 }
 
 func (e *IntegrityError) Error() string   { return e.Reason }
 func (e *IntegrityError) Integrity() bool { return true }
+
+// BrokenArtifact reports whether the artifact contradicts itself.
+func (e *IntegrityError) BrokenArtifact() bool { return e.Artifact }
 
 // IndexError is a reference that names an index (several platforms or
 // variants), not one manifest: one of Children is to be pinned instead.

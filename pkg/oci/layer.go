@@ -62,7 +62,7 @@ func (a *Artifact) File(p string) (Layer, error) {
 		return Layer{}, &FileError{Ref: a.Ref, Path: p, Reason: "no layer of the artifact holds it" + a.pathsHint()}
 	case 1:
 	default:
-		return Layer{}, &IntegrityError{Ref: a.Ref, Reason: fmt.Sprintf("layers %s and %s both claim %q", pick[0].Digest, pick[1].Digest, p)}
+		return Layer{}, &IntegrityError{Ref: a.Ref, Reason: fmt.Sprintf("layers %s and %s both claim %q", pick[0].Digest, pick[1].Digest, p), Artifact: true}
 	}
 	l := pick[0]
 	if !isTar(l) {
@@ -77,9 +77,13 @@ func (a *Artifact) File(p string) (Layer, error) {
 // pathsHint names a few of the paths the artifact does hold.
 func (a *Artifact) pathsHint() string {
 	var ps []string
+	folder := ""
 	for _, l := range a.Layers {
 		if lp := layerPath(l); lp != "" {
 			ps = append(ps, lp)
+			if isTar(l) && (folder == "" || lp < folder) {
+				folder = lp
+			}
 		}
 	}
 	if len(ps) == 0 {
@@ -89,6 +93,10 @@ func (a *Artifact) pathsHint() string {
 	more := ""
 	if len(ps) > 5 {
 		ps, more = ps[:5], fmt.Sprintf(" and %d more", len(ps)-5)
+	}
+	if folder != "" {
+		// A tar layer's path is most often its folder's (KitOps, oras).
+		more += fmt.Sprintf("; %q is a tar layer: name a file in it, as %s/FILE", folder, folder)
 	}
 	return fmt.Sprintf(" (it holds %q%s)", ps, more)
 }

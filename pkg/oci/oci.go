@@ -118,7 +118,7 @@ func Resolve(ctx context.Context, client *http.Client, ref Ref) (*Artifact, erro
 	data, err := content.ReadAll(io.LimitReader(rc, MaxManifestBytes), desc)
 	if err != nil {
 		if errors.Is(err, content.ErrMismatchedDigest) || errors.Is(err, content.ErrTrailingData) {
-			return nil, &IntegrityError{Ref: ref, Reason: "the manifest's bytes do not match its digest " + desc.Digest.String()}
+			return nil, &IntegrityError{Ref: ref, Reason: "the manifest's bytes do not match its digest " + desc.Digest.String(), Artifact: true}
 		}
 		return nil, fmt.Errorf("reading the manifest: %w", err)
 	}

@@ -48,7 +48,7 @@ func readFile(t *testing.T, c *http.Client, ref oci.Ref, p string) ([]byte, oci.
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	var r io.Reader = resp.Body
 	if l.Tar {
-		x, err := oci.Extract(resp.Body, ref, l, -1)
+		x, err := oci.Extract(resp.Body, ref, l, -1, 0)
 		require.NoError(t, err)
 		defer x.Close()
 		r = x

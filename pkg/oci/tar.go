@@ -21,12 +21,14 @@ import (
 //     folder, an absolute name or one with ".." is refused.
 //   - size, when not negative, is the entry's size as models.toml declares
 //     it: a header claiming another size fails at once, before its data.
+//     Without one, max (when > 0) bounds the size a header may claim: more
+//     is a *digest.SizeError at once, before its data (lock's --max-size).
 //   - Everything after the entry is read and thrown away, and the digest
 //     and size of the whole layer are checked at its end: the last Read
 //     returns io.EOF only when the layer is the one the manifest names.
 //
 // Close releases the decoder; it does not close layer.
-func Extract(layer io.Reader, ref Ref, l Layer, size int64) (io.ReadCloser, error) {
+func Extract(layer io.Reader, ref Ref, l Layer, size, max int64) (io.ReadCloser, error) {
 	want, err := digest.Parse(l.Desc.Digest.Encoded())
 	if err != nil || !l.Tar {
 		return nil, &FileError{Ref: ref, Path: l.Entry, Reason: "not a tar layer with a sha256 digest"}
@@ -36,7 +38,7 @@ func Extract(layer io.Reader, ref Ref, l Layer, size int64) (io.ReadCloser, erro
 	if err != nil {
 		return nil, err
 	}
-	return &extractor{ref: ref, layer: verified, dec: dec, tr: tar.NewReader(dec), entry: l.Entry, size: size, digest: l.Desc.Digest.String()}, nil
+	return &extractor{ref: ref, layer: verified, dec: dec, tr: tar.NewReader(dec), entry: l.Entry, size: size, max: max, digest: l.Desc.Digest.String()}, nil
 }
 
 type extractor struct {
@@ -46,12 +48,19 @@ type extractor struct {
 	tr     *tar.Reader
 	entry  string
 	size   int64
+	max    int64
 	digest string
 
-	found bool
-	done  bool
-	err   error
+	found  bool
+	done   bool
+	err    error
+	seen   []string // the first maxEntriesListed regular files passed over
+	files  int      // how many regular files were passed over
+	folder bool     // the entry's name is a folder's
 }
+
+// maxEntriesListed bounds the entries a miss names (each cut to 200 bytes).
+const maxEntriesListed = 10
 
 func (x *extractor) Read(p []byte) (int, error) {
 	if x.err != nil {
@@ -88,16 +97,52 @@ func (x *extractor) find() error {
 	for {
 		h, err := x.tr.Next()
 		if err == io.EOF {
-			return x.drainAfter(&FileError{Ref: x.ref, Path: x.entry, Reason: "the tar layer " + x.digest + " holds no such entry"})
+			why := "the tar layer " + x.digest + " holds no such entry"
+			if x.folder {
+				why = "is a folder of the tar layer " + x.digest + "; name a file in it"
+			}
+			return x.drainAfter(&FileError{Ref: x.ref, Path: x.entry, Reason: why + x.seenHint()})
 		}
 		if err != nil {
 			return x.tarFailure(err)
 		}
 		if entryName(h.Name) != x.entry {
+			x.passed(h)
+			continue
+		}
+		if h.Typeflag == tar.TypeDir {
+			x.folder = true // said at the end, with the files read
 			continue
 		}
 		return x.check(h)
 	}
+}
+
+// passed notes a regular file that is not the entry, for seenHint.
+func (x *extractor) passed(h *tar.Header) {
+	if h.Typeflag != tar.TypeReg && h.Typeflag != tar.TypeRegA {
+		return
+	}
+	x.files++
+	if len(x.seen) < maxEntriesListed {
+		name := entryName(h.Name)
+		if len(name) > 200 {
+			name = name[:200] + "…"
+		}
+		x.seen = append(x.seen, name)
+	}
+}
+
+// seenHint names the files the layer holds instead, for a miss.
+func (x *extractor) seenHint() string {
+	if x.files == 0 {
+		return " (it holds no regular file)"
+	}
+	more := ""
+	if n := x.files - len(x.seen); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf(" (it holds %q%s)", x.seen, more)
 }
 
 // drainAfter reads the rest of the layer, so that a layer that does not
@@ -125,6 +170,8 @@ func (x *extractor) check(h *tar.Header) error {
 		return refuse("is not a regular file")
 	case x.size >= 0 && h.Size != x.size:
 		return &IntegrityError{Ref: x.ref, Reason: fmt.Sprintf("the tar entry %q is %d bytes; models.toml declares %d", h.Name, h.Size, x.size)}
+	case x.size < 0 && x.max > 0 && h.Size > x.max:
+		return &digest.SizeError{Got: h.Size, Want: x.max, Over: true}
 	}
 	return nil
 }
@@ -143,7 +190,7 @@ func (x *extractor) finish() error {
 			return x.tarFailure(err)
 		}
 		if entryName(h.Name) == x.entry {
-			return x.drainAfter(&IntegrityError{Ref: x.ref, Reason: fmt.Sprintf("the tar layer %s holds %q twice", x.digest, x.entry)})
+			return x.drainAfter(&IntegrityError{Ref: x.ref, Reason: fmt.Sprintf("the tar layer %s holds %q twice", x.digest, x.entry), Artifact: true})
 		}
 	}
 	if _, err := io.Copy(io.Discard, x.dec); err != nil {
@@ -160,7 +207,7 @@ func (x *extractor) finish() error {
 // failure: the layer is complete but is no tar.
 func (x *extractor) tarFailure(err error) error {
 	if errors.Is(err, tar.ErrHeader) || errors.Is(err, tar.ErrFieldTooLong) || errors.Is(err, tar.ErrInsecurePath) {
-		return x.drainAfter(&IntegrityError{Ref: x.ref, Reason: "the layer " + x.digest + " is not a valid tar archive"})
+		return x.drainAfter(&IntegrityError{Ref: x.ref, Reason: "the layer " + x.digest + " is not a valid tar archive", Artifact: true})
 	}
 	return err
 }

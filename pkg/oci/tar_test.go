@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -71,7 +72,7 @@ func tarLayer(layer []byte, f decompress.Format, name string) Layer {
 
 func extractAll(t *testing.T, layer []byte, l Layer, size int64) (string, error) {
 	t.Helper()
-	rc, err := Extract(bytes.NewReader(layer), testRef, l, size)
+	rc, err := Extract(bytes.NewReader(layer), testRef, l, size, 0)
 	require.NoError(t, err)
 	defer rc.Close()
 	b, err := io.ReadAll(rc)
@@ -123,7 +124,7 @@ func TestExtractRefuses(t *testing.T) {
 	}{
 		{name: "symlink", entries: []entry{{name: "model.bin", flag: tar.TypeSymlink, link: "/etc/passwd"}}, size: -1, want: `is a link (to "/etc/passwd"); refused`},
 		{name: "hardlink", entries: []entry{{name: "x", body: "x"}, {name: "model.bin", flag: tar.TypeLink, link: "x"}}, size: -1, want: "is a link"},
-		{name: "folder", entries: []entry{{name: "model.bin/", flag: tar.TypeDir}}, size: -1, want: "is not a regular file"},
+		{name: "folder", entries: []entry{{name: "model.bin/", flag: tar.TypeDir}}, size: -1, want: "is a folder of the tar layer"},
 		{name: "absolute", entries: []entry{{name: "/model.bin", body: "x"}}, size: -1, want: "absolute name"},
 		{name: "dotdot", entries: []entry{{name: "a/../model.bin", body: "x"}}, size: -1, want: `".." in its name`},
 		{name: "missing", entries: []entry{{name: "other.bin", body: "x"}}, size: -1, want: "holds no such entry"},
@@ -175,7 +176,7 @@ func TestExtractHugeEntryFailsFast(t *testing.T) {
 	src := &lazyTar{head: hdr.Bytes(), left: huge + 1024}
 	l := Layer{Tar: true, Compression: decompress.None, Entry: "model.bin", Desc: ocispec.Descriptor{
 		Digest: godigest.FromString("whatever"), Size: int64(hdr.Len()) + huge + 1024}}
-	rc, err := Extract(src, testRef, l, 1<<20)
+	rc, err := Extract(src, testRef, l, 1<<20, 0)
 	require.NoError(t, err)
 	defer rc.Close()
 	_, err = io.ReadAll(rc)
@@ -190,4 +191,26 @@ func TestExtractNotATar(t *testing.T) {
 	var ie *IntegrityError
 	require.ErrorAs(t, err, &ie)
 	assert.Contains(t, err.Error(), "is not a valid tar archive")
+}
+
+// TestExtractMissListsEntries: a name the tar layer does not hold (here
+// its folder's) is one line naming the first regular files it does hold.
+func TestExtractMissListsEntries(t *testing.T) {
+	entries := []entry{{name: "weights/", flag: tar.TypeDir}}
+	for i := range 12 {
+		entries = append(entries, entry{name: fmt.Sprintf("./weights/f%02d.bin", i), body: "x"})
+	}
+	layer := makeTar(t, entries...)
+	_, err := extractAll(t, layer, tarLayer(layer, decompress.None, "weights"), -1)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.Contains(t, err.Error(), `file "weights": is a folder of the tar layer `+tarLayer(layer, decompress.None, "").Desc.Digest.String()+`; name a file in it (it holds ["weights/f00.bin" "weights/f01.bin" "weights/f02.bin" "weights/f03.bin" "weights/f04.bin" "weights/f05.bin" "weights/f06.bin" "weights/f07.bin" "weights/f08.bin" "weights/f09.bin"] and 2 more)`)
+
+	layer = makeTar(t, entries[1:]...)
+	_, err = extractAll(t, layer, tarLayer(layer, decompress.None, "weights/f12.bin"), -1)
+	assert.ErrorContains(t, err, `holds no such entry (it holds ["weights/f00.bin"`)
+
+	layer = makeTar(t, entry{name: "weights/", flag: tar.TypeDir})
+	_, err = extractAll(t, layer, tarLayer(layer, decompress.None, "weights/a.bin"), -1)
+	assert.ErrorContains(t, err, "holds no such entry (it holds no regular file)")
 }
