@@ -222,7 +222,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	}
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
-		urls: mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
+		urls: mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), fetch.Models(targets)),
 		hints: func(r []fetch.Result) []string {
 			run := o.hintRun(env)
 			run.NoCache, run.Cache = o.noCache, o.cacheDir
@@ -231,7 +231,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
 		if !o.json && !o.quiet {
-			(&display.UI{Stderr: stderr}).DryRunURLs(targetModels(targets), rep.urls, func(n string) []string { return site.Plans[n].Blocked })
+			(&display.UI{Stderr: stderr}).DryRunURLs(fetch.Models(targets), rep.urls, func(n string) []string { return site.Plans[n].Blocked })
 		}
 		rep.blocked = blocked
 		return rep.report(results, true)
@@ -243,14 +243,6 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		rep.push = mirrorPush(cmd.Context(), o, env, targets, results, &display.UI{Stderr: stderr})
 	}
 	return rep.report(results, false)
-}
-
-func targetModels(targets []fetch.Target) []*manifest.Model {
-	out := make([]*manifest.Model, len(targets))
-	for i, t := range targets {
-		out[i] = t.Model
-	}
-	return out
 }
 
 // statusBlocked is what a dry run says of a model the url rules leave no

@@ -63,3 +63,12 @@ func targetResult(targets []Target) func(i int) Result {
 		return Result{Name: t.Model.Name, Dest: t.Dest(), Size: t.Model.Size, Digest: t.Model.SHA256}
 	}
 }
+
+// Models are the targets' models, in order.
+func Models(targets []Target) []*manifest.Model {
+	out := make([]*manifest.Model, len(targets))
+	for i, t := range targets {
+		out[i] = t.Model
+	}
+	return out
+}
