@@ -60,8 +60,11 @@ type Options struct {
 	Observer Observer
 	// Now is the clock (for Retry-After dates); nil means time.Now.
 	Now func() time.Time
-	// Connections is how many connections one large file is fetched over
-	// when its server allows ranges; 0 means 1.
+	// Connections is the most connections one large file is fetched over
+	// when its server allows ranges; 0 means 1. The files of one host share
+	// its HostConnections: a free connection goes to the file with the
+	// fewest in flight (share.go), so with Connections at HostConnections
+	// the last file left takes them all.
 	Connections int
 	// ChunkSize is the size of each ranged request; 0 means 4 MiB.
 	ChunkSize int64

@@ -19,6 +19,10 @@ import (
 // that many slots. Tokens are taken in chunk order, so the chunk a reader
 // waits for always has one and the budget cannot deadlock. Each chunk is
 // retried and resumed on its own. Close waits for every worker.
+//
+// Its requests carry one claim (share.go): the host's free slots go to the
+// file with the fewest in flight, so a file alone gets up to its
+// connections (Options.Connections) while files that compete share them.
 type parallel struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -26,6 +30,7 @@ type parallel struct {
 	total  int64
 	chunk  int64
 	n      int64 // chunks
+	claim  *claim
 
 	slots  []chan []byte // chunk i's bytes, once complete, in slots[i%len]
 	window chan struct{} // one token per chunk fetched or buffered, not yet read
@@ -42,9 +47,10 @@ type parallel struct {
 }
 
 func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
-	ctx, cancel := context.WithCancel(ctx)
+	cl := newClaim(first.total - src.chunk) // the first chunk is asked for
+	ctx, cancel := context.WithCancel(withClaim(ctx, cl))
 	window := src.conns + 2
-	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk,
+	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk, claim: cl,
 		n:     (first.total + src.chunk - 1) / src.chunk,
 		slots: make([]chan []byte, window), window: make(chan struct{}, window),
 		free: make(chan []byte, window+1), done: make(chan struct{})}
@@ -101,6 +107,7 @@ func (p *parallel) dispatch(first *reply) {
 		if i == 0 {
 			r, first = first, nil
 		}
+		p.claim.left.Store(max(0, p.total-(i+1)*p.chunk))
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()

@@ -1,0 +1,205 @@
+package fetch
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// connCounter is a loopback server that counts its TCP connections in use
+// (a request being answered) and, per file, the requests in flight.
+type connCounter struct {
+	*httptest.Server
+	mu      sync.Mutex
+	active  int
+	peak    int
+	files   map[string]int // requests in flight per path
+	peaks   map[string]int
+	alone   map[string]int // per path: the peak while no other path was in flight
+	arrived []int          // connections in use as each request came, itself included
+	when    []time.Time
+}
+
+func newConnCounter(t *testing.T, handle func(w http.ResponseWriter, r *http.Request)) *connCounter {
+	c := &connCounter{files: map[string]int{}, peaks: map[string]int{}, alone: map[string]int{}}
+	c.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := path.Base(r.URL.Path)
+		c.mu.Lock()
+		c.files[name]++
+		c.peaks[name] = max(c.peaks[name], c.files[name])
+		if c.files[name] == c.active { // connections are counted before the handler runs
+			c.alone[name] = max(c.alone[name], c.files[name])
+		}
+		c.arrived = append(c.arrived, c.active)
+		c.when = append(c.when, time.Now())
+		c.mu.Unlock()
+		defer func() {
+			c.mu.Lock()
+			c.files[name]--
+			c.mu.Unlock()
+		}()
+		handle(w, r)
+	}))
+	// A connection is in use from the first byte of a request until its
+	// answer is written (StateActive until StateIdle, or closed).
+	inUse := map[net.Conn]bool{}
+	c.Config.ConnState = func(conn net.Conn, s http.ConnState) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		switch {
+		case s == http.StateActive && !inUse[conn]:
+			inUse[conn] = true
+			c.active++
+			c.peak = max(c.peak, c.active)
+		case s != http.StateActive && inUse[conn]:
+			delete(inUse, conn)
+			c.active--
+		}
+	}
+	c.Start()
+	t.Cleanup(c.Close)
+	return c
+}
+
+// slowRanges serves data in pieces with a pause between them, so that
+// requests overlap as they do on a paced link.
+func slowRanges(files map[string][]byte) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		data := files[path.Base(r.URL.Path)]
+		var from, to int
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err != nil {
+			from, to = 0, len(data)-1
+		}
+		to = min(to, len(data)-1)
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(to-from+1))
+		w.WriteHeader(http.StatusPartialContent)
+		for off := from; off <= to; off += 16 << 10 {
+			w.Write(data[off:min(off+16<<10, to+1)])
+			w.(http.Flusher).Flush()
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// Two files on one host, a budget of four connections: the small file gets
+// its fair share while both run, and once it is done the large one is
+// split over every connection it freed; the host never sees a fifth.
+func TestConnectionsFollowTheWorkWithinTheHostCap(t *testing.T) {
+	big, small := randomBytes(3<<20, 90), randomBytes(512<<10, 91)
+	srv := newConnCounter(t, slowRanges(map[string][]byte{"big.bin": big, "small.bin": small}))
+	e := newEnv(t)
+	o := e.opts()
+	o.HostConnections, o.Connections, o.Jobs = 4, 4, 2
+	o.ChunkSize = 64 << 10
+	mb, ms := model(big, srv.URL+"/big.bin"), model(small, srv.URL+"/small.bin")
+	mb.Name, mb.Path, ms.Name, ms.Path = "big", "big.bin", "small", "small.bin"
+	res := New(o).Install(context.Background(), []Target{e.target(mb), e.target(ms)})
+	for _, r := range res {
+		require.NoError(t, r.Err)
+	}
+	assert.Equal(t, big, readFile(t, res[0].Dest))
+	assert.Equal(t, small, readFile(t, res[1].Dest))
+	assert.LessOrEqual(t, srv.peak, 4, "never more connections than the host's budget")
+	assert.Equal(t, 4, srv.alone["big.bin"], "the large file took every connection the small one freed")
+	assert.GreaterOrEqual(t, srv.peaks["small.bin"], 2, "the small file got its share while both ran")
+}
+
+// A server that allows three requests at a time and answers 429 (Retry-After:
+// 1) beyond: the host's budget is halved for every file of the host at
+// once, and grows back by one a round, so every wave of requests after the
+// first refusals is about half the first, the shared budget
+// notwithstanding.
+func TestServerThatAllowsFewerSeesFewer(t *testing.T) {
+	files := map[string][]byte{"a.bin": randomBytes(512<<10, 92), "b.bin": randomBytes(512<<10, 93)}
+	serve := slowRanges(files)
+	var mu sync.Mutex
+	inflight, refused := 0, 0
+	srv := newConnCounter(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if inflight >= 3 {
+			refused++
+			mu.Unlock()
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		inflight++
+		mu.Unlock()
+		defer func() { mu.Lock(); inflight--; mu.Unlock() }()
+		serve(w, r)
+	})
+	e := newEnv(t)
+	o := e.opts()
+	o.Retries = 5
+	o.HostConnections, o.Connections, o.Jobs = 6, 6, 2
+	o.ChunkSize = 128 << 10
+	var targets []Target
+	for _, name := range []string{"a.bin", "b.bin"} {
+		m := model(files[name], srv.URL+"/"+name)
+		m.Name, m.Path = name, name
+		targets = append(targets, e.target(m))
+	}
+	for _, r := range New(o).Install(context.Background(), targets) {
+		require.NoError(t, r.Err)
+	}
+	require.Positive(t, refused)
+	assert.LessOrEqual(t, srv.peak, 6, "never more connections than the host's budget")
+	// Waves: requests that arrive less than 300ms after the one before.
+	var waves []int
+	for i := range srv.when {
+		if i == 0 || srv.when[i].Sub(srv.when[i-1]) > 300*time.Millisecond {
+			waves = append(waves, 0)
+		}
+		waves[len(waves)-1]++
+	}
+	t.Logf("requests per wave: %v; %d refused", waves, refused)
+	require.Greater(t, len(waves), 1, "the 429s held the host back")
+	for _, n := range waves[1:] {
+		// Halved, and grown by one only after a round of successes.
+		assert.LessOrEqual(t, n, o.HostConnections/2+1, "after its 429s the server sees fewer requests at once")
+	}
+	assert.Less(t, refused, 12, "connections were cut instead of hammering")
+}
+
+// A free slot goes to the waiting claim with the fewest requests in flight,
+// not to whichever waiter wakes first.
+func TestHostSlotGoesToTheClaimWithFewest(t *testing.T) {
+	for range 20 {
+		h := newHostLimiter(2, time.Now)
+		a, b := withClaim(t.Context(), newClaim(1<<30)), withClaim(t.Context(), newClaim(1))
+		ra1, err := h.acquire(a)
+		require.NoError(t, err)
+		_, err = h.acquire(a)
+		require.NoError(t, err)
+		got := make(chan string, 3)
+		wait := func(ctx context.Context, name string, n int) {
+			go func() {
+				if _, err := h.acquire(ctx); err == nil {
+					got <- name
+				}
+			}()
+			require.Eventually(t, func() bool {
+				h.mu.Lock()
+				defer h.mu.Unlock()
+				q := h.waiting[claimOf(ctx)]
+				return q != nil && q.n == n
+			}, time.Second, time.Millisecond)
+		}
+		wait(a, "a", 1)
+		wait(a, "a", 2)
+		wait(b, "b", 1)
+		ra1(true)
+		assert.Equal(t, "b", <-got, "b has none in flight, a has one")
+	}
+}
