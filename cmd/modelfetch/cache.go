@@ -74,10 +74,10 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.urls(), models),
+			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.URLs(), models),
 				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 			rep.live = newProgress(stderr, mode, !o.quiet)
-			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.models(models))
+			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.Models(models))
 			rep.live.finish()
 			return rep.report(results, false)
 		},

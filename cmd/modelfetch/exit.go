@@ -190,10 +190,10 @@ func lockKind(o lock.Outcome) exitKind {
 
 // pushKind: integrity when a file is not what the manifest records, else
 // failed when anything is not in the registry, else OK.
-func pushKind(r *mirror.PushReport, err error, missing []missingFile) exitKind {
+func pushKind(r *mirror.PushReport, err error, missing []mirror.Missing) exitKind {
 	integrity := err != nil && digest.IsIntegrity(err)
 	for _, m := range missing {
-		integrity = integrity || m.integrity
+		integrity = integrity || m.Integrity
 	}
 	if r != nil {
 		for _, b := range r.Blobs {

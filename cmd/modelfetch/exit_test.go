@@ -124,8 +124,8 @@ func TestPushKind(t *testing.T) {
 	mismatch := fmt.Errorf("upload a: %w", &digest.SizeError{Got: 3, Want: 4})
 	assert.Equal(t, kindOK, pushKind(&mirror.PushReport{}, nil, nil))
 	assert.Equal(t, kindNetwork, pushKind(nil, errors.New("registry down"), nil))
-	assert.Equal(t, kindNetwork, pushKind(&mirror.PushReport{}, nil, []missingFile{{line: "a: not installed"}}))
-	assert.Equal(t, kindIntegrity, pushKind(&mirror.PushReport{}, nil, []missingFile{{line: "a", integrity: true}, {line: "b"}}))
+	assert.Equal(t, kindNetwork, pushKind(&mirror.PushReport{}, nil, []mirror.Missing{{Reason: "a: not installed"}}))
+	assert.Equal(t, kindIntegrity, pushKind(&mirror.PushReport{}, nil, []mirror.Missing{{Reason: "a", Integrity: true}, {Reason: "b"}}))
 	assert.Equal(t, kindIntegrity, pushKind(&mirror.PushReport{Blobs: []mirror.BlobResult{{Status: mirror.BlobFailed, Err: mismatch}}}, nil, nil))
 	assert.Equal(t, kindIntegrity, pushKind(nil, mismatch, nil))
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -81,14 +83,18 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if err != nil {
 		return err
 	}
-	// A model the url rules block is reported only when lock reads it.
+	// A model the url rules block stops the run before anything is read,
+	// when lock would read it.
 	site, err := o.sitePlan(env, models)
 	var blocked rules.Blocked
 	if err != nil && !errors.As(err, &blocked) {
 		return err
 	}
+	if b := lo.Blocked(models, blocked); len(b) > 0 {
+		return &kindError{kind: kindNetwork, err: b}
+	}
 	p := newProgress(stderr, mode, !o.quiet)
-	prober := ruleProber{probeProgress{o.fetcher(env, site, p), p}, site}
+	prober := lock.UnderRules(probeProgress{o.fetcher(env, site, p), p}, site.Site)
 	rep, err := lock.Run(cmd.Context(), prober, models, lo)
 	p.finish()
 	if err != nil {
@@ -97,31 +103,19 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	return o.finish(cmd.Context(), m, src, rep, &ui{stderr: stderr}, env)
 }
 
-// selection is what lock checks: the NAMEs, the --update=NAMEs (a model
-// to update is a model to check), every model with --update alone, else
-// those missing a value.
+// selection is what lock checks (lock.Select): --update alone (NoOptDefVal
+// "*") updates every model.
 func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manifest.Model, lock.Options, error) {
-	lo := lock.Options{Named: map[string]bool{}, Update: map[string]bool{}, FirstSource: o.firstSource, Check: o.check, MaxSize: o.maxSize}
-	for _, u := range o.update {
-		if u == "*" {
-			lo.UpdateAll = true
-			continue
-		}
-		if m.Model(u) == nil {
-			return nil, lo, usagef("--update %s: no model of that name in %s", u, o.manifest)
-		}
-		lo.Update[u] = true
-		if !slices.Contains(names, u) {
-			names = append(names, u)
-		}
-	}
-	models, err := m.Select(names)
-	if err != nil {
+	update := slices.DeleteFunc(slices.Clone(o.update), func(u string) bool { return u == "*" })
+	models, lo, err := lock.Select(m, names, update, len(update) < len(o.update))
+	var unknown *lock.UnknownModelError
+	switch {
+	case errors.As(err, &unknown):
+		return nil, lo, usagef("--update %s", err)
+	case err != nil:
 		return nil, lo, &usageError{err}
 	}
-	for _, mod := range models {
-		lo.Named[mod.Name] = len(names) > 0 || lo.UpdateAll
-	}
+	lo.FirstSource, lo.Check, lo.MaxSize = o.firstSource, o.check, o.maxSize
 	return models, lo, nil
 }
 
@@ -145,7 +139,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		}
 	}
 	if written > 0 {
-		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, strings.Join(rep.Locked, ", "))
+		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, nameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
@@ -153,6 +147,25 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		u.hintf("%s", h)
 	}
 	return reported(lockKind(rep.Outcome()))
+}
+
+// nameList joins names for one line: every name when they are few, else
+// the first three and how many more ("a, b, c … and 4,997 more").
+func nameList(names []string) string {
+	const all, shown = 10, 3
+	if len(names) <= all {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s … and %s more", strings.Join(names[:shown], ", "), thousands(len(names)-shown))
+}
+
+// thousands writes n with a comma between each group of three digits.
+func thousands(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 // probeProgress shows what lock downloads as fetch shows its artifacts: a

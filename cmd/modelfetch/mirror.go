@@ -9,14 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path"
 	"time"
 
 	"github.com/spf13/cobra"
 	"oras.land/oras-go/v2/registry/remote/auth"
 
-	"github.com/djok/modelfetch/internal/fsutil"
+	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/mirror"
@@ -39,6 +38,7 @@ type pushOptions struct {
 	manifestOptions
 	outputOptions
 	cacheDir string
+	retries  int
 }
 
 func newMirrorPushCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -64,6 +64,7 @@ registry named in MODELFETCH_MIRRORS are mounted rather than uploaded.`,
 	o.manifestOptions.addFlags(cmd.Flags(), env, "push", true)
 	o.outputOptions.addFlags(cmd.Flags(), false, true)
 	cmd.Flags().StringVar(&o.cacheDir, "cache", "", "cache folder to read files missing from the install roots (env MODELFETCH_CACHE)")
+	cmd.Flags().IntVar(&o.retries, "retries", retry.DefaultRetries, "retries of a transient fault per file")
 	return cmd
 }
 
@@ -74,21 +75,24 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 		return &usageError{err}
 	case target.Kind != mirror.OCI:
 		return usagef("mirror push: %s is not a registry: want oci://HOST/REPO[:TAG]", target)
+	case o.retries < 0:
+		return usagef("--retries must not be negative")
 	}
 	_, targets, err := o.manifestOptions.targets(env)
 	if err != nil {
 		return err
 	}
 	c := cache.New(env.cacheDir(o.cacheDir))
-	blobs, missing := pushable(targets, c)
 	u := &ui{stderr: stderr}
-	var pushed *mirror.PushReport
-	if len(blobs) > 0 {
-		pushed, err = pushBlobs(ctx, env, nil, target, blobs, o.manifest, len(missing) > 0, func(r mirror.BlobResult) {
-			if r.Err == nil {
-				u.infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, humanSize(r.Blob.Size))
-			}
-		})
+	opts := pushOptionsFor(env, nil, target, o.manifest, o.retries)
+	opts.Observer = func(r mirror.BlobResult) {
+		if r.Err == nil {
+			u.infof(o.quiet || o.json, "%s: %s %s", r.Blob.Name, r.Status, humanSize(r.Blob.Size))
+		}
+	}
+	pushed, missing, err := mirror.PushInstalled(ctx, target, installedFiles(targets), c, opts)
+	if ctx.Err() != nil {
+		return ctx.Err() // interrupted: the signal's exit status and line
 	}
 	kind := pushKind(pushed, err, missing)
 	code := kind.code()
@@ -109,58 +113,9 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	return reported(kind)
 }
 
-// missingFile is a model mirror push has no file for.
-type missingFile struct {
-	line      string
-	integrity bool // there is a file, and it is not what the manifest records
-}
-
-// pushable splits targets into the files there are to push and a line for
-// each model that has none.
-func pushable(targets []fetch.Target, c *cache.Cache) (blobs []mirror.Blob, missing []missingFile) {
-	for _, t := range targets {
-		b, why := blobOf(t, c)
-		if why != nil {
-			missing = append(missing, *why)
-			continue
-		}
-		blobs = append(blobs, b)
-	}
-	return blobs, missing
-}
-
-// blobOf is t's file to push: the installed file when it has the declared
-// size, else the cache's copy (c may be nil). The bytes are checked while
-// uploading.
-func blobOf(t fetch.Target, c *cache.Cache) (mirror.Blob, *missingFile) {
-	m := t.Model
-	b := mirror.Blob{Name: m.Name, Path: path.Join(m.Dir, m.Path), Digest: m.SHA256, Size: m.Size}
-	var wrongSize int64 = -1
-	if root, err := os.OpenRoot(t.Root); err == nil {
-		fi, err := root.Lstat(m.Path)
-		root.Close()
-		switch {
-		case err == nil && fi.Mode().IsRegular() && fi.Size() == m.Size:
-			b.Open = func() (io.ReadCloser, error) { return openInRoot(t.Root, m.Path) }
-			return b, nil
-		case err == nil && fi.Mode().IsRegular():
-			wrongSize = fi.Size()
-		}
-	}
-	if c != nil && c.Has(m.SHA256) {
-		b.Open = func() (io.ReadCloser, error) { return c.Open(m.SHA256) }
-		return b, nil
-	}
-	if wrongSize >= 0 {
-		return b, &missingFile{fmt.Sprintf("%s: installed at %s with %d bytes, the manifest declares %d, and the cache has no copy",
-			m.Name, t.Dest(), wrongSize, m.Size), true}
-	}
-	return b, &missingFile{m.Name + ": neither installed at " + t.Dest() + " nor in the cache", false}
-}
-
 // pushProblems are mirror push's error lines: each file not pushed, each
 // model without a file, and what stopped the push.
-func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []problem {
+func pushProblems(r *mirror.PushReport, err error, missing []mirror.Missing) []problem {
 	var out []problem
 	if r != nil {
 		for _, b := range r.Blobs {
@@ -173,7 +128,7 @@ func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []prob
 		out = append(out, problem{Message: oneLine(err)})
 	}
 	for _, m := range missing {
-		out = append(out, problem{Message: m.line})
+		out = append(out, problem{Message: m.Reason})
 	}
 	if len(missing) > 0 {
 		out[len(out)-1].Hint = "run modelfetch (or modelfetch cache warm) first"
@@ -181,37 +136,28 @@ func pushProblems(r *mirror.PushReport, err error, missing []missingFile) []prob
 	return out
 }
 
-// openInRoot opens the regular file rel inside root: no symlink out of it,
-// and no FIFO swapped in since it was looked at blocks the push.
-func openInRoot(root, rel string) (io.ReadCloser, error) {
-	r, err := os.OpenRoot(root)
-	if err != nil {
-		return nil, err
+// installedFiles are the targets as pkg/mirror takes them.
+func installedFiles(targets []fetch.Target) []mirror.Installed {
+	out := make([]mirror.Installed, 0, len(targets))
+	for _, t := range targets {
+		out = append(out, mirror.Installed{Model: t.Model, Root: t.Root})
 	}
-	defer r.Close()
-	return fsutil.OpenRegular(r, rel, os.O_RDONLY, 0)
+	return out
 }
 
-// pushBlobs pushes blobs to target with cred (nil: the Docker config's),
-// mounting from the other repositories of the same registry that
-// MODELFETCH_MIRRORS names; incomplete: they are not the manifest's whole
-// set, so no manifest is tagged.
-func pushBlobs(ctx context.Context, env env, cred auth.CredentialFunc, target mirror.Mirror, blobs []mirror.Blob, manifestPath string, incomplete bool, observe func(mirror.BlobResult)) (*mirror.PushReport, error) {
+// pushOptionsFor is how a push to target goes: with cred (nil: the Docker
+// config's), mounting from the other repositories of the same registry that
+// MODELFETCH_MIRRORS names, retrying transient faults as downloads do.
+func pushOptionsFor(env env, cred auth.CredentialFunc, target mirror.Mirror, manifestPath string, retries int) mirror.PushOptions {
 	if p := env.dockerConfig(); cred == nil && p != "" {
 		cred = mirror.DockerCredentials(p)
 	}
 	others, _ := mirror.ParseList(env.Mirrors) // checked where it is used for fetching
-	var from []string
-	for _, m := range others {
-		if m.Kind == mirror.OCI && m.Registry == target.Registry && m.Repository != target.Repository {
-			from = append(from, m.Repository)
-		}
-	}
 	// The registry may take a while to answer once a large upload is in:
 	// it checks the digest.
 	client := fetch.NewClient(http.ProxyFromEnvironment, nil, 5*time.Minute)
-	return mirror.Push(ctx, target, blobs, mirror.PushOptions{Client: client, Credential: cred, MountFrom: from,
-		Title: path.Base(manifestPath), Observer: observe, Incomplete: incomplete})
+	return mirror.PushOptions{Client: client, Credential: cred, MountFrom: mirror.MountSources(target, others),
+		Title: path.Base(manifestPath), Retries: retries}
 }
 
 // pushCounts counts the blobs of a push by status.
@@ -258,14 +204,15 @@ func mirrorPush(ctx context.Context, o *fetchOptions, env env, targets []fetch.T
 			installed = append(installed, t)
 		}
 	}
-	blobs, none := pushable(installed, nil)
-	missing := len(targets) - len(installed) + len(none)
-	if len(blobs) == 0 {
-		return nil
-	}
 	// The run's own credentials: a registry already given up on is not
 	// asked again.
-	r, err := pushBlobs(ctx, env, o.registry, target, blobs, o.manifest, missing > 0, nil)
+	opts := pushOptionsFor(env, o.registry, target, o.manifest, o.retries)
+	opts.Incomplete = len(installed) < len(targets)
+	r, none, err := mirror.PushInstalled(ctx, target, installedFiles(installed), nil, opts)
+	missing := len(targets) - len(installed) + len(none)
+	if r == nil && err == nil {
+		return nil // no file to push
+	}
 	if err != nil {
 		u.warnf("%s", oneLine(err))
 	}
@@ -285,6 +232,7 @@ type jsonPush struct {
 	Present   int    `json:"already_there"`
 	Failed    int    `json:"failed"`
 	NoFile    int    `json:"no_file"`
+	Retries   int    `json:"retries"`
 	Error     string `json:"error,omitempty"`
 }
 
@@ -296,7 +244,7 @@ func pushJSON(target mirror.Mirror, r *mirror.PushReport, err error, missing int
 	if r == nil {
 		return j
 	}
-	j.Reference = r.Reference
+	j.Reference, j.Retries = r.Reference, r.Retries
 	if !r.Manifest.IsZero() {
 		j.Manifest = "sha256:" + r.Manifest.String()
 	}
@@ -309,12 +257,13 @@ func pushJSON(target mirror.Mirror, r *mirror.PushReport, err error, missing int
 // fetch's).
 func writePushJSON(w io.Writer, code int, r *mirror.PushReport, probs []problem) error {
 	type file struct {
-		Name   string `json:"name"`
-		Path   string `json:"path"`
-		SHA256 string `json:"sha256"`
-		Size   int64  `json:"size"`
-		Status string `json:"status"`
-		Error  string `json:"error,omitempty"`
+		Name    string `json:"name"`
+		Path    string `json:"path"`
+		SHA256  string `json:"sha256"`
+		Size    int64  `json:"size"`
+		Status  string `json:"status"`
+		Retries int    `json:"retries"`
+		Error   string `json:"error,omitempty"`
 	}
 	doc := struct {
 		Command         string    `json:"command"`
@@ -323,16 +272,17 @@ func writePushJSON(w io.Writer, code int, r *mirror.PushReport, probs []problem)
 		Reference       string    `json:"reference,omitempty"`
 		Manifest        string    `json:"manifest,omitempty"`
 		ManifestExisted bool      `json:"manifest_existed"`
+		Retries         int       `json:"retries"`
 		Files           []file    `json:"files"`
 		Errors          []problem `json:"errors"`
 	}{Command: "mirror push", OK: code == exitOK, ExitCode: code, Files: []file{}, Errors: append([]problem{}, probs...)}
 	if r != nil {
-		doc.Reference, doc.ManifestExisted = r.Reference, r.ManifestExisted
+		doc.Reference, doc.ManifestExisted, doc.Retries = r.Reference, r.ManifestExisted, r.Retries
 		if !r.Manifest.IsZero() {
 			doc.Manifest = "sha256:" + r.Manifest.String()
 		}
 		for _, b := range r.Blobs {
-			f := file{Name: b.Blob.Name, Path: b.Blob.Path, SHA256: b.Blob.Digest.String(), Size: b.Blob.Size, Status: string(b.Status)}
+			f := file{Name: b.Blob.Name, Path: b.Blob.Path, SHA256: b.Blob.Digest.String(), Size: b.Blob.Size, Status: string(b.Status), Retries: b.Retries}
 			if b.Err != nil {
 				f.Error = oneLine(b.Err)
 			}

@@ -5,7 +5,6 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -134,7 +133,7 @@ func (o *netOptions) cache(env env) *cache.Cache {
 // fetcher builds the engine for the models of site (whose hosts may receive
 // the netrc default entry, and the url rules' credentials).
 func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch.Fetcher {
-	policy := credentialPolicy(env, site.hosts())
+	policy := credentialPolicy(env, site.netrc, site.Hosts())
 	policy.Rules = site.creds
 	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
 	client.Transport = mirror.Transport(client.Transport, o.mirrors, o.registry)
@@ -183,16 +182,12 @@ func (o *netOptions) withMirrors(urls map[string][]string, models []*manifest.Mo
 	return urls
 }
 
-// credentialPolicy gathers what the credential policy needs: ~/.netrc (or
-// $NETRC), HF_TOKEN, MODELFETCH_NETRC_DEFAULT and the hosts the sources name.
-func credentialPolicy(env env, hosts []string) credentials.Policy {
-	p := credentials.Policy{HFToken: env.HFToken, Hosts: hosts}
+// credentialPolicy gathers what the credential policy needs: the netrc
+// text (read once per run: readNetrc), HF_TOKEN, MODELFETCH_NETRC_DEFAULT
+// and the hosts the manifest's sources name.
+func credentialPolicy(env env, netrc string, hosts []string) credentials.Policy {
+	p := credentials.Policy{HFToken: env.HFToken, Hosts: hosts, Netrc: netrc}
 	p.DefaultAnyHost, _ = env.netrcDefaultAnyHost() // validated with the flags
-	if path := env.netrcPath(); path != "" {
-		if b, err := os.ReadFile(path); err == nil {
-			p.Netrc = string(b)
-		}
-	}
 	return p
 }
 

@@ -2,7 +2,14 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -66,3 +73,54 @@ func cmdRegistryBlob(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 var registries sync.Map // storage folder -> *testsrv.Registry
+
+// faultfront VAR NAME POSTS PUTS sets VAR to the 127.0.0.1:PORT of a proxy
+// in front of registry NAME that fails blob uploads: the first POSTS
+// upload starts get 503 (Retry-After: 0), the first PUTS uploads of bytes
+// are cut (TCP reset) part way through their body.
+func cmdFaultFront(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: faultfront VAR NAME POSTS PUTS")
+	}
+	v, ok := registries.Load(ts.MkAbs(args[1]))
+	if !ok {
+		ts.Fatalf("no registry %s (start it with: registry %s)", args[1], args[1])
+	}
+	posts, err := strconv.Atoi(args[2])
+	ts.Check(err)
+	puts, err := strconv.Atoi(args[3])
+	ts.Check(err)
+	target := &url.URL{Scheme: "http", Host: v.(*testsrv.Registry).Addr}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		upload := strings.Contains(r.URL.Path, "/blobs/uploads/")
+		mu.Lock()
+		post := upload && r.Method == http.MethodPost && posts > 0
+		put := upload && r.Method == http.MethodPut && puts > 0
+		if post {
+			posts--
+		}
+		if put {
+			puts--
+		}
+		mu.Unlock()
+		switch {
+		case post:
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+		case put:
+			_, _ = io.CopyN(io.Discard, r.Body, 16<<10)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				if tc, ok := conn.(*net.TCPConn); ok {
+					_ = tc.SetLinger(0)
+				}
+				conn.Close()
+			}
+		default:
+			proxy.ServeHTTP(w, r)
+		}
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], strings.TrimPrefix(srv.URL, "http://"))
+}

@@ -182,7 +182,7 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	}
 	// The manifest's owner applies when we can give files away (root); an
 	// explicit --owner is always attempted, and fails loudly if it cannot.
-	targets, err := fetch.Targets(m, site.models(models), owner, env.IsRoot || owner != nil)
+	targets, err := fetch.Targets(m, site.Models(models), owner, env.IsRoot || owner != nil)
 	if err != nil {
 		return site, nil, err
 	}
@@ -233,7 +233,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	}
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
-		urls:  o.netOptions.withMirrors(site.urls(), targetModels(targets)),
+		urls:  o.netOptions.withMirrors(site.URLs(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
 		results := o.fetcher(env, site, nil).DryRun(cmd.Context(), targets)

@@ -71,6 +71,7 @@ func TestScripts(t *testing.T) {
 			// The registry mirror journey (registry_test.go).
 			"registry":     cmdRegistry,
 			"registryblob": cmdRegistryBlob,
+			"faultfront":   cmdFaultFront,
 		},
 	})
 }

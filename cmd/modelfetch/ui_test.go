@@ -95,7 +95,8 @@ func TestCredentialsGoOnlyToTheirHost(t *testing.T) {
 	dir := t.TempDir()
 	netrc := filepath.Join(dir, "netrc")
 	require.NoError(t, os.WriteFile(netrc, []byte("machine models.example.com login alice password s3cret\n"), 0o600))
-	creds := credentialPolicy(env{Netrc: netrc, HFToken: "hf_abc"}, nil).Func()
+	e := env{Netrc: netrc, HFToken: "hf_abc"}
+	creds := credentialPolicy(e, readNetrc(e), nil).Func()
 	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", creds("https", "models.example.com"))
 	assert.Equal(t, "", creds("https", "cdn.example.com"), "no netrc entry, no credential")
 	assert.Equal(t, "Bearer hf_abc", creds("https", "huggingface.co"))

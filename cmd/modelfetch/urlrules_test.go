@@ -73,11 +73,11 @@ func TestSitePlanCredentials(t *testing.T) {
 	o := &netOptions{urlRules: rulesFile}
 	site, err := o.sitePlan(e, models)
 	require.NoError(t, err, "OTHER_TOKEN is unset, but no URL of the run needs it")
-	creds := credentialPolicy(e, site.hosts())
+	creds := credentialPolicy(e, site.netrc, site.Hosts())
 	creds.Rules = site.creds
 	f := creds.Func()
 	assert.Equal(t, "Basic YWxpY2U6czNjcmV0", f("https", "proxy.example"), "the netrc machine the rule names")
-	assert.Equal(t, "", f("https", "a.example"), "the origin gets nothing of the proxy's")
+	assert.Equal(t, "Basic YW5vbjpndWVzdA==", f("https", "a.example"), "the origin gets nothing of the proxy's; the manifest names it, so the netrc default")
 	assert.Equal(t, "", f("https", "other.example"), "a rule's host gets no other credential, not even the netrc default")
 
 	u2, _ := url.Parse("https://b.example/y")

@@ -78,6 +78,9 @@ func (e *deadHostError) Error() string {
 
 // No Unwrap: describe would render the cause as if it had just happened.
 
+// Permanent: the host was given up for the run.
+func (e *deadHostError) Permanent() bool { return true }
+
 // unreachable reports whether err says the host cannot be reached at all
 // (as opposed to a fault of one connection or one answer): refused,
 // no route, a name that does not exist, a TLS handshake that fails.

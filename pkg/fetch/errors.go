@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -20,6 +21,15 @@ import (
 // failures move on to the next source at once, local failures stop the
 // artifact, and everything else gives the source up.
 
+// Permanent is the one question the retry policy asks of a failure
+// (transient, policy.go): an error that implements it says itself whether
+// another try at the same source can help (Permanent false) or not. Every
+// failure type of this package answers it, and so do those of other
+// packages that know (a registry that refused our credentials, pkg/mirror).
+// The outermost error in the chain that answers decides. Errors are values:
+// answering never changes them.
+type Permanent interface{ Permanent() bool }
+
 // StatusError is an HTTP response other than the one asked for.
 type StatusError struct {
 	Code       int
@@ -28,9 +38,10 @@ type StatusError struct {
 	HasRetryAfter bool
 	// Proxy is true when the proxy answered (a CONNECT refused).
 	Proxy bool
-	// host is the budget of the host that answered, which a throttled
-	// answer cuts (policy.go).
-	host *hostLimiter
+	// Host is the host (and port, as the URL wrote it) that answered; ""
+	// for the proxy. A throttled answer cuts that host's connections
+	// (policy.go).
+	Host string
 }
 
 func (e *StatusError) Error() string {
@@ -41,26 +52,40 @@ func (e *StatusError) Error() string {
 	return msg
 }
 
-// Transient reports whether retrying the same source may help.
-func (e *StatusError) Transient() bool {
-	switch c := e.Code; {
-	case c == http.StatusRequestTimeout, c == http.StatusTooEarly, c == http.StatusTooManyRequests:
-		return true
-	case c >= 500 && c != http.StatusNotImplemented && c != http.StatusHTTPVersionNotSupported:
-		return true
-	}
-	return false
-}
+// Permanent: only a timeout, a throttled answer and a server error (but
+// "not implemented" and "version not supported") may go away.
+func (e *StatusError) Permanent() bool { return !retry.TransientStatus(e.Code) }
 
 // throttled reports whether the server asked us to slow down.
 func (e *StatusError) throttled() bool {
 	return e.Code == http.StatusTooManyRequests || e.Code == http.StatusServiceUnavailable
 }
 
+// RetryAfterError is a server asking, with Retry-After, for a longer wait
+// than the cap while another source remains: that source is given up at
+// once instead of holding the run for the cap on every try.
+type RetryAfterError struct {
+	Err    error        // the answer, as the transport returned it
+	Status *StatusError // the status within Err
+	Cap    time.Duration
+}
+
+func (e *RetryAfterError) Error() string {
+	return fmt.Sprintf("%s, asking to retry after %v, beyond the %v this run waits", e.Status, e.Status.RetryAfter, e.Cap)
+}
+
+func (e *RetryAfterError) Unwrap() error { return e.Err }
+
+// Permanent: the wait it asks for is the reason the source was left.
+func (e *RetryAfterError) Permanent() bool { return true }
+
 // StallError is a connection that sent nothing for the idle timeout.
 type StallError struct{ Idle time.Duration }
 
 func (e *StallError) Error() string { return fmt.Sprintf("stalled: no data for %v", e.Idle) }
+
+// Permanent: a stall is resumed.
+func (e *StallError) Permanent() bool { return false }
 
 // SlowError is a connection slower than the minimum rate over a whole window.
 type SlowError struct {
@@ -73,6 +98,9 @@ func (e *SlowError) Error() string {
 	return fmt.Sprintf("too slow: %d bytes in %v, below the minimum of %d bytes/s", e.Got, e.Window, e.Min)
 }
 
+// Permanent: a source below the minimum rate is given up.
+func (e *SlowError) Permanent() bool { return true }
+
 // TruncatedError is a body cut off before its declared length (a transient
 // fault: the rest is resumed).
 type TruncatedError struct{ Got, Want int64 }
@@ -83,6 +111,9 @@ func (e *TruncatedError) Error() string {
 	}
 	return fmt.Sprintf("truncated: got %d of %d bytes", e.Got, e.Want)
 }
+
+// Permanent: the rest is resumed.
+func (e *TruncatedError) Permanent() bool { return false }
 
 // ShortError is a body that ended cleanly (its own length met) short of
 // what it should hold, twice at the same length: the source serves a short
@@ -99,6 +130,9 @@ func (e *ShortError) Error() string {
 	return fmt.Sprintf("short file: served %d bytes twice, the manifest declares %d", e.Served, e.Want)
 }
 
+// Permanent: it is an integrity failure of the source.
+func (e *ShortError) Permanent() bool { return true }
+
 // errRestart asks the pipeline to start this source again from byte 0 (a
 // resume was answered with the whole body, or a range the server got wrong,
 // or a validator that changed). It is never the final error of a source.
@@ -111,20 +145,23 @@ var errNoRanges = errors.New("server stopped honouring ranges")
 // permanentError marks a failure that retrying the same source cannot fix.
 type permanentError struct{ err error }
 
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() error   { return e.err }
+func (e *permanentError) Permanent() bool { return true }
 
 // redirectError is a redirect we refuse to follow.
 type redirectError struct{ msg string }
 
-func (e *redirectError) Error() string { return e.msg }
+func (e *redirectError) Error() string   { return e.msg }
+func (e *redirectError) Permanent() bool { return true }
 
 // localError is a failure of this machine (disk full, permissions), never of
 // a source: it is not retried and no other source is tried.
 type localError struct{ err error }
 
-func (e *localError) Error() string { return e.err.Error() }
-func (e *localError) Unwrap() error { return e.err }
+func (e *localError) Error() string   { return e.err.Error() }
+func (e *localError) Unwrap() error   { return e.err }
+func (e *localError) Permanent() bool { return true }
 
 func isLocal(err error) bool {
 	var le *localError
@@ -137,6 +174,9 @@ type trailingError struct{ n int64 }
 func (e *trailingError) Error() string {
 	return fmt.Sprintf("%d bytes of trailing data after the compressed stream", e.n)
 }
+
+// Permanent: it is an integrity failure of the source.
+func (e *trailingError) Permanent() bool { return true }
 
 // isIntegrity reports whether err says that complete bytes failed
 // verification: the source serves something else than the manifest says.
@@ -152,6 +192,10 @@ func describe(err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
+	}
+	var long *RetryAfterError
+	if errors.As(err, &long) {
+		return long.Error()
 	}
 	var se *StatusError
 	if errors.As(err, &se) {

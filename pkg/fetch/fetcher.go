@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/djok/modelfetch/internal/retry"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/mirror"
@@ -122,9 +123,9 @@ type Fetcher struct {
 func New(opts Options) *Fetcher {
 	opts.Jobs = orDefault(opts.Jobs, 4)
 	opts.IdleTimeout = orDefault(opts.IdleTimeout, 30*time.Second)
-	opts.BackoffBase = orDefault(opts.BackoffBase, 500*time.Millisecond)
-	opts.BackoffMax = orDefault(opts.BackoffMax, 30*time.Second)
-	opts.MaxRetryAfter = orDefault(opts.MaxRetryAfter, 2*time.Minute)
+	opts.BackoffBase = orDefault(opts.BackoffBase, retry.DefaultBase)
+	opts.BackoffMax = orDefault(opts.BackoffMax, retry.DefaultCap)
+	opts.MaxRetryAfter = orDefault(opts.MaxRetryAfter, retry.DefaultMaxRetryAfter)
 	opts.Connections = orDefault(opts.Connections, 1)
 	opts.ChunkSize = orDefault(opts.ChunkSize, 4<<20)
 	opts.HostConnections = orDefault(opts.HostConnections, 16)

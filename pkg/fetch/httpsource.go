@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 // httpSource opens an http(s) URL: one GET from the offset asked for, or,
@@ -109,6 +111,9 @@ type expiredError struct{ err *StatusError }
 func (e *expiredError) Error() string { return e.err.Error() + " from the redirect target" }
 func (e *expiredError) Unwrap() error { return e.err }
 
+// Permanent: the original URL is resolved again.
+func (e *expiredError) Permanent() bool { return false }
+
 // get sends one GET for bytes [from, to] (to < 0: to the end; no Range
 // header at all for the whole resource) to the URL the first answer was
 // redirected to, under the host's connection budget and a watchdog, and
@@ -149,6 +154,7 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 		}
 	}
 	dog := newWatchdog(s.idle, s.speed, cancel)
+	req = req.WithContext(mirror.WithCredentialWait(req.Context(), dog.pause))
 	resp, err := s.client.Do(req)
 	if err != nil {
 		dog.stop()
@@ -210,8 +216,8 @@ func (s *httpSource) check(resp *http.Response, body *watchedBody, a asked) (*re
 		return nil, &permanentError{fmt.Errorf("asked for the whole file, the server answered with a part of it (206, %q)",
 			resp.Header.Get("Content-Range"))}
 	}
-	se := &StatusError{Code: resp.StatusCode, host: a.host}
-	if se.Transient() {
+	se := &StatusError{Code: resp.StatusCode, Host: a.u.Host}
+	if !se.Permanent() {
 		se.RetryAfter, se.HasRetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), s.now())
 	}
 	switch resp.StatusCode {

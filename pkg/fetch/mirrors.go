@@ -51,7 +51,8 @@ func (f *Fetcher) more(rest []candidate) bool {
 // next source is tried without a word.
 type missError struct{ mirror string }
 
-func (e *missError) Error() string { return "not in the mirror " + e.mirror }
+func (e *missError) Error() string   { return "not in the mirror " + e.mirror }
+func (e *missError) Permanent() bool { return true }
 
 // miss reports whether err, from a mirror, means it does not hold the file
 // (404, or a file: mirror without it).
@@ -65,11 +66,4 @@ func miss(c candidate, err error) bool {
 	}
 	var pe *permanentError
 	return c.src.Parsed.Scheme == "file" && errors.As(err, &pe) && errors.Is(err, fs.ErrNotExist)
-}
-
-// permanentFailure is an error that says so itself (a registry that refused
-// our credentials: mirror.AuthError).
-func permanentFailure(err error) bool {
-	var p interface{ Permanent() bool }
-	return errors.As(err, &p) && p.Permanent()
 }

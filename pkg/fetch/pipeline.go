@@ -36,7 +36,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: next, Mirror: c.mirror})
 			continue
 		}
-		res, err := f.fetchSource(ctx, m, c.src, sinks, false, 0, next)
+		res, err := f.fetchSource(ctx, m, c.src, sinks, sourceOptions{leaveUnreachable: next, leaveLongWait: next})
 		r.Served += res.served
 		r.Retries += res.retries
 		if err == nil {
@@ -95,20 +95,35 @@ type pass struct {
 	installedSize, servedSize int64
 }
 
+// sourceOptions say how fetchSource reads one source.
+type sourceOptions struct {
+	// hashServed hashes the bytes as served even when no digest of them is
+	// declared (lock's probe records it).
+	hashServed bool
+	// limit caps the installed bytes when the model declares no size
+	// (lock's probe); 0 means the model's size is the cap.
+	limit int64
+	// leaveUnreachable gives up an unreachable host (dead.go) at once
+	// instead of retrying it.
+	leaveUnreachable bool
+	// leaveLongWait gives the source up at once when its server asks for
+	// a longer wait than MaxRetryAfter (RetryAfterError), instead of
+	// waiting the cap: another source is waiting.
+	leaveLongWait bool
+}
+
 // fetchSource runs the pipeline for one source until it delivers verified
-// bytes into sinks or fails. limit caps the installed bytes when the model
-// declares no size (lock's probe); 0 means the model's size is the cap.
+// bytes into sinks or fails.
 //
 // The stream resumes transient faults itself; a pass is run again from
 // byte 0 when the source can only start over (errRestart), and once more,
-// from a fresh request, when the body ended cleanly but short (docs/DESIGN.md:
-// the same short length twice is an integrity failure). With failover, an
-// unreachable host (dead.go) is not retried: another source is waiting.
-func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink, hashServed bool, limit int64, failover bool) (res sourceResult, err error) {
+// from a fresh request, when the body ended cleanly but short (the same
+// short length twice is an integrity failure).
+func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manifest.Source, sinks []sink, o sourceOptions) (res sourceResult, err error) {
 	var retries atomic.Int64
 	faults := new(atomic.Int64)
 	newRetrier := func() *retrier {
-		return &retrier{p: &f.policy, faults: faults, failover: failover, onRetry: func(err error, wait time.Duration) {
+		return &retrier{p: &f.policy, faults: faults, hosts: f.host, leaveUnreachable: o.leaveUnreachable, leaveLongWait: o.leaveLongWait, onRetry: func(err error, wait time.Duration) {
 			retries.Add(1)
 			f.obs.Retry(m.Name, &SourceError{Source: redact.URL(src.Parsed), Kind: KindNetwork, Err: err}, wait)
 		}}
@@ -136,7 +151,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 				return res, &localError{err}
 			}
 		}
-		res.pass, err = f.pipe(ctx, m, src, st, counted, sinks, hashServed, limit)
+		res.pass, err = f.pipe(ctx, m, src, st, counted, sinks, o)
 		res.served = counted.n
 		if err == nil {
 			return res, nil
@@ -195,11 +210,11 @@ func (f *Fetcher) again(ctx context.Context, st *stream, rt *retrier, faults *at
 
 // pipe is one pass of the pipeline over st. Its stages are joined before it
 // returns: the decoder's Close waits for the goroutines that read st.
-func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st *stream, in io.Reader, sinks []sink, hashServed bool, limit int64) (p pass, err error) {
+func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Source, st *stream, in io.Reader, sinks []sink, o sourceOptions) (p pass, err error) {
 	// The bytes as served are hashed only when a digest of them is declared
 	// or asked for (lock): otherwise it would be a second SHA-256 pass.
 	served := digest.NewSizeReader(in, src.Size)
-	if hashServed || !src.SHA256.IsZero() {
+	if o.hashServed || !src.SHA256.IsZero() {
 		served = digest.NewReader(in, src.SHA256, src.Size)
 	}
 	dec, err := decompress.Open(ctx, src.Compression, served, decompress.Options{Pool: f.pool})
@@ -212,8 +227,8 @@ func (f *Fetcher) pipe(ctx context.Context, m *manifest.Model, src *manifest.Sou
 		st.expectLen(m.Size)
 	}
 	var out io.Reader = dec
-	if m.Size < 0 && limit > 0 {
-		out = &capReader{r: dec, left: limit, limit: limit}
+	if m.Size < 0 && o.limit > 0 {
+		out = &capReader{r: dec, left: o.limit, limit: o.limit}
 	}
 	installed := digest.NewReader(out, m.SHA256, m.Size)
 	ws := make([]io.Writer, len(sinks))

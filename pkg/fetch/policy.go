@@ -3,15 +3,11 @@ package fetch
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/djok/modelfetch/pkg/decompress"
+	"github.com/djok/modelfetch/internal/retry"
 )
 
 // policy is the retry policy of every source, in one place:
@@ -21,7 +17,9 @@ import (
 //   - how long to wait: exponential backoff with full jitter between Base/2
 //     and Cap; a server's Retry-After is followed, clamped to MaxRetryAfter,
 //     with up to a quarter added at random so that many connections told
-//     the same instant do not all come back at once;
+//     the same instant do not all come back at once; a Retry-After beyond
+//     MaxRetryAfter is not waited at all while another source remains
+//     (RetryAfterError): only the last source waits at the cap;
 //   - how many tries: Retries per stream or chunk, refilled only when a
 //     try got at least refillBytes further than any before it (a flaky link
 //     finishes a long download; a server that cuts every connection after a
@@ -50,8 +48,12 @@ type retrier struct {
 	highWater int64
 	refilled  int64
 	faults    *atomic.Int64 // shared by every retrier of one source
-	failover  bool          // an unreachable host is not retried (dead.go)
-	onRetry   func(err error, wait time.Duration)
+	// hosts returns the connection budget of a host by name (Fetcher.host),
+	// which a throttled answer cuts; nil cuts none.
+	hosts func(host string) *hostLimiter
+	// leaveUnreachable and leaveLongWait: see sourceOptions.
+	leaveUnreachable, leaveLongWait bool
+	onRetry                         func(err error, wait time.Duration)
 }
 
 // progress records that the stream reached off.
@@ -68,8 +70,13 @@ func (r *retrier) progress(off int64) {
 // wait spends one try on err and sleeps; it returns err itself when err is
 // not transient or the tries are spent, and ctx's error when cancelled.
 func (r *retrier) wait(ctx context.Context, err error) error {
-	if !transient(err) || r.failover && unreachable(err) {
+	if !transient(err) || r.leaveUnreachable && unreachable(err) {
 		return err
+	}
+	if r.leaveLongWait {
+		if long := r.p.tooLong(err); long != nil {
+			return long
+		}
 	}
 	if r.faults != nil && r.faults.Add(1) > r.p.MaxFaults {
 		return err
@@ -92,87 +99,51 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 func (r *retrier) delay(err error) (time.Duration, bool) {
 	var se *StatusError
 	errors.As(err, &se)
-	var d time.Duration
-	if se != nil && se.HasRetryAfter {
-		d = min(se.RetryAfter, r.p.MaxRetryAfter)
-		d = min(d+rand.N(d/4+50*time.Millisecond), r.p.MaxRetryAfter)
-	} else {
-		d = r.p.Base << min(r.used, 20)
-		if d > r.p.Cap || d <= 0 {
-			d = r.p.Cap
-		}
-		d = d/2 + rand.N(d/2+1) // full jitter in [d/2, d]
+	rp := retry.Policy{Base: r.p.Base, Cap: r.p.Cap, MaxRetryAfter: r.p.MaxRetryAfter}
+	has := se != nil && se.HasRetryAfter
+	var after time.Duration
+	if has {
+		after = se.RetryAfter
 	}
-	free := se != nil && se.throttled() && se.host != nil && se.host.slowDown(d)
+	d := rp.Delay(r.used, after, has)
+	free := se != nil && se.throttled() && se.Host != "" && r.hosts != nil && r.hosts(se.Host).slowDown(d)
 	return d, free
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
+// tooLong returns, for an answer whose Retry-After is beyond
+// MaxRetryAfter, the error that gives its source up; nil otherwise.
+func (p *policy) tooLong(err error) error {
+	var se *StatusError
+	if errors.As(err, &se) && se.HasRetryAfter && se.RetryAfter > p.MaxRetryAfter {
+		return &RetryAfterError{Err: err, Status: se, Cap: p.MaxRetryAfter}
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return nil
 }
 
-// transient reports whether err is worth another try at the same source.
+func sleepCtx(ctx context.Context, d time.Duration) error { return retry.Sleep(ctx, d) }
+
+// transient reports whether err is worth another try at the same source:
+// the one place this is decided. What is canceled, this machine's fault or
+// an integrity failure (complete bytes that are wrong) is not; otherwise the
+// error's own answer (Permanent) decides, and for the standard library's
+// errors, which give none: a name that does not exist and a TLS failure are
+// permanent, a compressed stream cut short and every other connection fault
+// (reset, refused, timeout, EOF) or protocol hiccup is worth a retry.
 func transient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || isLocal(err) || isIntegrity(err) || permanentFailure(err) {
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), isLocal(err), isIntegrity(err):
 		return false
 	}
-	var expired *expiredError
-	if errors.As(err, &expired) {
-		return true // resolved again from the original URL
+	var p Permanent
+	if errors.As(err, &p) {
+		return !p.Permanent()
 	}
-	var se *StatusError
-	if errors.As(err, &se) {
-		return se.Transient()
-	}
-	var (
-		stall *StallError
-		trunc *TruncatedError
-		slow  *SlowError
-	)
-	switch {
-	case errors.As(err, &slow):
-		return false // a source below the minimum rate is given up
-	case errors.As(err, &stall), errors.As(err, &trunc), decompress.IsTruncated(err):
-		return true
-	}
-	// Permanent: this source will not start working by itself.
-	var (
-		dnsErr    *net.DNSError
-		redirect  *redirectError
-		permanent *permanentError
-	)
-	switch {
-	case errors.As(err, &dnsErr) && dnsErr.IsNotFound, tlsFailure(err),
-		errors.As(err, &redirect), errors.As(err, &permanent):
-		return false
-	}
-	// What is left are connection faults (reset, refused, timeout, EOF) and
-	// protocol hiccups: worth a retry.
-	return true
+	var dnsErr *net.DNSError
+	return !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) && !tlsFailure(err)
 }
 
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
 // (a date in the past means now). ok is false when there is none to read.
 func parseRetryAfter(h string, now time.Time) (d time.Duration, ok bool) {
-	h = strings.TrimSpace(h)
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
-		}
-		return time.Duration(min(s, 86400)) * time.Second, true
-	}
-	if t, err := http.ParseTime(h); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return retry.ParseRetryAfter(h, now)
 }

@@ -59,8 +59,9 @@ func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.So
 		return fail(err)
 	}
 	// An unreachable host is reported at once: lock is run by a person,
-	// and the url rules' next candidate (cmd) may be waiting.
-	res, err := f.fetchSource(ctx, &mm, &ss, sinks, true, limit, true)
+	// and the url rules' next candidate may be waiting. A long Retry-After
+	// is waited at the cap: lock reads every source, so none stands in.
+	res, err := f.fetchSource(ctx, &mm, &ss, sinks, sourceOptions{hashServed: true, limit: limit, leaveUnreachable: true})
 	if err != nil {
 		f.dead.mark(src.Parsed, err)
 		return fail(err)

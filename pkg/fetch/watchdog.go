@@ -82,6 +82,29 @@ func (d *watchdog) fired() error {
 	return d.reason
 }
 
+// pause stops both checks while the request waits on something its own
+// deadline bounds (a registry's credential helper), and starts them afresh
+// when it stops waiting: that wait is not a silent connection.
+func (d *watchdog) pause(waiting bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.reason != nil {
+		return
+	}
+	if waiting {
+		d.t.Stop()
+		if d.w != nil {
+			d.w.Stop()
+		}
+		return
+	}
+	d.t.Reset(d.idle)
+	if d.w != nil {
+		d.got = 0
+		d.w.Reset(d.speed.Window)
+	}
+}
+
 func (d *watchdog) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -210,11 +210,10 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
-		if !o.Check && !o.Named[m.Name] && complete(m) {
-			continue
-		}
-		if o.Check && !complete(m) {
-			r.incomplete(m)
+		if !o.Reads(m) {
+			if o.Check {
+				r.incomplete(m)
+			}
 			continue
 		}
 		if err := r.model(ctx, p, m, o); err != nil {
@@ -262,14 +261,14 @@ func (r *Report) model(ctx context.Context, pr Prober, m *manifest.Model, o Opti
 	if !ok {
 		return nil // nothing is recorded for a model whose sources disagree
 	}
-	r.record(m, got, want, update, o.Check)
+	r.record(m, got, want, writing{update: update, check: o.Check})
 	return nil
 }
 
 // probeAll probes m's sources in order (only the first working one with
 // FirstSource), each bounded by the limit o gives; the failures become
 // findings.
-func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o Options, update bool) (got []probed, tooLarge bool, err error) {
+func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o Options, update bool) (got []probed, over bool, err error) {
 	table := -1
 	limit, from := o.limit(m, update)
 	for _, src := range m.Sources {
@@ -283,10 +282,9 @@ func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o O
 			if ctx.Err() != nil {
 				return nil, false, ctx.Err()
 			}
-			var se *digest.SizeError
-			if errors.As(err, &se) && se.Over {
+			if tooLarge(err) {
 				r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: TooLarge, Limit: limit, LimitFrom: from})
-				tooLarge = true
+				over = true
 				continue
 			}
 			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: p.Source, Kind: Unreachable, Err: err})
@@ -297,7 +295,7 @@ func (r *Report) probeAll(ctx context.Context, pr Prober, m *manifest.Model, o O
 			break
 		}
 	}
-	return got, tooLarge, nil
+	return got, over, nil
 }
 
 // agree returns the installed digest every source served, which, unless
@@ -333,20 +331,21 @@ func (r *Report) agree(m *manifest.Model, got []probed, update bool) (digest.Dig
 }
 
 // record sets m's values, and each table source's as-served ones.
-func (r *Report) record(m *manifest.Model, got []probed, want digest.Digest, update, check bool) {
+func (r *Report) record(m *manifest.Model, got []probed, want digest.Digest, w writing) {
 	size := got[0].p.InstalledSize
 	r.Locked = append(r.Locked, m.Name)
 	first := got[0].p.Source
-	r.set(m, -1, "sha256", m.SHA256.String(), want.String(), first, update, check)
+	r.set(m, recorded{source: -1, key: "sha256", old: m.SHA256.String(), new: want.String(), from: first}, w)
 	// A size recorded without a digest vouches for nothing: it follows the
 	// digest being recorded now.
-	r.set(m, -1, "size", sizeString(m.Size), fmt.Sprint(size), first, update || m.SHA256.IsZero(), check)
+	r.set(m, recorded{source: -1, key: "size", old: sizeString(m.Size), new: fmt.Sprint(size), from: first},
+		writing{update: w.update || m.SHA256.IsZero(), check: w.check})
 	for _, g := range got {
 		if g.table < 0 {
 			continue
 		}
-		r.set(m, g.table, "sha256", g.src.SHA256.String(), g.p.Served.String(), g.p.Source, update, check)
-		r.set(m, g.table, "size", sizeString(g.src.Size), fmt.Sprint(g.p.ServedSize), g.p.Source, update, check)
+		r.set(m, recorded{source: g.table, key: "sha256", old: g.src.SHA256.String(), new: g.p.Served.String(), from: g.p.Source}, w)
+		r.set(m, recorded{source: g.table, key: "size", old: sizeString(g.src.Size), new: fmt.Sprint(g.p.ServedSize), from: g.p.Source}, w)
 	}
 }
 
@@ -357,29 +356,42 @@ func sizeString(n int64) string {
 	return fmt.Sprint(n)
 }
 
+// recorded is one value lock may record: key ("sha256" or "size") of the model
+// (source -1) or of its table source number source; old is what the
+// manifest records ("" for nothing), new what from (a redacted URL) served.
+type recorded struct {
+	source        int
+	key, old, new string
+	from          string
+}
+
+// writing says what set may do: update replaces a recorded value that
+// changed; check changes nothing.
+type writing struct{ update, check bool }
+
 // set records an edit for a missing value, and a finding for a changed one
 // (an edit too when updating). Check mode only finds.
-func (r *Report) set(m *manifest.Model, source int, key, old, new, src string, update, check bool) {
-	if old == new {
+func (r *Report) set(m *manifest.Model, v recorded, w writing) {
+	if v.old == v.new {
 		return
 	}
-	if old != "" {
-		kept := !update || check
-		r.Findings = append(r.Findings, Finding{Model: m.Name, Source: src, Kind: Changed, Key: key, Old: old, New: new, Kept: kept})
+	if v.old != "" {
+		kept := !w.update || w.check
+		r.Findings = append(r.Findings, Finding{Model: m.Name, Source: v.from, Kind: Changed, Key: v.key, Old: v.old, New: v.new, Kept: kept})
 		if kept {
 			return
 		}
 	}
-	if check {
+	if w.check {
 		return
 	}
-	var v any = new
-	if key == "size" {
+	var val any = v.new
+	if v.key == "size" {
 		var n int64
-		fmt.Sscan(new, &n)
-		v = n
+		fmt.Sscan(v.new, &n)
+		val = n
 	}
-	r.Edits = append(r.Edits, manifest.Edit{Model: m.Name, Source: source, Key: key, Value: v})
+	r.Edits = append(r.Edits, manifest.Edit{Model: m.Name, Source: v.source, Key: v.key, Value: val})
 }
 
 // majority returns the installed digest most sources served (the first

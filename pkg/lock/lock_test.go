@@ -135,3 +135,34 @@ func TestServedDigestsOfTableSources(t *testing.T) {
 		{Model: "a", Source: 0, Key: "size", Value: int64(7)},
 	}, rep.Edits)
 }
+
+// Select: the names and the models to update are asked for; without them
+// every model is selected, none asked for.
+func TestSelect(t *testing.T) {
+	m := parse(t, "version = 1\n[models.a]\npath = \"a\"\nurls = [\"https://one/a\"]\n[models.b]\npath = \"b\"\nurls = [\"https://one/b\"]\n")
+	names := func(ms []*manifest.Model) (out []string) {
+		for _, x := range ms {
+			out = append(out, x.Name)
+		}
+		return out
+	}
+	ms, o, err := Select(m, nil, nil, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, names(ms))
+	assert.Equal(t, map[string]bool{"a": false, "b": false}, o.Named)
+
+	ms, o, err = Select(m, []string{"a"}, []string{"b"}, false)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a", "b"}, names(ms))
+	assert.Equal(t, map[string]bool{"a": true, "b": true}, o.Named)
+	assert.Equal(t, map[string]bool{"b": true}, o.Update)
+
+	_, o, err = Select(m, nil, nil, true)
+	require.NoError(t, err)
+	assert.True(t, o.UpdateAll && o.Named["a"] && o.Named["b"])
+
+	_, _, err = Select(m, nil, []string{"nope"}, false)
+	assert.EqualError(t, err, "nope: no model of that name in m.toml")
+	_, _, err = Select(m, []string{"nope"}, nil, false)
+	assert.ErrorContains(t, err, `no model named "nope"`)
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/djok/modelfetch/internal/fsutil"
 
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
@@ -24,16 +27,17 @@ import (
 // its text, not to read, so its values are kept. An edit whose value another
 // writer changed to something else is not made; it becomes a Changed finding
 // (kept). The file is replaced atomically, and not at all when nothing
-// changes.
+// changes. Under the lock, the temps that killed runs left beside the
+// manifest are removed first (temps.go), edits or not.
 func (r *Report) Write(ctx context.Context, file string, read []byte, cacheDir string) (int, error) {
-	if len(r.Edits) == 0 {
-		return 0, nil
-	}
 	real, err := filepath.EvalSymlinks(file)
-	if err != nil {
-		return 0, err
+	if err == nil {
+		real, err = filepath.Abs(real)
 	}
-	if real, err = filepath.Abs(real); err != nil {
+	if err != nil {
+		if len(r.Edits) == 0 {
+			return 0, nil // nothing to write; the sweep is best-effort
+		}
 		return 0, err
 	}
 	unlock, err := lockFile(ctx, cacheDir, real)
@@ -41,6 +45,10 @@ func (r *Report) Write(ctx context.Context, file string, read []byte, cacheDir s
 		return 0, err // only ctx's
 	}
 	defer unlock()
+	removeStaleTemps(filepath.Dir(real), filepath.Base(real), time.Now())
+	if len(r.Edits) == 0 {
+		return 0, nil
+	}
 	m, cur, err := manifest.ReadFile(file)
 	if err != nil {
 		return 0, err
@@ -134,31 +142,40 @@ func lockFile(ctx context.Context, cacheDir, file string) (unlock func(), err er
 }
 
 // writeAtomic replaces the file at name by temp file + fsync + rename,
-// keeping its permissions; a reader sees the old file or the new one.
+// keeping its permissions; a reader sees the old file or the new one. The
+// temp is held locked until it is renamed into place, so a later run can
+// tell a dead run's temp from a live one's (temps.go).
 func writeAtomic(name string, data []byte) error {
 	fi, err := os.Stat(name)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*.tmp")
+	root, err := os.OpenRoot(filepath.Dir(name))
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+	defer root.Close()
+	tmp, tmpName, err := fsutil.CreateTemp(root, ".", filepath.Base(name))
+	if err != nil {
 		return err
 	}
-	if err := tmp.Chmod(fi.Mode().Perm()); err != nil {
-		tmp.Close()
+	defer tmp.Close() // after the rename: the lock is held until then
+	err = write(tmp, data, fi.Mode().Perm())
+	if err == nil {
+		err = root.Rename(tmpName, filepath.Base(name))
+	}
+	if err != nil {
+		_ = root.Remove(tmpName)
+	}
+	return err
+}
+
+func write(f *os.File, data []byte, perm os.FileMode) error {
+	if _, err := f.Write(data); err != nil {
 		return err
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
+	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), name)
+	return f.Sync()
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
@@ -182,5 +183,45 @@ func TestHostileLockFile(t *testing.T) {
 			assert.Equal(t, 2, n)
 			assert.NoFileExists(t, outside)
 		})
+	}
+}
+
+// A killed lock leaves its temp beside the manifest: the next write removes
+// it, and leaves a live writer's temp (held locked), a recent temp of the
+// older naming, and every other file alone.
+func TestWriteRemovesTheTempsOfKilledRuns(t *testing.T) {
+	for _, edits := range []bool{true, false} {
+		file, cache := setup(t)
+		dir := filepath.Dir(file)
+		root, err := os.OpenRoot(dir)
+		require.NoError(t, err)
+		defer root.Close()
+		live, liveName, err := fsutil.CreateTemp(root, ".", "models.toml")
+		require.NoError(t, err)
+		defer live.Close()
+		dead, deadName, err := fsutil.CreateTemp(root, ".", "models.toml")
+		require.NoError(t, err)
+		dead.Close() // its run was killed: nobody holds it
+		old := time.Now().Add(-2 * legacyTempAge)
+		for _, name := range []string{".models.toml.123456.tmp", ".models.toml.98.tmp", "notes.txt"} {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600))
+		}
+		require.NoError(t, os.Chtimes(filepath.Join(dir, ".models.toml.123456.tmp"), old, old))
+		require.NoError(t, os.Chtimes(filepath.Join(dir, "notes.txt"), old, old))
+
+		r := &Report{}
+		if edits {
+			r.Edits = editsFor("a", pa)
+		}
+		_, err = r.Write(context.Background(), file, []byte(two), cache)
+		require.NoError(t, err)
+		var names []string
+		des, err := os.ReadDir(dir)
+		require.NoError(t, err)
+		for _, de := range des {
+			names = append(names, de.Name())
+		}
+		assert.ElementsMatch(t, []string{"models.toml", liveName, ".models.toml.98.tmp", "notes.txt"}, names, "edits: %v", edits)
+		assert.NotContains(t, names, deadName)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -132,19 +132,11 @@ func ReadFile(file string) (*Manifest, []byte, error) {
 // readLimited reads file, refusing one larger than MaxManifestSize without
 // reading more than that.
 func readLimited(file string) ([]byte, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxManifestSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > MaxManifestSize {
+	b, err := fsutil.ReadRegularFile(file, MaxManifestSize)
+	if errors.Is(err, fsutil.ErrTooLarge) {
 		return nil, errTooLarge
 	}
-	return b, nil
+	return b, err
 }
 
 var errTooLarge = fmt.Errorf("manifest is larger than %d bytes (1 MiB); refusing to read it", MaxManifestSize)

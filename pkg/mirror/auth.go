@@ -80,13 +80,20 @@ func blobRepository(p string) (string, bool) {
 	return rest[:i], true
 }
 
-// AuthError is a registry that could not be authenticated to: no
-// credentials for it, credentials it refused, or a token service that
-// failed. It is permanent: retrying does not change the credentials.
+// AuthError is a registry refusing us, for a fetch or a push: no
+// credentials for it, credentials it refused (401, 403), or a token service
+// that failed. It is permanent: retrying does not change the credentials.
 type AuthError struct {
 	Registry string
-	Reason   string
-	Err      error
+	// Repository is the repository a push was refused; "" for a fetch.
+	Repository string
+	// Status is the registry's own 401 or 403, when it answered one.
+	Status int
+	// Anonymous: no credentials were offered.
+	Anonymous bool
+	// Reason says what happened, for the message.
+	Reason string
+	Err    error
 }
 
 func (e *AuthError) Error() string   { return "registry " + e.Registry + ": " + e.Reason }
@@ -104,15 +111,15 @@ func authFailure(host string, err error) error {
 	)
 	switch {
 	case errors.As(err, &ce):
-		return &AuthError{host, ce.Error(), err}
+		return &AuthError{Registry: host, Reason: ce.Error(), Err: err}
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne):
 		return err
 	case errors.Is(err, auth.ErrBasicCredentialNotFound):
-		return &AuthError{host, "asks for credentials and none are configured for it (docker login, or DOCKER_CONFIG)", err}
+		return &AuthError{Registry: host, Anonymous: true, Reason: "asks for credentials and none are configured for it (docker login, or DOCKER_CONFIG)", Err: err}
 	case errors.As(err, &er) && (er.StatusCode == http.StatusUnauthorized || er.StatusCode == http.StatusForbidden):
-		return &AuthError{host, fmt.Sprintf("the token service refused the credentials (%d %s)", er.StatusCode, strings.ToLower(http.StatusText(er.StatusCode))), err}
+		return &AuthError{Registry: host, Reason: fmt.Sprintf("the token service refused the credentials (%d %s)", er.StatusCode, strings.ToLower(http.StatusText(er.StatusCode))), Err: err}
 	case errors.As(err, &er):
-		return &AuthError{host, fmt.Sprintf("the token service answered %d %s", er.StatusCode, strings.ToLower(http.StatusText(er.StatusCode))), err}
+		return &AuthError{Registry: host, Reason: fmt.Sprintf("the token service answered %d %s", er.StatusCode, strings.ToLower(http.StatusText(er.StatusCode))), Err: err}
 	}
 	var cause string
 	if u := errors.Unwrap(err); u != nil {
@@ -120,7 +127,7 @@ func authFailure(host string, err error) error {
 	} else {
 		cause = firstLine(err.Error())
 	}
-	return &AuthError{host, "authentication failed: " + cause, err}
+	return &AuthError{Registry: host, Reason: "authentication failed: " + cause, Err: err}
 }
 
 func firstLine(s string) string {

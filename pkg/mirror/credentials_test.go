@@ -86,13 +86,11 @@ func TestCredentialHelperTimeoutAndOneCall(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, strings.Count(string(b), "call"), "one helper run per registry")
 
-	old := helperTimeout
-	helperTimeout = 300 * time.Millisecond
-	t.Cleanup(func() { helperTimeout = old })
+	cred = dockerCredentials(writeConfig(t, dir, `{"credHelpers":{"fast.example":"test","slow.example":"test"}}`), 300*time.Millisecond)
 	start := time.Now()
 	_, err = cred(context.Background(), "slow.example")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "the credential helper for slow.example did not answer within 300ms")
+	assert.Contains(t, err.Error(), "credential helper docker-credential-test: no answer in 300ms")
 	assert.Less(t, time.Since(start), 10*time.Second)
 	_, err = cred(context.Background(), "slow.example")
 	require.Error(t, err, "the failure is remembered: no second wait")

@@ -1,7 +1,6 @@
 package mirror
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,17 +8,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"time"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
-	"oras.land/oras-go/v2"
-	"oras.land/oras-go/v2/content/memory"
-	"oras.land/oras-go/v2/errdef"
-	"oras.land/oras-go/v2/registry"
-	"oras.land/oras-go/v2/registry/remote"
 	"oras.land/oras-go/v2/registry/remote/auth"
 	"oras.land/oras-go/v2/registry/remote/errcode"
-	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/djok/modelfetch/pkg/digest"
 )
@@ -41,12 +34,20 @@ type Blob struct {
 	Open func() (io.ReadCloser, error)
 }
 
-// PushOptions configures Push. The zero value pushes anonymously with oras'
-// retrying default client.
+// PushOptions configures Push. The zero value pushes anonymously, with
+// http.DefaultClient's transport and no retry.
 type PushOptions struct {
 	// Client is the base HTTP client (proxy, TLS roots), without
-	// authentication; nil means oras-go's retry.DefaultClient.
+	// authentication and without retries of its own; nil means
+	// http.DefaultClient.
 	Client *http.Client
+	// Retries is how many times a transient fault (a 5xx, a 429, a reset
+	// connection) is tried again, per blob and for the manifest: each try
+	// opens the file again and starts a new upload session. 0: none.
+	Retries int
+	// BackoffBase, BackoffMax and MaxRetryAfter shape the waits between
+	// tries as for downloads (fetch.Options); 0 means 500ms, 30s and 2m.
+	BackoffBase, BackoffMax, MaxRetryAfter time.Duration
 	// Credential gives the credentials for a registry host (Docker's
 	// config.json and helpers); nil means anonymous.
 	Credential auth.CredentialFunc
@@ -86,6 +87,8 @@ type BlobResult struct {
 	Blob   Blob
 	Status BlobStatus
 	Err    error // non-nil exactly when Status is BlobFailed
+	// Retries counts the tries after the first (transient faults).
+	Retries int
 }
 
 // PushReport is what Push did.
@@ -99,6 +102,9 @@ type PushReport struct {
 	// ManifestExisted: the tag already named this exact manifest, so it
 	// was not pushed again.
 	ManifestExisted bool
+	// Retries counts the tries after the first, over every blob (each
+	// distinct digest once) and the manifest.
+	Retries int
 }
 
 // Failed counts the blobs that are not in the registry.
@@ -143,7 +149,7 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 		ctx = auth.AppendRepositoryScope(ctx, from.Reference, auth.ActionPull)
 	}
 
-	results, err := p.pushBlobs(ctx, blobs, o.Observer)
+	results, retries, err := p.pushBlobs(ctx, blobs, o.Observer)
 	if err != nil {
 		return nil, fmt.Errorf("mirror push to %s: %w", where, err)
 	}
@@ -151,7 +157,7 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 	if tag == "" {
 		tag = DefaultTag(blobs)
 	}
-	report := &PushReport{Blobs: results, Reference: where + ":" + tag}
+	report := &PushReport{Blobs: results, Reference: where + ":" + tag, Retries: retries}
 	if n := report.Failed(); n > 0 {
 		// A manifest that left a file out would move the tag off the
 		// blobs an earlier one listed, and garbage collection would take them.
@@ -161,13 +167,30 @@ func Push(ctx context.Context, m Mirror, blobs []Blob, o PushOptions) (*PushRepo
 	if o.Incomplete {
 		return report, nil
 	}
-	desc, existed, err := p.pushManifest(ctx, layers(results), tag, o.Title)
+	if err := p.tag(ctx, report, tag, o.Title); err != nil {
+		return nil, fmt.Errorf("mirror push to %s: %w", report.Reference, withoutQuery(err))
+	}
+	return report, nil
+}
+
+// tag pushes and tags the manifest of report's blobs, every one of which
+// the registry has been seen to serve, and records it in report.
+func (p *pusher) tag(ctx context.Context, report *PushReport, tag, title string) error {
+	var (
+		desc    ocispec.Descriptor
+		existed bool
+	)
+	retries, err := p.retrying(ctx, func() (err error) {
+		desc, existed, err = p.pushManifest(ctx, layers(report.Blobs), tag, title)
+		return err
+	})
+	report.Retries += retries
 	if err != nil {
-		return nil, fmt.Errorf("mirror push to %s: %w", report.Reference, err)
+		return err
 	}
 	report.Manifest, _ = digest.Parse(desc.Digest.Encoded()) // sha256, from FromBytes
 	report.ManifestExisted = existed
-	return report, nil
+	return nil
 }
 
 // DefaultTag is the tag Push uses when the mirror names none: "models-" and
@@ -221,240 +244,17 @@ func checkBlobs(blobs []Blob) error {
 	return nil
 }
 
-// pusher is one Push: the target repository and the mount sources, sharing
-// one authenticating client and token cache.
-type pusher struct {
-	repo *remote.Repository
-	from []*remote.Repository
-	anon bool // no credentials were given
-}
-
-func newPusher(m Mirror, o PushOptions) (*pusher, error) {
-	base := o.Client
-	if base == nil {
-		base = retry.DefaultClient
+// accessDenied returns an *AuthError when err is a refusal from the target
+// repository (a 401 or 403, or no credential to be had), nil otherwise.
+func (p *pusher) accessDenied(err error) *AuthError {
+	if err == nil {
+		return nil
 	}
-	client := &auth.Client{Client: base, Credential: o.Credential, Cache: auth.NewCache()}
-	client.SetUserAgent("modelfetch")
-	repository := func(name string) (*remote.Repository, error) {
-		ref := registry.Reference{Registry: m.Registry, Repository: name}
-		if err := ref.ValidateRepository(); err != nil {
-			return nil, fmt.Errorf("repository %q: not a valid repository name", name)
-		}
-		return &remote.Repository{Reference: ref, PlainHTTP: m.PlainHTTP, Client: client}, nil
-	}
-	repo, err := repository(m.Repository)
-	if err != nil {
-		return nil, err
-	}
-	p := &pusher{repo: repo, anon: o.Credential == nil}
-	for _, name := range o.MountFrom {
-		if name == m.Repository {
-			continue
-		}
-		r, err := repository(name)
-		if err != nil {
-			return nil, fmt.Errorf("mount source: %w", err)
-		}
-		p.from = append(p.from, r)
-	}
-	return p, nil
-}
-
-// pushBlobs pushes pushConcurrency blobs at a time, each distinct digest
-// once. It returns an error only when the registry refuses access: then
-// every other blob would fail the same way.
-func (p *pusher) pushBlobs(ctx context.Context, blobs []Blob, observe func(BlobResult)) ([]BlobResult, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make([]BlobResult, len(blobs))
-	order, groups := byDigest(blobs)
-	var (
-		mu     sync.Mutex // results, denied, observe
-		denied error
-		wg     sync.WaitGroup
-		sem    = make(chan struct{}, pushConcurrency)
-	)
-	for _, d := range order {
-		idx := groups[d]
-		sem <- struct{}{}
-		if ctx.Err() != nil {
-			<-sem
-			break
-		}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			status, err := p.pushBlob(ctx, blobs[idx[0]])
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if ae := p.accessDenied(err); ae != nil {
-					if denied == nil {
-						denied = ae
-						cancel()
-					}
-					return
-				}
-				status = BlobFailed
-			}
-			for _, i := range idx {
-				r := BlobResult{Blob: blobs[i], Status: status}
-				if err != nil {
-					r.Err = fmt.Errorf("file %s (sha256 %s): %w", blobs[i].Path, blobs[i].Digest.Short(), err)
-				}
-				results[i] = r
-				if observe != nil && denied == nil {
-					observe(r)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if denied != nil {
-		return nil, denied
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-// byDigest groups blobs that share a digest, so they share one push: the
-// first index of each digest does the work, the others copy its result.
-func byDigest(blobs []Blob) (order []digest.Digest, indexes map[digest.Digest][]int) {
-	indexes = map[digest.Digest][]int{}
-	for i, b := range blobs {
-		if _, ok := indexes[b.Digest]; !ok {
-			order = append(order, b.Digest)
-		}
-		indexes[b.Digest] = append(indexes[b.Digest], i)
-	}
-	return order, indexes
-}
-
-// pushBlob makes b present in the repository: HEAD, then a mount from a
-// source that has it, else a monolithic upload streamed from b.Open.
-func (p *pusher) pushBlob(ctx context.Context, b Blob) (BlobStatus, error) {
-	desc := layerDescriptor(b)
-	ok, err := p.repo.Exists(ctx, desc)
-	if err != nil {
-		return "", err
-	}
-	if ok {
-		return BlobPresent, nil
-	}
-	for _, src := range p.from {
-		if ok, err := src.Exists(ctx, desc); err != nil || !ok {
-			continue // a source we cannot read is no source
-		}
-		// A registry that cannot mount answers by opening an upload,
-		// which Mount then completes with the file's bytes.
-		var body *checkedBody
-		err := p.repo.Mount(ctx, desc, src.Reference.Repository, func() (io.ReadCloser, error) {
-			var err error
-			body, err = openChecked(b)
-			return body, err
-		})
-		if body != nil {
-			body.Close()
-			return BlobUploaded, body.cause(err)
-		}
-		if err == nil {
-			return BlobMounted, nil
-		}
-		break // the mount was refused outright: upload instead
-	}
-	body, err := openChecked(b)
-	if err != nil {
-		return "", err
-	}
-	defer body.Close()
-	return BlobUploaded, body.cause(p.repo.Push(ctx, desc, body))
-}
-
-// pushManifest pushes the model config and the manifest for layers, and tags
-// it, unless the tag already names the same manifest.
-func (p *pusher) pushManifest(ctx context.Context, layers []ocispec.Descriptor, tag, title string) (ocispec.Descriptor, bool, error) {
-	sortLayers(layers)
-	configDesc, config := configBlob(title, layers)
-	if ok, err := p.repo.Exists(ctx, configDesc); err != nil {
-		return ocispec.Descriptor{}, false, p.explain(err)
-	} else if !ok {
-		if err := p.repo.Push(ctx, configDesc, bytes.NewReader(config)); err != nil {
-			return ocispec.Descriptor{}, false, fmt.Errorf("model config: %w", p.explain(err))
-		}
-	}
-	annotations := map[string]string{ocispec.AnnotationCreated: manifestCreated}
-	if title != "" {
-		annotations[ocispec.AnnotationTitle] = title
-	}
-	// Pack into memory first: the digest decides whether to push at all.
-	store := memory.New()
-	desc, err := oras.PackManifest(ctx, store, oras.PackManifestVersion1_1, ArtifactTypeModelManifest, oras.PackManifestOptions{
-		Layers:              layers,
-		ConfigDescriptor:    &configDesc,
-		ManifestAnnotations: annotations,
-	})
-	if err != nil {
-		return ocispec.Descriptor{}, false, fmt.Errorf("pack manifest: %w", err)
-	}
-	current, err := p.repo.Resolve(ctx, tag)
-	switch {
-	case err == nil && current.Digest == desc.Digest:
-		return desc, true, nil
-	case err != nil && !errors.Is(err, errdef.ErrNotFound):
-		return ocispec.Descriptor{}, false, p.explain(err)
-	}
-	rc, err := store.Fetch(ctx, desc)
-	if err != nil {
-		return ocispec.Descriptor{}, false, fmt.Errorf("pack manifest: %w", err)
-	}
-	defer rc.Close()
-	if err := p.repo.PushReference(ctx, desc, rc, tag); err != nil {
-		return ocispec.Descriptor{}, false, fmt.Errorf("manifest: %w", p.explain(err))
-	}
-	return desc, false, nil
-}
-
-// AccessError is a registry refusing the push: 401 or 403.
-type AccessError struct {
-	Registry, Repository string
-	Status               int
-	// Anonymous: no credentials were offered.
-	Anonymous bool
-	Err       error
-}
-
-func (e *AccessError) Error() string {
-	var ce *credentialError
-	if e.Status == 0 && errors.As(e.Err, &ce) {
-		return fmt.Sprintf("%s: no credentials for %s: %s", e.Registry, e.Repository, ce)
-	}
-	if e.Anonymous {
-		return fmt.Sprintf("%s refused anonymous access to %s (%d %s): log in with docker login %s",
-			e.Registry, e.Repository, e.Status, lowerStatus(e.Status), e.Registry)
-	}
-	return fmt.Sprintf("%s refused the credentials for %s (%d %s): check docker login %s",
-		e.Registry, e.Repository, e.Status, lowerStatus(e.Status), e.Registry)
-}
-
-func (e *AccessError) Unwrap() error { return e.Err }
-
-func lowerStatus(code int) string {
-	if code == http.StatusUnauthorized {
-		return "unauthorized"
-	}
-	return "forbidden"
-}
-
-// accessDenied returns an *AccessError when err is a 401 or 403 from the
-// target repository, nil otherwise.
-func (p *pusher) accessDenied(err error) *AccessError {
+	ref := p.repo.Reference
 	var ce *credentialError
 	if errors.As(err, &ce) {
 		// The Docker config or its helper failed: no credential to try.
-		return &AccessError{Registry: p.repo.Reference.Registry, Repository: p.repo.Reference.Repository, Err: ce}
+		return &AuthError{Registry: ref.Registry, Repository: ref.Repository, Reason: "no credentials for " + ref.Repository + ": " + ce.Error(), Err: ce}
 	}
 	status := http.StatusUnauthorized // a basic challenge without credentials
 	var resp *errcode.ErrorResponse
@@ -466,53 +266,21 @@ func (p *pusher) accessDenied(err error) *AccessError {
 	if status != http.StatusUnauthorized && status != http.StatusForbidden {
 		return nil
 	}
-	return &AccessError{Registry: p.repo.Reference.Registry, Repository: p.repo.Reference.Repository,
-		Status: status, Anonymous: p.anon || errors.Is(err, auth.ErrBasicCredentialNotFound), Err: err}
+	e := &AuthError{Registry: ref.Registry, Repository: ref.Repository, Status: status,
+		Anonymous: p.anon || errors.Is(err, auth.ErrBasicCredentialNotFound), Err: err}
+	text := strings.ToLower(http.StatusText(status))
+	if e.Anonymous {
+		e.Reason = fmt.Sprintf("refused anonymous access to %s (%d %s): log in with docker login %s", ref.Repository, status, text, ref.Registry)
+	} else {
+		e.Reason = fmt.Sprintf("refused the credentials for %s (%d %s): check docker login %s", ref.Repository, status, text, ref.Registry)
+	}
+	return e
 }
 
-// explain turns a refusal into an *AccessError and leaves other errors be.
+// explain turns a refusal into an *AuthError and leaves other errors be.
 func (p *pusher) explain(err error) error {
 	if ae := p.accessDenied(err); ae != nil {
 		return ae
-	}
-	return err
-}
-
-// checkedBody is a blob's bytes verified against its digest and size as
-// they are read; it remembers a verification failure, which the HTTP client
-// would otherwise report as a failed request.
-type checkedBody struct {
-	r   *digest.Reader
-	c   io.Closer
-	err error
-}
-
-func openChecked(b Blob) (*checkedBody, error) {
-	rc, err := b.Open()
-	if err != nil {
-		return nil, err
-	}
-	return &checkedBody{r: digest.NewReader(rc, b.Digest, b.Size), c: rc}, nil
-}
-
-func (c *checkedBody) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if err != nil && err != io.EOF && c.err == nil {
-		c.err = err
-	}
-	return n, err
-}
-
-func (c *checkedBody) Close() error { return c.c.Close() }
-
-// cause is the error of an upload that read c: the file's own failure
-// (it changed on disk, or could not be read) before the request's.
-func (c *checkedBody) cause(err error) error {
-	if err == nil {
-		return nil
-	}
-	if c.err != nil {
-		return fmt.Errorf("not pushed: %w", c.err)
 	}
 	return err
 }

@@ -39,6 +39,19 @@ func (p *Plan) Effective() *manifest.Model {
 	return &m
 }
 
+// Hosts are the host names the model's own source URLs name, before any
+// rule: a host that only a rewrite names is not one of them (the netrc
+// default entry goes only to hosts the manifest names).
+func (p *Plan) Hosts() []string {
+	var out []string
+	for _, s := range p.Model.Sources {
+		if h := s.Parsed.Hostname(); h != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // For returns the candidates that stand for src, in order.
 func (p *Plan) For(src *manifest.Source) []Candidate {
 	var out []Candidate

@@ -3,7 +3,6 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"regexp"
 	"regexp/syntax"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/djok/modelfetch/internal/fsutil"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
@@ -32,16 +32,18 @@ type rawRewrite struct {
 // Load reads and validates the rules file. The error is a
 // manifest.ErrorList: each problem names the file and line.
 func Load(file string) (*Rules, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, manifest.ErrorList{{File: file, Msg: pathError(err)}}
+	b, err := fsutil.ReadRegularFile(file, MaxFileSize)
+	if errors.Is(err, fsutil.ErrTooLarge) {
+		return nil, tooLarge(file)
 	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return nil, manifest.ErrorList{{File: file, Msg: pathError(err)}}
 	}
 	return Parse(file, b)
+}
+
+func tooLarge(file string) error {
+	return manifest.ErrorList{{File: file, Msg: fmt.Sprintf("rules file is larger than %d bytes (1 MiB); refusing to read it", MaxFileSize)}}
 }
 
 func pathError(err error) string {
@@ -55,7 +57,7 @@ func pathError(err error) string {
 // Parse parses and validates rules text; file names it in errors.
 func Parse(file string, src []byte) (*Rules, error) {
 	if len(src) > MaxFileSize {
-		return nil, manifest.ErrorList{{File: file, Msg: fmt.Sprintf("rules file is larger than %d bytes (1 MiB); refusing to read it", MaxFileSize)}}
+		return nil, tooLarge(file)
 	}
 	if e := manifest.NestingError(file, src); e != nil {
 		return nil, manifest.ErrorList{e}

@@ -1,0 +1,24 @@
+package main
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// A lock of thousands of models names a few on its one line, and counts the rest.
+func TestNameListShortensLongLists(t *testing.T) {
+	names := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("m%d", i)
+		}
+		return out
+	}
+	assert.Equal(t, "m0", nameList(names(1)))
+	assert.Equal(t, "m0, m1, m2, m3, m4, m5, m6, m7, m8, m9", nameList(names(10)))
+	assert.Equal(t, "m0, m1, m2 … and 8 more", nameList(names(11)))
+	assert.Equal(t, "m0, m1, m2 … and 4,997 more", nameList(names(5000)))
+	assert.Equal(t, "m0, m1, m2 … and 1,234,567 more", nameList(names(1234570)))
+}
