@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // parallel is the body of a large file from a server that allows ranges:
@@ -23,6 +24,10 @@ import (
 // Its requests carry one claim (share.go): the host's free slots go to the
 // file with the fewest in flight, so a file alone gets up to its
 // connections (Options.Connections) while files that compete share them.
+// A file whose reader falls behind (bzip2 decoding on busy cores) asks for
+// chunks only as fast as it reads them (readahead.go): its connections and
+// buffer tokens go to the files that can use them, not to bytes that would
+// wait in memory.
 type parallel struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -40,6 +45,7 @@ type parallel struct {
 	err    error
 	wg     sync.WaitGroup
 	held   atomic.Int64 // buffer tokens taken and not yet given back
+	ahead  *readahead
 
 	idx int64  // next chunk to read
 	cur []byte // unread part of the chunk being read
@@ -53,7 +59,7 @@ func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
 	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk, claim: cl,
 		n:     (first.total + src.chunk - 1) / src.chunk,
 		slots: make([]chan []byte, window), window: make(chan struct{}, window),
-		free: make(chan []byte, window+1), done: make(chan struct{})}
+		free: make(chan []byte, window+1), done: make(chan struct{}), ahead: newReadahead()}
 	for i := range p.slots {
 		p.slots[i] = make(chan []byte, 1)
 	}
@@ -94,6 +100,10 @@ func (p *parallel) dispatch(first *reply) {
 		if !p.take(p.window) {
 			return
 		}
+		// Holding a slot of this file's window, none of the shared budget.
+		if !p.ahead.wait(p.ctx) {
+			return
+		}
 		if p.src.buffers != nil {
 			if !p.take(p.src.buffers) {
 				return
@@ -108,15 +118,18 @@ func (p *parallel) dispatch(first *reply) {
 			r, first = first, nil
 		}
 		p.claim.left.Store(max(0, p.total-(i+1)*p.chunk))
+		p.ahead.ask(i)
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer func() { <-sem }()
+			start := time.Now()
 			b, err := p.fetchChunk(i, r)
 			if err != nil {
 				p.fail(err)
 				return
 			}
+			p.ahead.fetched(time.Since(start))
 			p.slots[i%int64(len(p.slots))] <- b
 		}()
 	}
@@ -179,6 +192,7 @@ func (p *parallel) fetchChunk(i int64, r *reply) ([]byte, error) {
 func (p *parallel) Read(b []byte) (int, error) {
 	for len(p.cur) == 0 {
 		if p.buf != nil {
+			p.ahead.read()
 			select {
 			case p.free <- p.buf[:cap(p.buf)]:
 			default:
@@ -191,6 +205,7 @@ func (p *parallel) Read(b []byte) (int, error) {
 		select {
 		case c := <-p.slots[p.idx%int64(len(p.slots))]:
 			p.cur, p.buf = c, c
+			p.ahead.taken(p.idx)
 			p.idx++
 			<-p.window
 			p.giveBack(1)

@@ -3,6 +3,7 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/pkg/decompress"
 )
 
 // connCounter is a loopback server that counts its TCP connections in use
@@ -202,4 +205,54 @@ func TestHostSlotGoesToTheClaimWithFewest(t *testing.T) {
 		ra1(true)
 		assert.Equal(t, "b", <-got, "b has none in flight, a has one")
 	}
+}
+
+// A reader slower than the network (bzip2 on busy cores) is fed as fast as
+// it reads: the download does not run a whole window ahead of it, holding
+// buffers and connections that other files could use.
+func TestSlowReaderIsFedAsItReads(t *testing.T) {
+	data := randomBytes(40*(64<<10), 94)
+	srv := newServer(t, serveRanges(data))
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.Connections = 8 // a window of 10 chunks
+	f := New(o)
+	src, err := f.openSource(srcOf(srv.URL+"/m.bin", decompress.None), int64(len(data)), func() *retrier { return &retrier{p: &f.policy} })
+	require.NoError(t, err)
+	b, err := src.open(t.Context(), 0)
+	require.NoError(t, err)
+	defer b.Close()
+	buf := make([]byte, 64<<10)
+	for k := 1; k <= 12; k++ {
+		_, err := io.ReadFull(b, buf)
+		require.NoError(t, err)
+		time.Sleep(30 * time.Millisecond) // the reader's work on this chunk
+		// The first window goes out before the reader's pace is known
+		// (10 chunks and the probe); after it, a whole window ahead would
+		// be k+10 requests.
+		if k >= 10 {
+			assert.LessOrEqual(t, srv.count(), k+4, "asked for at most a few chunks beyond what was read")
+		}
+	}
+	rest, err := io.ReadAll(b)
+	require.NoError(t, err)
+	assert.Equal(t, data[12*len(buf):], rest)
+}
+
+func TestReadaheadIsEnoughWhenTheChunksAheadOutlastAFetch(t *testing.T) {
+	a := newReadahead()
+	for i := range int64(5) {
+		a.ask(i)
+	}
+	a.fetched(200 * time.Millisecond)
+	assert.False(t, a.enough(), "the reader's pace is not known yet")
+	a.use = 100 * time.Millisecond
+	assert.True(t, a.enough(), "five chunks (500ms) outlast a fetch and a read (300ms)")
+	a.taken(0)
+	a.taken(1)
+	assert.False(t, a.enough(), "three left: 300ms, no longer than a fetch and a read")
+	a.use, a.fetch = 10*time.Millisecond, time.Millisecond
+	assert.True(t, a.enough(), "with chunks that come at once, two ahead are enough")
+	a.taken(3)
+	assert.False(t, a.enough(), "one is not")
 }
