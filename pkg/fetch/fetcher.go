@@ -105,7 +105,9 @@ func (nopObserver) Retry(string, *SourceError, time.Duration) {}
 func (nopObserver) SourceFailed(string, *SourceError)         {}
 func (nopObserver) Done(Result)                               {}
 
-// Fetcher runs the pipeline. It is safe for one call at a time.
+// Fetcher runs the pipeline. It is safe for one call at a time, except
+// Probe, which may run in several goroutines at once (lock reads several
+// models at once), sharing the host budgets as the artifacts of one call do.
 type Fetcher struct {
 	o      Options
 	policy policy

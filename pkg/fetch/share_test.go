@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/djok/modelfetch/pkg/decompress"
+	"github.com/djok/modelfetch/pkg/digest"
 )
 
 // connCounter is a loopback server that counts its TCP connections in use
@@ -255,4 +256,32 @@ func TestReadaheadIsEnoughWhenTheChunksAheadOutlastAFetch(t *testing.T) {
 	assert.True(t, a.enough(), "with chunks that come at once, two ahead are enough")
 	a.taken(3)
 	assert.False(t, a.enough(), "one is not")
+}
+
+// lock probes several models at once on one Fetcher: each probe gets its
+// own bytes, and the host's budget is shared as between the artifacts of
+// one Install.
+func TestProbesRunAtOnceOnOneFetcher(t *testing.T) {
+	files := map[string][]byte{}
+	for i := range 4 {
+		files[fmt.Sprintf("m%d.bin", i)] = randomBytes(300_000+i*50_000, uint64(95+i))
+	}
+	srv := newConnCounter(t, slowRanges(files))
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.HostConnections = 3
+	f := New(o)
+	var wg sync.WaitGroup
+	for name, data := range files {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := model(nil, srv.URL+"/"+name)
+			p, err := f.Probe(context.Background(), m, m.Sources[0], 1<<20)
+			assert.NoError(t, err)
+			assert.Equal(t, digest.Of(data), p.Installed, name)
+		}()
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, srv.peak, 3, "one host budget for every probe")
 }

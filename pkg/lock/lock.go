@@ -39,6 +39,9 @@ type Options struct {
 	// it, or the model is being updated); 0 means DefaultMaxSize. A model's
 	// recorded size bounds its own probes otherwise.
 	MaxSize int64
+	// Jobs is how many models are read at once (jobs.go); 0 means 1. The
+	// Prober is then called from as many goroutines at once.
+	Jobs int
 }
 
 // DefaultMaxSize is the bound on what a probe decodes when neither the
@@ -203,24 +206,18 @@ func (o Options) limit(m *manifest.Model, update bool) (int64, string) {
 	return max, "max-size"
 }
 
-// Run checks models against their sources and returns the edits to make.
+// Run checks models against their sources and returns the edits to make,
+// reading o.Jobs models at once; the report lists them in the order given.
 func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*Report, error) {
-	r := &Report{}
-	for _, m := range models {
-		if err := ctx.Err(); err != nil {
-			return r, err
-		}
+	return runJobs(ctx, models, o.Jobs, func(r *Report, m *manifest.Model) error {
 		if !o.Reads(m) {
 			if o.Check {
 				r.incomplete(m)
 			}
-			continue
+			return nil
 		}
-		if err := r.model(ctx, p, m, o); err != nil {
-			return r, err
-		}
-	}
-	return r, nil
+		return r.model(ctx, p, m, o)
+	})
 }
 
 func (r *Report) incomplete(m *manifest.Model) {
