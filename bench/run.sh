@@ -21,7 +21,12 @@
 # bound allows, default 16: modelfetch's per-host cap), RUNS (hyperfine runs per
 # command, default 3), BENCH_DIR (work folder, default a new temp folder), OUT
 # (markdown report; default docs/BENCHMARKS.md for a full-size run, else stdout
-# only).
+# only), MODELFETCH (a modelfetch binary to time instead of one built from
+# this tree: another commit's, for a before/after in the same conditions).
+#
+# The http setting's server also samples the connections in use
+# (bench/throttle -timeline); one more cold run there gives the report's
+# timeline table (bench/timeline.py).
 #
 # Everything runs on loopback: a Go server (bench/throttle) serves the
 # stand-ins, paced per connection like release CDNs, and unpaced.
@@ -57,8 +62,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 echo "--- building" >&2
-(cd "$root" && go build -trimpath -o "$work/bin/modelfetch" ./cmd/modelfetch \
-  && go build -o "$work/bin/throttle" ./bench/throttle \
+if [ -n "${MODELFETCH:-}" ]; then
+  cp "$MODELFETCH" "$work/bin/modelfetch"
+else
+  (cd "$root" && go build -trimpath -o "$work/bin/modelfetch" ./cmd/modelfetch)
+fi
+(cd "$root" && go build -o "$work/bin/throttle" ./bench/throttle \
   && go build -o "$work/bin/gen" ./bench/gen \
   && go build -o "$work/bin/bz2dec" ./bench/bz2dec)
 PATH=$work/bin:$PATH
@@ -83,9 +92,11 @@ server_url() { # name: the URL clients start from
   grep -o 'https\?://[0-9.:]*' "$1.log" | head -1
 }
 declare -A url ca
+rm -f timeline-http.txt # the http server appends to it
 for s in $settings; do
   flags=(-rate "$rate")
   case $s in *-link) flags+=(-link "$link") ;; esac
+  [ "$s" != http ] || flags+=(-timeline "$work/timeline-http.txt")
   ca[$s]=
   case $s in https*)
     ca[$s]=$work/ca-$s.pem
@@ -102,7 +113,10 @@ for s in $settings fast; do
   [ -n "${url[$s]}" ] || { echo "bench: server $s did not start: $(cat "$s.log")" >&2; exit 1; }
 done
 
-for s in $settings fast; do write_manifest "${url[$s]}" "$s.toml"; done
+for s in $settings fast; do
+  write_manifest "${url[$s]}" "$s.toml"
+  grep -v -e '^sha256 = ' -e '^size = ' "$s.toml" > "$s-unlocked.toml" # what lock starts from
+done
 
 # Each script takes the base URL and, for HTTPS, the CA file to trust.
 mf="modelfetch --progress none"
@@ -151,7 +165,7 @@ hf() { # name args...: hyperfine into results-name.json
   local name=$1; shift
   hyperfine --style none --runs "$runs" --export-json "results-$name.json" "$@" >&2
 }
-rm -f results-*.json rss-*.txt
+rm -f results-*.json rss-*.txt timeline-http.run timeline-http.wall
 : > settings.tsv
 for s in $settings; do
   k=${s//-/_}
@@ -163,6 +177,18 @@ for s in $settings; do
   hf "${k}_mf_cold" --prepare "rm -rf out cache" "$pre$mf -m $s.toml --cache cache"
   hf "${k}_mf_warm" "$pre$mf -m $s.toml --cache cache"
   hf "${k}_mf_cache" --prepare "rm -rf out" "$pre$mf -m $s.toml --cache cache"
+  hf "${k}_mf_lock" --prepare "rm -rf cache && cp $s-unlocked.toml $s-lock.toml" "$pre$mf lock -m $s-lock.toml --cache cache"
+  hf "${k}_mf_check" --prepare "rm -rf cache" "$pre$mf lock --check -m $s.toml --cache cache"
+  if [ "$s" = http ]; then
+    rm -rf out cache
+    sleep 1 # idle long enough for the timeline to start its clock again
+    : > timeline-http.txt
+    t0=$(date +%s.%N)
+    $mf -m "$s.toml" --cache cache > /dev/null
+    echo "$(date +%s.%N) - $t0" | bc > timeline-http.wall
+    sleep 0.3 # the last samples
+    cp timeline-http.txt timeline-http.run
+  fi
   hf "${k}_seed" "./seed.sh $u $c"
   [ "$s" != http ] || hf "${k}_curl" "./curl.sh $u"
   hf "${k}_best" "./best.sh $u $c"
@@ -190,8 +216,11 @@ hf bz_lbzip2 "lbzip2 -d -n2 -c srv/$dlib.bz2 > /dev/null"
 rm -rf out cache dl
 bz_cpu=$( { /usr/bin/time -f '%U %S' bz2dec "srv/$dlib.bz2" ; } 2>&1 | tail -1)
 
-python3 - "$served" "$installed" "$rate" "$conns" "$bz_cpu" "$scale" "$runs" "$hop_delay" <<'PY' > report.md
+python3 - "$served" "$installed" "$rate" "$conns" "$bz_cpu" "$scale" "$runs" "$hop_delay" "$root/bench" <<'PY' > report.md
 import json, os, sys
+sys.path.insert(0, sys.argv[9])
+sys.dont_write_bytecode = True
+import timeline
 served, installed, rate, conns = (int(x) for x in sys.argv[1:5])
 bz_cpu = sum(float(x) for x in sys.argv[5].split())
 scale, runs, hop_delay = sys.argv[6], sys.argv[7], sys.argv[8]
@@ -230,6 +259,9 @@ for line in open("settings.tsv"):
         ("modelfetch from cache", "mf_cache", ""),
         ("modelfetch warm (all installed)", "mf_warm",
          f"{ratio(k + '_mf_warm', 'ssl_installed')} openssl dgst -sha256 of the installed files"),
+        ("modelfetch lock (no value recorded, empty cache)", "mf_lock",
+         f"{ratio(k + '_mf_lock', k + '_mf_cold')} the cold fetch"),
+        ("modelfetch lock --check", "mf_check", f"{ratio(k + '_mf_check', k + '_mf_cold')} the cold fetch"),
     ]
     for label, key, note in rows:
         if f"{k}_{key}" not in med:
@@ -247,6 +279,11 @@ for line in open("settings.tsv"):
           f"= {bound:.2f} s; modelfetch cold is {med[k + '_mf_cold'] / bound:.2f}x it, "
           f"aria2c alone {med[k + '_aria'] / bound:.2f}x.  ")
     print(f"Peak RSS of modelfetch cold: {rss_kb/1024:.0f} MiB.\n")
+
+if os.path.exists("timeline-http.run"):
+    print("**Connections in use over one cold run** (http setting, bench/throttle -timeline): " +
+          timeline.table("timeline-http.run", 0.25, float(open("timeline-http.wall").read()),
+                         "modelfetch", rate) + "\n")
 
 print("| unthrottled (plain HTTP) | median | |")
 print("|---|---|---|")

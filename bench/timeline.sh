@@ -52,38 +52,6 @@ for _ in $(seq "$runs"); do
     "$mf" --progress none -m timeline.toml --cache cache ${ARGS:-} > /dev/null
   fi
   wall=$(echo "$(date +%s.%N) - $start" | bc)
-  sleep 0.3 # the last samples
+  sleep 0.7 # the last samples; and idle, so the next run starts at time 0
 done
-python3 - "$bin" "$wall" "$client" "$rate" <<'PY'
-import sys, collections
-bin, wall, client, rate = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
-short = {"shape_predictor_68_face_landmarks.dat.bz2": "dlib.bz2", "codeformer.pth": "codeformer",
-         "detection_Resnet50_Final.pth": "detection", "parsing_parsenet.pth": "parsing",
-         "u2net_human_seg.onnx": "u2net"}
-rows = collections.defaultdict(lambda: {"n": 0, "flight": 0, "bytes": 0, "peak": 0, "files": collections.Counter()})
-for line in open("timeline.txt"):
-    f = line.split()
-    t, flight, sent = float(f[0]), int(f[1]), int(f[2])
-    r = rows[int(t // bin)]
-    r["n"] += 1
-    r["flight"] += flight
-    r["peak"] = max(r["peak"], flight)
-    r["bytes"] += sent
-    for kv in f[3:]:
-        k, v = kv.rsplit("=", 1)
-        r["files"][short.get(k, k)] += int(v)
-names = list(short.values())
-print(f"{client}, one cold run: {wall:.2f} s wall. Per bin of {bin:g} s: requests in flight "
-      f"(connections in use), mean and peak; mean per file; MiB/s sent "
-      f"(each connection paced at {rate / (1 << 20):.0f} MiB/s).\n")
-print("| t (s) | in use | peak | " + " | ".join(names) + " | MiB/s |")
-print("|---" * (len(names) + 4) + "|")
-total = 0
-for b in sorted(rows):
-    r = rows[b]
-    n = r["n"]
-    total += r["bytes"]
-    per = " | ".join(f"{r['files'][k] / n:.1f}" if r["files"][k] else "" for k in names)
-    print(f"| {b * bin:.2f} | {r['flight'] / n:.1f} | {r['peak']} | {per} | {r['bytes'] / bin / (1 << 20):.0f} |")
-print(f"\n{total / 1e6:.0f} MB sent.")
-PY
+python3 "$root/bench/timeline.py" timeline.txt "$bin" "$wall" "$client" "$rate"

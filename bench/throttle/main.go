@@ -86,17 +86,18 @@ type config struct {
 
 // server is a running throttle: one listener, or two with the redirect hop.
 type server struct {
-	url     string // where clients start
-	dataURL string // the host that serves the files (url without -redirect)
-	caPEM   []byte // nil without TLS
-	lns     []*pacedListener
-	srvs    []*http.Server
-	errc    chan error
+	url      string // where clients start
+	dataURL  string // the host that serves the files (url without -redirect)
+	caPEM    []byte // nil without TLS
+	lns      []*pacedListener
+	srvs     []*http.Server
+	timeline *timeline // nil without -timeline
+	errc     chan error
 }
 
 // start listens, writes the CA file, and serves in the background.
 func start(c config) (*server, error) {
-	s := &server{errc: make(chan error, 2)}
+	s := &server{errc: make(chan error, 2), timeline: c.timeline}
 	var link *bucket
 	if c.link > 0 {
 		link = newBucket(c.link, time.Now())
@@ -207,6 +208,9 @@ func (s *server) Close() error {
 		errs = append(errs, srv.Close())
 	}
 	s.closeListeners() // a Serve not yet running has not taken its listener
+	if s.timeline != nil {
+		s.timeline.close()
+	}
 	return errors.Join(errs...)
 }
 

@@ -32,6 +32,7 @@ type timeline struct {
 	every    time.Duration
 	start    time.Time // of the current run; zero between runs
 	quiet    time.Time // since when nothing was in flight
+	stop     chan struct{}
 }
 
 // idleGap is how long the server must be idle for the next request to
@@ -39,7 +40,7 @@ type timeline struct {
 const idleGap = 500 * time.Millisecond
 
 func newTimeline(out io.Writer, every time.Duration) *timeline {
-	return &timeline{inflight: map[string]int{}, out: out, every: every}
+	return &timeline{inflight: map[string]int{}, out: out, every: every, stop: make(chan struct{})}
 }
 
 // wrap counts h's requests in flight and the body bytes they send.
@@ -67,11 +68,17 @@ func (tl *timeline) wrap(h http.Handler) http.Handler {
 	})
 }
 
-// run writes a sample every interval, forever.
+// run writes a sample every interval until close.
 func (tl *timeline) run() {
 	t := time.NewTicker(tl.every)
 	defer t.Stop()
-	for now := range t.C {
+	for {
+		var now time.Time
+		select {
+		case now = <-t.C:
+		case <-tl.stop:
+			return
+		}
 		sent := tl.sent.Swap(0)
 		tl.mu.Lock()
 		if tl.start.IsZero() || (tl.total == 0 && sent == 0) {
@@ -90,6 +97,8 @@ func (tl *timeline) run() {
 		fmt.Fprintln(tl.out, strings.TrimSpace(line+" "+strings.Join(names, " ")))
 	}
 }
+
+func (tl *timeline) close() { close(tl.stop) }
 
 // sentWriter adds the body bytes written through it to n.
 type sentWriter struct {
