@@ -22,7 +22,10 @@
 # command, default 3), BENCH_DIR (work folder, default a new temp folder), OUT
 # (markdown report; default docs/BENCHMARKS.md for a full-size run, else stdout
 # only), MODELFETCH (a modelfetch binary to time instead of one built from
-# this tree: another commit's, for a before/after in the same conditions).
+# this tree: another commit's, for a before/after in the same conditions),
+# SKIP (rows not to time, by name: "seed curl" leaves out the two slowest,
+# which do not run modelfetch; any of seed curl best aria mf_cold mf_warm
+# mf_cache mf_lock mf_check).
 #
 # The http setting's server also samples the connections in use
 # (bench/throttle -timeline); one more cold run there gives the report's
@@ -161,8 +164,11 @@ for f in $files; do curl -sf "\${ca[@]}" "\$1/\$f" | sha256sum > /dev/null; done
 SH
 chmod +x seed.sh aria.sh best.sh curl.sh
 
-hf() { # name args...: hyperfine into results-name.json
-  local name=$1; shift
+hf() { # name args...: hyperfine into results-name.json, unless SKIP names it
+  local name=$1 w; shift
+  for w in ${SKIP:-}; do
+    case $name in "$w" | *_"$w") return 0 ;; esac
+  done
   hyperfine --style none --runs "$runs" --export-json "results-$name.json" "$@" >&2
 }
 rm -f results-*.json rss-*.txt timeline-http.run timeline-http.wall
@@ -275,9 +281,10 @@ for line in open("settings.tsv"):
         how = f"{served/1e6:.0f} MB ÷ {link/1e6:.0f} MB/s link"
     bound = max(net, bz_cpu / cores)
     print()
+    far = ", ".join(f"{who} {med[k + key] / bound:.2f}x{it}" for who, key, it in
+                    [("modelfetch cold is", "_mf_cold", " it"), ("aria2c alone", "_aria", "")] if k + key in med)
     print(f"Physical bound: max(network {how} = {net:.2f} s, bzip2 CPU {bz_cpu:.2f} s ÷ {cores} cores) "
-          f"= {bound:.2f} s; modelfetch cold is {med[k + '_mf_cold'] / bound:.2f}x it, "
-          f"aria2c alone {med[k + '_aria'] / bound:.2f}x.  ")
+          f"= {bound:.2f} s; {far}.  ")
     print(f"Peak RSS of modelfetch cold: {rss_kb/1024:.0f} MiB.\n")
 
 if os.path.exists("timeline-http.run"):
