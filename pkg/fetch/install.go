@@ -300,6 +300,7 @@ type tempFile struct {
 	name string // inside root
 	dest string // inside root
 	f    *os.File
+	w    flusher // writes to f, its write-back started as it goes
 }
 
 func createTemp(root *os.Root, dest string) (*tempFile, error) {
@@ -307,15 +308,16 @@ func createTemp(root *os.Root, dest string) (*tempFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tempFile{root: root, name: name, dest: dest, f: f}, nil
+	return &tempFile{root: root, name: name, dest: dest, f: f, w: flusher{f: f}}, nil
 }
 
-func (t *tempFile) Write(p []byte) (int, error) { return t.f.Write(p) }
+func (t *tempFile) Write(p []byte) (int, error) { return t.w.Write(p) }
 
 func (t *tempFile) reset() error {
 	if err := t.f.Truncate(0); err != nil {
 		return err
 	}
+	t.w.reset()
 	_, err := t.f.Seek(0, io.SeekStart)
 	return err
 }

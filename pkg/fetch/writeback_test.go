@@ -1,0 +1,42 @@
+package fetch
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestFlusherStartsWritebackEveryFewMegabytes(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	require.NoError(t, err)
+	defer f.Close()
+	var calls [][2]int64
+	w := &flusher{f: f, start: func(_ *os.File, off, n int64) { calls = append(calls, [2]int64{off, n}) }}
+	data := randomBytes(3*flushEvery, 97)
+	piece := flushEvery/2 + 1
+	for off := 0; off < len(data); off += piece {
+		n, err := w.Write(data[off:min(off+piece, len(data))])
+		require.NoError(t, err)
+		require.Equal(t, min(piece, len(data)-off), n)
+	}
+	p := int64(piece)
+	assert.Equal(t, [][2]int64{{0, 2 * p}, {2 * p, 2 * p}}, calls, "every time flushEvery more bytes were written")
+	got, err := os.ReadFile(f.Name())
+	require.NoError(t, err)
+	assert.True(t, bytes.Equal(data, got))
+
+	// Truncated and written again from 0: counted from 0 again.
+	require.NoError(t, f.Truncate(0))
+	_, err = f.Seek(0, 0)
+	require.NoError(t, err)
+	w.reset()
+	calls = nil
+	_, err = w.Write(data[:flushEvery])
+	require.NoError(t, err)
+	assert.Equal(t, [][2]int64{{0, flushEvery}}, calls)
+	startWriteback(f, 0, flushEvery) // the real one, on a real file: no panic, no error to see
+}
