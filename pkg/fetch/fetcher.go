@@ -115,6 +115,10 @@ type Fetcher struct {
 	obs    Observer
 	pool   chan struct{}
 	chunks chan struct{} // chunk buffers, across all artifacts
+	// Chunk buffers to reuse, across all artifacts: as many as the budget
+	// has tokens, so the buffers ever made are at most those in use at
+	// once (one per token, and one per artifact being read).
+	free chan []byte
 
 	mu    sync.Mutex
 	hosts map[string]*hostLimiter
@@ -150,6 +154,7 @@ func New(opts Options) *Fetcher {
 		f.pool = decompress.NewPool(0)
 	}
 	f.chunks = make(chan struct{}, max(2, opts.BufferBytes/opts.ChunkSize))
+	f.free = make(chan []byte, cap(f.chunks))
 	if f.client == nil {
 		f.client = NewClient(nil, nil, opts.IdleTimeout)
 	}

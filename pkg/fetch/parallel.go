@@ -39,7 +39,7 @@ type parallel struct {
 
 	slots  []chan []byte // chunk i's bytes, once complete, in slots[i%len]
 	window chan struct{} // one token per chunk fetched or buffered, not yet read
-	free   chan []byte   // buffers to reuse
+	free   chan []byte   // buffers to reuse: the Fetcher's, else this file's
 	done   chan struct{} // closed on the first failure
 	once   sync.Once
 	err    error
@@ -59,7 +59,10 @@ func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
 	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk, claim: cl,
 		n:     (first.total + src.chunk - 1) / src.chunk,
 		slots: make([]chan []byte, window), window: make(chan struct{}, window),
-		free: make(chan []byte, window+1), done: make(chan struct{}), ahead: newReadahead()}
+		free: src.free, done: make(chan struct{}), ahead: newReadahead()}
+	if p.free == nil {
+		p.free = make(chan []byte, window+1)
+	}
 	for i := range p.slots {
 		p.slots[i] = make(chan []byte, 1)
 	}

@@ -177,7 +177,7 @@ func (f *Fetcher) openSource(src *manifest.Source, expect int64, newRetrier func
 	}
 	return &httpSource{client: f.client, orig: src.Parsed, hosts: f.host, idle: f.o.IdleTimeout,
 		speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
-		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}, nil
+		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, free: f.free, newRetrier: newRetrier, expect: expect}, nil
 }
 
 // again decides, after a pass failed with err, whether the source gets

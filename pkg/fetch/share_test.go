@@ -285,3 +285,26 @@ func TestProbesRunAtOnceOnOneFetcher(t *testing.T) {
 	wg.Wait()
 	assert.LessOrEqual(t, srv.peak, 3, "one host budget for every probe")
 }
+
+// The chunk buffers are the Fetcher's, reused across files: after three
+// files of ten chunks each, the free list holds what was made, at most one
+// buffer per token of the budget.
+func TestChunkBuffersAreSharedAcrossFiles(t *testing.T) {
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.BufferBytes = 3 * o.ChunkSize
+	o.Jobs = 1
+	f := New(o)
+	for i := range 3 {
+		data := randomBytes(10*int(o.ChunkSize), uint64(110+i))
+		srv := newServer(t, serveRanges(data))
+		m := model(data, srv.URL+"/m.bin")
+		m.Name, m.Path = fmt.Sprint("m", i), fmt.Sprintf("m%d.bin", i)
+		require.NoError(t, f.Install(context.Background(), []Target{e.target(m)})[0].Err)
+	}
+	assert.NotEmpty(t, f.free, "buffers were kept for the next file")
+	assert.LessOrEqual(t, len(f.free), cap(f.chunks))
+	for len(f.free) > 0 {
+		assert.Equal(t, int(o.ChunkSize), cap(<-f.free))
+	}
+}
