@@ -71,12 +71,15 @@ func (a *readahead) read() {
 }
 
 // enough reports whether the chunks asked for and not yet taken will keep
-// the reader busy for longer than one more chunk takes to come.
+// the reader busy for longer than two more chunks take to come (one
+// fetch of margin: a chunk that queues for a connection, or a slow one,
+// must not leave the reader waiting; a starved bzip2 decoder is the run's
+// critical path).
 func (a *readahead) enough() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	n := a.asked - a.next
-	return n >= 2 && a.use > 0 && time.Duration(n)*a.use > a.fetch+a.use
+	return n >= 2 && a.use > 0 && time.Duration(n)*a.use > 2*a.fetch+a.use
 }
 
 // wait returns once another chunk is worth asking for; false when ctx ends.

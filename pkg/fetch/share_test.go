@@ -240,21 +240,20 @@ func TestSlowReaderIsFedAsItReads(t *testing.T) {
 	assert.Equal(t, data[12*len(buf):], rest)
 }
 
-func TestReadaheadIsEnoughWhenTheChunksAheadOutlastAFetch(t *testing.T) {
+func TestReadaheadIsEnoughWhenTheChunksAheadOutlastTwoFetches(t *testing.T) {
 	a := newReadahead()
-	for i := range int64(5) {
+	for i := range int64(6) {
 		a.ask(i)
 	}
 	a.fetched(200 * time.Millisecond)
 	assert.False(t, a.enough(), "the reader's pace is not known yet")
 	a.use = 100 * time.Millisecond
-	assert.True(t, a.enough(), "five chunks (500ms) outlast a fetch and a read (300ms)")
+	assert.True(t, a.enough(), "six chunks (600ms) outlast two fetches and a read (500ms)")
 	a.taken(0)
-	a.taken(1)
-	assert.False(t, a.enough(), "three left: 300ms, no longer than a fetch and a read")
+	assert.False(t, a.enough(), "five left: 500ms, no longer than two fetches and a read")
 	a.use, a.fetch = 10*time.Millisecond, time.Millisecond
-	assert.True(t, a.enough(), "with chunks that come at once, two ahead are enough")
-	a.taken(3)
+	assert.True(t, a.enough(), "with chunks that come at once, a few ahead are enough")
+	a.taken(4)
 	assert.False(t, a.enough(), "one is not")
 }
 
