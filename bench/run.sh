@@ -25,7 +25,8 @@
 # this tree: another commit's, for a before/after in the same conditions),
 # SKIP (rows not to time, by name: "seed curl" leaves out the two slowest,
 # which do not run modelfetch; any of seed curl best aria mf_cold mf_warm
-# mf_cache mf_lock mf_check).
+# mf_cache mf_lock mf_check, and of the runs after the settings, mf_cold_fast
+# best_fast sha_installed ssl_installed bz_std bz_par bz_lbzip2).
 #
 # The http setting's server also samples the connections in use
 # (bench/throttle -timeline); one more cold run there gives the report's
@@ -292,18 +293,21 @@ if os.path.exists("timeline-http.run"):
           timeline.table("timeline-http.run", 0.25, float(open("timeline-http.wall").read()),
                          "modelfetch", rate) + "\n")
 
-print("| unthrottled (plain HTTP) | median | |")
-print("|---|---|---|")
-print(f"| modelfetch cold | {med['mf_cold_fast']:.2f} s | |")
-print(f"| best shell | {med['best_fast']:.2f} s | |")
-print()
-print("| bzip2 stage (dlib stand-in) | median | vs Go compress/bzip2 |")
-print("|---|---|---|")
-for label, key in [("Go compress/bzip2", "bz_std"), ("modelfetch (block-parallel, all cores)", "bz_par"), ("lbzip2 -n2", "bz_lbzip2")]:
-    print(f"| {label} | {med[key]:.2f} s | {med['bz_std']/med[key]:.2f}x faster |")
-print()
-print(f"Hashing the installed files: sha256sum {med['sha_installed']:.2f} s, "
-      f"openssl dgst -sha256 {med['ssl_installed']:.2f} s (one file after another).")
+if "mf_cold_fast" in med and "best_fast" in med:
+    print("| unthrottled (plain HTTP) | median | |")
+    print("|---|---|---|")
+    print(f"| modelfetch cold | {med['mf_cold_fast']:.2f} s | |")
+    print(f"| best shell | {med['best_fast']:.2f} s | |")
+    print()
+if all(k in med for k in ("bz_std", "bz_par", "bz_lbzip2")):
+    print("| bzip2 stage (dlib stand-in) | median | vs Go compress/bzip2 |")
+    print("|---|---|---|")
+    for label, key in [("Go compress/bzip2", "bz_std"), ("modelfetch (block-parallel, all cores)", "bz_par"), ("lbzip2 -n2", "bz_lbzip2")]:
+        print(f"| {label} | {med[key]:.2f} s | {med['bz_std']/med[key]:.2f}x faster |")
+    print()
+if "sha_installed" in med and "ssl_installed" in med:
+    print(f"Hashing the installed files: sha256sum {med['sha_installed']:.2f} s, "
+          f"openssl dgst -sha256 {med['ssl_installed']:.2f} s (one file after another).")
 PY
 cat report.md
 if { [ "$mode" = full ] && [ "$scale" = 1 ]; } || [ -n "${OUT:-}" ]; then
