@@ -300,7 +300,7 @@ type tempFile struct {
 	name string // inside root
 	dest string // inside root
 	f    *os.File
-	w    flusher // writes to f, its write-back started as it goes
+	wb   fsutil.Flusher // starts the write-back of f as it grows
 }
 
 func createTemp(root *os.Root, dest string) (*tempFile, error) {
@@ -308,16 +308,20 @@ func createTemp(root *os.Root, dest string) (*tempFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tempFile{root: root, name: name, dest: dest, f: f, w: flusher{f: f}}, nil
+	return &tempFile{root: root, name: name, dest: dest, f: f}, nil
 }
 
-func (t *tempFile) Write(p []byte) (int, error) { return t.w.Write(p) }
+func (t *tempFile) Write(p []byte) (int, error) {
+	n, err := t.f.Write(p)
+	t.wb.Wrote(t.f, n)
+	return n, err
+}
 
 func (t *tempFile) reset() error {
 	if err := t.f.Truncate(0); err != nil {
 		return err
 	}
-	t.w.reset()
+	t.wb.Reset()
 	_, err := t.f.Seek(0, io.SeekStart)
 	return err
 }
