@@ -82,7 +82,7 @@ func TestBakeTargets(t *testing.T) {
 // No floating tag anywhere a user copies from.
 func TestNoLatestTag(t *testing.T) {
 	latest := regexp.MustCompile(`(?i)facecraft:latest|:latest\b`)
-	for _, f := range []string{"compose.yaml", "docker-bake.hcl", "../Dockerfile.cpu", "../Dockerfile.gpu", "../README.md"} {
+	for _, f := range []string{"compose.yaml", "docker-bake.hcl", "../Dockerfile.cpu", "../Dockerfile.gpu", "../README.md", "README.md"} {
 		dt, err := os.ReadFile(f)
 		require.NoError(t, err)
 		assert.False(t, latest.Match(dt), "%s mentions a latest tag", f)

@@ -18,6 +18,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // TestHostileInputsStayUnder256MiB runs the binary against four hostile
@@ -26,13 +28,9 @@ import (
 // the kernel: bzip2 bombs, a zstd frame asking for a 512 MiB window, and a
 // server that claims a 32 TiB total for a file of a few MiB.
 func TestHostileInputsStayUnder256MiB(t *testing.T) {
-	for _, tool := range []string{"bzip2", "/usr/bin/time"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (.ci/run installs it)", tool)
-		}
-	}
+	timeTool := testutil.Tool(t, "/usr/bin/time")
 	zeros := make([]byte, 64<<20)
-	bz := bzip2Bytes(t, zeros)
+	bz := testutil.Bzip2(t, zeros, 9)
 	var zs bytes.Buffer
 	enc, err := zstd.NewWriter(&zs, zstd.WithWindowSize(512<<20), zstd.WithSingleSegment(false))
 	require.NoError(t, err)
@@ -84,7 +82,7 @@ func TestHostileInputsStayUnder256MiB(t *testing.T) {
 	// a child would count this process's memory too: the child starts as a
 	// (v)fork of it, and the kernel keeps that high-water mark across exec.
 	rssFile := filepath.Join(dir, "rss")
-	cmd := exec.Command("/usr/bin/time", "-o", rssFile, "-f", "%M",
+	cmd := exec.Command(timeTool, "-o", rssFile, "-f", "%M",
 		bin, "-m", manifestPath, "--no-cache", "--progress", "none", "--jobs", "4")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -101,13 +99,4 @@ func TestHostileInputsStayUnder256MiB(t *testing.T) {
 	require.NoError(t, err, "%s", raw)
 	t.Logf("peak RSS %d MiB", kb>>10)
 	assert.Less(t, kb<<10, int64(256<<20), "peak RSS")
-}
-
-func bzip2Bytes(t *testing.T, data []byte) []byte {
-	t.Helper()
-	cmd := exec.Command("bzip2", "-c")
-	cmd.Stdin = bytes.NewReader(data)
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	return out
 }

@@ -63,12 +63,12 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 			if err != nil {
 				return err
 			}
-			m, models, err := o.load()
+			m, models, err := o.load(env)
 			if err != nil {
 				return err
 			}
 			if err := m.RequireLocked(models); err != nil {
-				return err
+				return lockFirst(err, o.manifest, env)
 			}
 			site, err := o.sitePlan(env, models)
 			if err != nil {
@@ -145,7 +145,7 @@ func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
 	}
-	fmt.Fprintf(tw, "%d blobs\t%s\t\n", len(entries), humanSize(total))
+	fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
 	if len(junk) > 0 {
 		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(junk))
 	}
@@ -192,7 +192,7 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 					u.errorf("cache: %s: %v", id, b.Err)
 				}
 			}
-			fmt.Fprintf(stdout, "%d blobs checked, %d bad\n", checked, len(bad))
+			fmt.Fprintf(stdout, "%s checked, %d bad\n", plural(checked, "blob"), len(bad))
 			if len(bad) > 0 {
 				return reported(kindIntegrity)
 			}
@@ -229,10 +229,12 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 				return err
 			}
 			junk := ""
-			if r.Junk > 0 {
+			if r.Junk == 1 {
+				junk = ", 1 junk entry"
+			} else if r.Junk > 0 {
 				junk = fmt.Sprintf(", %d junk entries", r.Junk)
 			}
-			fmt.Fprintf(stderr, "modelfetch: removed %d blobs (%s)%s and %d stale files\n", r.Blobs, humanSize(r.Freed), junk, r.Stale)
+			fmt.Fprintf(stderr, "modelfetch: removed %s (%s)%s and %s\n", plural(r.Blobs, "blob"), humanSize(r.Freed), junk, plural(r.Stale, "stale file"))
 			return nil
 		},
 	}

@@ -11,6 +11,8 @@ type env struct {
 	Manifest              string
 	Netrc                 string
 	HFToken               string
+	HFEndpoint            string // HF_ENDPOINT
+	HFHubOffline          string // HF_HUB_OFFLINE
 	NetrcDefault          string // MODELFETCH_NETRC_DEFAULT
 	URLRules              string // MODELFETCH_URL_RULES
 	Mirrors               string // MODELFETCH_MIRRORS
@@ -30,6 +32,8 @@ func envFromOS() env {
 		Manifest:     os.Getenv("MODELFETCH_MANIFEST"),
 		Netrc:        os.Getenv("NETRC"),
 		HFToken:      os.Getenv("HF_TOKEN"),
+		HFEndpoint:   os.Getenv("HF_ENDPOINT"),
+		HFHubOffline: os.Getenv("HF_HUB_OFFLINE"),
 		NetrcDefault: os.Getenv("MODELFETCH_NETRC_DEFAULT"),
 		URLRules:     os.Getenv("MODELFETCH_URL_RULES"),
 		Mirrors:      os.Getenv("MODELFETCH_MIRRORS"),

@@ -157,15 +157,18 @@ func resultsKind(results []fetch.Result) exitKind {
 			continue
 		}
 		k, ok := fetchKinds[fe.Kind]
-		if !ok {
+		switch {
+		case !ok:
 			k = kindFailed
+		case fe.Kind == fetch.KindNetwork && lock.BadReference(r.Err):
+			k = kindManifest // a source names a registry index: pin a child
 		}
 		switch {
 		case k == kindIntegrity:
 			return kindIntegrity
 		case k == kindInterrupted:
 			kind = kindInterrupted
-		case kind == kindOK:
+		case kind == kindOK, k == kindManifest && kind == kindNetwork:
 			kind = k
 		}
 	}
@@ -177,6 +180,7 @@ var lockKinds = map[lock.Outcome]exitKind{
 	lock.OutcomeClean:       kindOK,
 	lock.OutcomeIncomplete:  kindNotLocked,
 	lock.OutcomeUnreachable: kindNetwork,
+	lock.OutcomeReference:   kindManifest,
 	lock.OutcomeIntegrity:   kindIntegrity,
 }
 

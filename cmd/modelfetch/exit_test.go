@@ -90,6 +90,7 @@ func TestLockOutcomesAllMapped(t *testing.T) {
 	assert.Equal(t, 4, lockKind(lock.OutcomeIncomplete).code())
 	assert.Equal(t, 3, lockKind(lock.OutcomeIntegrity).code())
 	assert.Equal(t, 1, lockKind(lock.OutcomeUnreachable).code())
+	assert.Equal(t, 2, lockKind(lock.OutcomeReference).code())
 	assert.Equal(t, 0, lockKind(lock.OutcomeClean).code())
 	assert.Equal(t, kindFailed, lockKind(lock.Outcome(99)))
 }

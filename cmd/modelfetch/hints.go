@@ -6,16 +6,25 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
+	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // statusDownloaded is what lock's progress says of a source it has read.
 const statusDownloaded fetch.Status = "downloaded"
+
+// statusDescribed: lock took a source's values from its metadata (a
+// registry's layer descriptor), with no download.
+const statusDescribed fetch.Status = "described"
 
 // failedNames returns the names of the artifacts that failed with kind (any
 // kind when kind is 0) and whose error lines pass match (nil: all).
@@ -36,7 +45,7 @@ func failedNames(results []fetch.Result, kind fetch.Kind, match func(string) boo
 // sourceHints follow a fetch or cache warm: a source served bad bytes, or the
 // cache could not serve an offline run.
 func sourceHints(results []fetch.Result, o *manifestOptions, env env) []string {
-	var hints []string
+	hints := hubHints(results)
 	names, poisoned := splitByMirror(failedNames(results, fetch.KindIntegrity, nil), results)
 	for _, p := range poisoned {
 		hints = append(hints, fmt.Sprintf("the mirror %s serves other bytes than the manifest records for %s: remove them from it, or leave the mirror out",
@@ -144,7 +153,7 @@ func lockHints(findings []lock.Finding, manifest string, env env) []string {
 		}
 	}
 	m := manifestArg(manifest, env)
-	var hints []string
+	hints := hubFindingHints(findings)
 	if len(changed) > 0 {
 		args := append([]string{"lock"}, m...)
 		for _, n := range changed {
@@ -186,4 +195,111 @@ func command(args ...string) string {
 		q = append(q, a)
 	}
 	return strings.Join(q, " ")
+}
+
+// lockFirst gives the models RequireLocked refused the lock command that
+// records their values, naming the manifest as the run did.
+func lockFirst(err error, file string, env env) error {
+	var ml manifest.ErrorList
+	if errors.As(err, &ml) {
+		h := fmt.Sprintf("run `%s` to record its sha256 and size", command(append([]string{"lock"}, manifestArg(file, env)...)...))
+		for _, e := range ml {
+			if e.Hint != "" {
+				e.Hint = h
+			}
+		}
+	}
+	return err
+}
+
+// missingManifest says where the manifest's name came from when the file
+// does not exist: the default, or MODELFETCH_MANIFEST.
+func missingManifest(err error, file string, env env) error {
+	var ml manifest.ErrorList
+	if !errors.As(err, &ml) || len(ml) != 1 || ml[0].Line != 0 || file != env.defaultManifest() ||
+		!errors.Is(statErr(file), fs.ErrNotExist) {
+		return err
+	}
+	if env.Manifest != "" {
+		ml[0].Hint = fmt.Sprintf("MODELFETCH_MANIFEST names %s; pass -m FILE, or set MODELFETCH_MANIFEST to the manifest", file)
+	} else {
+		ml[0].Hint = fmt.Sprintf("without -m FILE or MODELFETCH_MANIFEST modelfetch reads %s in the current folder; pass -m FILE", file)
+	}
+	return err
+}
+
+// flagHint adds to a flag error the nearest flag of cmd, for a mistyped one,
+// and the help that lists them all.
+func flagHint(cmd *cobra.Command, err error) error {
+	help := fmt.Sprintf("`%s --help` lists the flags", cmd.CommandPath())
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return &usageError{&hinted{err, help}}
+	}
+	name, _, _ = strings.Cut(name, "=")
+	var best []string
+	bestD := 3 // at most two edits away
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Hidden {
+			return
+		}
+		d := levenshtein(name, f.Name)
+		if strings.HasPrefix(f.Name, name) && len(name) >= 3 {
+			d = min(d, 1)
+		}
+		switch {
+		case d < bestD:
+			bestD, best = d, []string{"--" + f.Name}
+		case d == bestD:
+			best = append(best, "--"+f.Name)
+		}
+	})
+	if len(best) > 0 {
+		help = "did you mean " + strings.Join(best, " or ") + "? " + help
+	}
+	return &usageError{&hinted{err, help}}
+}
+
+// levenshtein is the edit distance between a and b, in bytes.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// installFirst follows a mirror push that had no file for some models: the
+// fetch (or cache warm) that makes them, for the same manifest, roots,
+// models and cache.
+func installFirst(o *manifestOptions, cacheDir string, env env) string {
+	m := manifestArg(o.manifest, env)
+	var only, cache []string
+	for _, n := range o.only {
+		only = append(only, "--only", n)
+	}
+	if cacheDir != "" {
+		cache = []string{"--cache", cacheDir}
+	}
+	fetch := slices.Concat(m, cache)
+	if o.out != "" {
+		fetch = append(fetch, "--out", o.out)
+	}
+	for _, d := range o.dirs {
+		fetch = append(fetch, "--dir", d)
+	}
+	warm := slices.Concat([]string{"cache", "warm"}, m, cache, only)
+	return fmt.Sprintf("run `%s` (or `%s`) first", command(slices.Concat(fetch, only)...), command(warm...))
 }

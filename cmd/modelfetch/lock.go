@@ -26,6 +26,7 @@ type lockOptions struct {
 	update      []string
 	firstSource bool
 	maxSize     int64
+	download    bool
 }
 
 func newLockCmd(stderr io.Writer, env env) *cobra.Command {
@@ -42,6 +43,9 @@ against its sources even when complete. A recorded value that no longer
 matches is reported and kept (exit 3) unless --update allows replacing it:
 --update=NAME checks and updates NAME, --update alone every model.
 Every source of a model must serve the same bytes (--first-source skips that).
+An hf:// source's branch or tag is pinned to its commit (the model's pins);
+its LFS files are recorded from the Hub's metadata, without downloading them
+(--download downloads them anyway). --update=NAME moves NAME's pins too.
 --check changes nothing: exit 4 when a value is missing, 3 when a source no
 longer serves what is recorded.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -55,8 +59,19 @@ longer serves what is recorded.`,
 	fs.Lookup("update").NoOptDefVal = "*"
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
 	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
+	fs.BoolVar(&o.download, "download", false, "download and hash hf:// files too, trusting no hub metadata")
 	o.netOptions.addFlags(fs, "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
 	o.outputOptions.addFlags(fs, true, false)
+	help := cmd.HelpFunc()
+	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
+		// pflag writes an optional value as "--update NAME[=*]", which reads
+		// as if "--update NAME" worked; it is "--update" or "--update=NAME".
+		out, b := c.OutOrStdout(), &strings.Builder{}
+		c.SetOut(b)
+		help(c, args)
+		c.SetOut(out)
+		fmt.Fprint(out, strings.Replace(b.String(), "--update NAME[=*]", "--update[=NAME]  ", 1))
+	})
 	return cmd
 }
 
@@ -76,7 +91,7 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	}
 	m, src, err := manifest.ReadFile(o.manifest)
 	if err != nil {
-		return err
+		return missingManifest(err, o.manifest, env)
 	}
 	models, lo, err := o.selection(m, names)
 	if err != nil {
@@ -93,8 +108,10 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 		return &kindError{kind: kindNetwork, err: b}
 	}
 	p := newProgress(stderr, mode, !o.quiet)
-	prober := lock.UnderRules(probeProgress{o.fetcher(env, site, p), p}, site.Site)
-	rep, err := lock.Run(cmd.Context(), prober, models, lo)
+	f := o.fetcher(env, site, p)
+	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
+	lo.Resolver = pinResolvers(hub, func() *fetch.Fetcher { return f })
+	rep, err := lock.Run(cmd.Context(), lock.UnderRules(hub, site.Site), models, lo)
 	p.finish()
 	if err != nil {
 		return err
@@ -138,7 +155,7 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		}
 	}
 	if written > 0 {
-		u.infof(o.quiet, "lock: wrote %d values to %s (%s)", written, o.manifest, nameList(rep.Locked))
+		u.infof(o.quiet, "lock: wrote %s to %s (%s)", plural(written, "value"), o.manifest, nameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
 		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
@@ -182,6 +199,10 @@ func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manif
 		pp.p.drop(m.Name) // the finding says why, once
 		return r, err
 	}
-	pp.p.Done(fetch.Result{Name: m.Name, Status: statusDownloaded, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
+	status := statusDownloaded
+	if r.Described {
+		status = statusDescribed
+	}
+	pp.p.Done(fetch.Result{Name: m.Name, Status: status, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
 	return r, err
 }

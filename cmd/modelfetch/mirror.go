@@ -96,7 +96,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 	}
 	kind := pushKind(pushed, err, missing)
 	code := kind.code()
-	probs := pushProblems(pushed, err, missing)
+	probs := pushProblems(pushed, err, missing, installFirst(&o.manifestOptions, o.cacheDir, env))
 	if o.json {
 		if jerr := writePushJSON(stdout, code, pushed, probs); jerr != nil {
 			return jerr
@@ -115,7 +115,7 @@ func runMirrorPush(ctx context.Context, o *pushOptions, spec string, stdout, std
 
 // pushProblems are mirror push's error lines: each file not pushed, each
 // model without a file, and what stopped the push.
-func pushProblems(r *mirror.PushReport, err error, missing []mirror.Missing) []problem {
+func pushProblems(r *mirror.PushReport, err error, missing []mirror.Missing, hint string) []problem {
 	var out []problem
 	if r != nil {
 		for _, b := range r.Blobs {
@@ -131,7 +131,7 @@ func pushProblems(r *mirror.PushReport, err error, missing []mirror.Missing) []p
 		out = append(out, problem{Message: m.Reason})
 	}
 	if len(missing) > 0 {
-		out[len(out)-1].Hint = "run modelfetch (or modelfetch cache warm) first"
+		out[len(out)-1].Hint = hint
 	}
 	return out
 }

@@ -40,6 +40,8 @@ type netOptions struct {
 	hasMirrors bool
 	mirrors    []mirror.Mirror
 	registry   auth.CredentialFunc
+	// Set by validate from HF_ENDPOINT and HF_TOKEN (hub.go).
+	hub fetch.HubOptions
 }
 
 // addFlags declares the network flags, except those named in skip (a
@@ -54,7 +56,7 @@ func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all.DurationVar(&o.speedTime, "speed-time", time.Minute, "the window --speed-limit is measured over")
 	all.StringVar(&o.cacheDir, "cache", "", "cache folder (env MODELFETCH_CACHE; default ~/.cache/modelfetch)")
 	all.BoolVar(&o.noCache, "no-cache", false, "neither read nor fill the cache")
-	all.BoolVar(&o.offline, "offline", false, "use only the cache; never touch the network")
+	all.BoolVar(&o.offline, "offline", false, "never touch the network: only the cache and file: sources are read")
 	all.StringArrayVar(&o.mirrorFlags, "mirror", nil, "a content-addressed mirror tried before the manifest's URLs: oci://HOST/REPO, oci+http://HOST:PORT/REPO or https://HOST/PATH/{sha256} (repeatable; env MODELFETCH_MIRRORS)")
 	all.BoolVar(&o.mirrorOnly, "mirror-only", false, "never reach the manifest's URLs: mirrors and the cache only")
 	all.StringVar(&o.urlRules, "url-rules", "", "rewrite, allow and block rules for the manifest's URLs, from `FILE` (env MODELFETCH_URL_RULES)")
@@ -90,6 +92,9 @@ func (o *netOptions) validate(env env) error {
 		return usagef("--cache and --no-cache contradict each other")
 	}
 	if _, err := env.netrcDefaultAnyHost(); err != nil {
+		return err
+	}
+	if err := o.loadHub(env); err != nil {
 		return err
 	}
 	return o.loadMirrors(env)
@@ -136,7 +141,8 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 	policy := credentialPolicy(env, site.netrc, site.Hosts())
 	policy.Rules = site.creds
 	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
-	client.Transport = mirror.Transport(client.Transport, o.mirrors, o.registry)
+	registries := site.registries(o.mirrors)
+	client.Transport = mirror.Transport(client.Transport, registries, o.registryCredentials(env, registries))
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,
@@ -150,6 +156,7 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		Mirrors:     o.mirrors,
 		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
+		Hub:         o.hub,
 	})
 }
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
 	"github.com/djok/modelfetch/pkg/fetch"
@@ -25,8 +25,9 @@ const (
 )
 
 // progress is the fetch.Observer the CLI shows. On a terminal it draws one
-// live bar per artifact in flight; on a pipe (docker build, CI) it prints
-// plain lines, at most one per artifact every plainEvery; or nothing.
+// live line per artifact in flight (bars.go); on a pipe (docker build, CI)
+// it prints plain lines, at most one per artifact every plainEvery; or
+// nothing.
 //
 // A source given up while another is left is shown at once, "trying the next
 // source"; the last source's failure is left to the final error lines, so
@@ -37,14 +38,16 @@ type progress struct {
 	// (--progress none); only --quiet drops them.
 	warnings bool
 	w        io.Writer
-	mu       sync.Mutex
-	items    map[string]*item
-	order    []string
-	lines    int // bar lines drawn last time
-	printed  map[string]bool
-	retried  map[string]*retryLines
-	stop     chan struct{}
-	done     chan struct{}
+	// size is the terminal's width and height (0, 0 when unknown).
+	size    func() (int, int)
+	mu      sync.Mutex
+	items   map[string]*item
+	order   []string
+	drawn   []int // the width of each line drawn last, to erase them
+	printed map[string]bool
+	retried map[string]*retryLines
+	stop    chan struct{}
+	done    chan struct{}
 }
 
 // retryLines throttles one artifact's retry lines like its progress lines:
@@ -56,39 +59,62 @@ type retryLines struct {
 
 type item struct {
 	total, n int64
+	served   int64
 	start    time.Time
-	last     time.Time
-	bar      *progressbar.ProgressBar
+	last     time.Time // the last plain line
+	retryAt  time.Time
+	samples  []sample // for the bar's rate
 }
 
-const plainEvery = 5 * time.Second
+// minShownSource: a source shortened below this says too little to show.
+const minShownSource = 16
 
-// newProgress shows the work on models.
+const (
+	plainEvery = 5 * time.Second
+	redrawTick = 150 * time.Millisecond
+)
+
+// newProgress shows the work on models. With bars, w is a terminal whose
+// size is asked for at each redraw.
 func newProgress(w io.Writer, mode progressMode, warnings bool) *progress {
-	p := &progress{mode: mode, warnings: warnings, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{}}
+	p := &progress{mode: mode, warnings: warnings, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{},
+		size: func() (int, int) { return terminalSize(w) }}
 	if mode == progressBar {
 		p.stop, p.done = make(chan struct{}), make(chan struct{})
-		go p.loop()
+		sigs, stop := resizes()
+		go func() {
+			defer stop()
+			p.loop(sigs)
+		}()
 	}
 	return p
+}
+
+// terminalSize is w's size when it is a terminal, else 80 columns.
+func terminalSize(w io.Writer) (width, height int) {
+	if f, ok := w.(*os.File); ok {
+		if width, height, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
+			return width, height
+		}
+	}
+	return 80, 0
 }
 
 func (p *progress) Start(name string, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	it := &item{total: total, start: time.Now(), last: time.Now()}
-	p.items[name] = it
-	if p.mode == progressBar {
-		it.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(io.Discard),
-			progressbar.OptionSetDescription(name),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(0),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionSetRenderBlankState(true),
-		)
-		p.order = append(p.order, name)
+	now := time.Now()
+	p.items[name] = &item{total: total, start: now, last: now}
+	p.forgetOrder(name)
+	p.order = append(p.order, name)
+}
+
+// Served: what the source sent so far, before decoding (fetch.ServedObserver).
+func (p *progress) Served(name string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if it := p.items[name]; it != nil {
+		it.served = n
 	}
 }
 
@@ -100,18 +126,16 @@ func (p *progress) Progress(name string, n int64) {
 		return
 	}
 	it.n = n
-	switch p.mode {
-	case progressBar:
-		_ = it.bar.Set64(n)
-	case progressPlain:
-		if now := time.Now(); now.Sub(it.last) >= plainEvery {
-			it.last = now
-			rate := float64(n) / now.Sub(it.start).Seconds()
-			if it.total > 0 {
-				fmt.Fprintf(p.w, "modelfetch: %s: %s of %s (%d%%), %s/s\n", name, humanSize(n), humanSize(it.total), n*100/it.total, humanSize(int64(rate)))
-			} else {
-				fmt.Fprintf(p.w, "modelfetch: %s: %s, %s/s\n", name, humanSize(n), humanSize(int64(rate)))
-			}
+	if p.mode != progressPlain {
+		return
+	}
+	if now := time.Now(); now.Sub(it.last) >= plainEvery {
+		it.last = now
+		rate := float64(n) / now.Sub(it.start).Seconds()
+		if it.total > 0 {
+			fmt.Fprintf(p.w, "modelfetch: %s: %s of %s (%d%%), %s/s\n", name, humanSize(n), humanSize(it.total), n*100/it.total, humanSize(int64(rate)))
+		} else {
+			fmt.Fprintf(p.w, "modelfetch: %s: %s, %s/s\n", name, humanSize(n), humanSize(int64(rate)))
 		}
 	}
 }
@@ -122,24 +146,29 @@ func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if it := p.items[name]; it != nil {
+		it.retryAt = time.Now().Add(wait)
+	}
 	rl := p.retried[name]
 	if rl == nil {
 		rl = &retryLines{}
 		p.retried[name] = rl
 	}
-	if now := time.Now(); now.Sub(rl.last) < plainEvery {
+	now := time.Now()
+	if now.Sub(rl.last) < plainEvery {
 		rl.hidden++
 		return
-	} else {
-		rl.last = now
 	}
+	rl.last = now
 	more := ""
 	if rl.hidden > 0 {
 		more = fmt.Sprintf(" (and %d more retries since the last line)", rl.hidden)
+		if rl.hidden == 1 {
+			more = " (and 1 more retry since the last line)"
+		}
 		rl.hidden = 0
 	}
-	p.clearBars()
-	fmt.Fprintf(p.w, "modelfetch: %s: %s: retrying in %s: %s%s\n", name, err.Source, wait.Round(time.Millisecond), err.Reason(), more)
+	p.println(fmt.Sprintf("modelfetch: %s: %s: retrying in %s: %s%s", name, err.Source, wait.Round(time.Millisecond), err.Reason(), more))
 }
 
 func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
@@ -148,10 +177,9 @@ func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
 	if !p.warnings || !err.Next {
 		return
 	}
-	p.clearBars()
 	line := name + ": " + oneLine(err)
 	p.printed[line] = true
-	fmt.Fprintf(p.w, "modelfetch: %s; trying the next source\n", line)
+	p.println("modelfetch: " + line + "; trying the next source")
 }
 
 // shown reports whether a failure line was already printed during the run.
@@ -171,9 +199,13 @@ func (p *progress) drop(name string) {
 	p.forget(name)
 }
 
-// forget removes an artifact's bar (the caller holds mu).
+// forget removes an artifact (the caller holds mu).
 func (p *progress) forget(name string) {
 	delete(p.items, name)
+	p.forgetOrder(name)
+}
+
+func (p *progress) forgetOrder(name string) {
 	for i, n := range p.order {
 		if n == name {
 			p.order = append(p.order[:i], p.order[i+1:]...)
@@ -189,18 +221,30 @@ func (p *progress) Done(r fetch.Result) {
 	if p.mode == progressNone {
 		return
 	}
-	p.clearBars()
 	switch r.Status {
 	case fetch.StatusFailed:
 		// Said once, by the error lines at the end.
 	case fetch.StatusUpToDate:
 		if r.Fixed {
-			fmt.Fprintf(p.w, "modelfetch: %s: up to date (mode and owner set again)\n", r.Name)
+			p.println(fmt.Sprintf("modelfetch: %s: up to date (mode and owner set again)", r.Name))
 		} else {
-			fmt.Fprintf(p.w, "modelfetch: %s: up to date\n", r.Name)
+			p.println(fmt.Sprintf("modelfetch: %s: up to date", r.Name))
 		}
 	default:
-		fmt.Fprintf(p.w, "modelfetch: %s: %s %s from %s in %.1fs\n", r.Name, r.Status, humanSize(r.Size), dash(r.Source), r.Duration.Seconds())
+		head := fmt.Sprintf("modelfetch: %s: %s %s", r.Name, r.Status, humanSize(r.Size))
+		tail := fmt.Sprintf(" in %.1fs", r.Duration.Seconds())
+		from := " from " + dash(r.Source)
+		if p.mode == progressBar {
+			// Among the bars, a line that fits: the source shortened, or
+			// left to the summary.
+			width, _ := p.size()
+			room := width - 1 - utf8.RuneCountInString(head+tail+" from ")
+			from = " from " + shorten(dash(r.Source), room)
+			if room < minShownSource {
+				from = ""
+			}
+		}
+		p.println(head + from + tail)
 	}
 }
 
@@ -209,36 +253,64 @@ func oneLine(err error) string {
 	return s
 }
 
-// clearBars erases the bars drawn last (the caller holds mu).
-func (p *progress) clearBars() {
-	if p.mode != progressBar || p.lines == 0 {
-		return
-	}
-	fmt.Fprintf(p.w, "\x1b[%dA\x1b[J", p.lines)
-	p.lines = 0
+// println prints a line above the bars (the caller holds mu): the bars are
+// erased first and drawn again at the next tick.
+func (p *progress) println(line string) {
+	width, _ := p.size()
+	fmt.Fprint(p.w, p.erase(width)+line+"\n")
 }
 
-func (p *progress) loop() {
+// erase returns what erases the lines drawn last, at the terminal's width
+// now (the caller holds mu), leaving the cursor where the first one began.
+// It returns to the start of the line first (the terminal echoes ^C where
+// the cursor is), and erases row by row, upwards: erasing "to the end of the
+// screen" from its top corner is a clear screen, which tmux and others
+// scroll into the history.
+func (p *progress) erase(width int) string {
+	if p.mode != progressBar || len(p.drawn) == 0 {
+		return ""
+	}
+	rows := rowsUp(p.drawn, width)
+	p.drawn = p.drawn[:0]
+	return "\r" + strings.Repeat("\x1b[1A\x1b[2K", rows)
+}
+
+// redraw draws every artifact in flight, in one write (the caller holds mu).
+func (p *progress) redraw(now time.Time) {
+	width, height := p.size()
+	rows := make([]row, 0, len(p.order))
+	for _, name := range p.order {
+		it := p.items[name]
+		it.samples = addSample(it.samples, now, it.n)
+		rows = append(rows, row{name: name, total: it.total, n: it.n, served: it.served, rate: rateOf(it.samples), retryAt: it.retryAt})
+	}
+	var b strings.Builder
+	b.WriteString(p.erase(width))
+	for _, l := range frame(rows, width, height, now) {
+		b.WriteString(l + "\n")
+		p.drawn = append(p.drawn, utf8.RuneCountInString(l))
+	}
+	fmt.Fprint(p.w, b.String())
+}
+
+func (p *progress) loop(resized <-chan os.Signal) {
 	defer close(p.done)
-	t := time.NewTicker(150 * time.Millisecond)
+	t := time.NewTicker(redrawTick)
 	defer t.Stop()
 	for {
 		select {
 		case <-p.stop:
 			return
 		case <-t.C:
-			p.mu.Lock()
-			p.clearBars()
-			for _, name := range p.order {
-				fmt.Fprintf(p.w, "\x1b[2K%s\n", p.items[name].bar.String())
-				p.lines++
-			}
-			p.mu.Unlock()
+		case <-resized:
 		}
+		p.mu.Lock()
+		p.redraw(time.Now())
+		p.mu.Unlock()
 	}
 }
 
-// finish stops drawing and erases the bars, before the summary.
+// finish stops drawing and erases the bars, before the summary or the error.
 func (p *progress) finish() {
 	if p.mode != progressBar {
 		return
@@ -246,6 +318,7 @@ func (p *progress) finish() {
 	close(p.stop)
 	<-p.done
 	p.mu.Lock()
-	p.clearBars()
+	width, _ := p.size()
+	fmt.Fprint(p.w, p.erase(width))
 	p.mu.Unlock()
 }

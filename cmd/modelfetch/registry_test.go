@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/djok/modelfetch/internal/testsrv"
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // The registry mirror journey (registry.txtar) runs against Debian's real
@@ -29,10 +29,7 @@ func registryInstalled() (bool, error) {
 	if testsrv.RegistryBinary() != "" && testsrv.HtpasswdBinary() != "" {
 		return true, nil
 	}
-	if os.Getenv("CI") == "true" {
-		return false, fmt.Errorf("docker-registry or htpasswd is not installed, and CI must run the registry journey (apt-get install docker-registry apache2-utils)")
-	}
-	return false, nil
+	return false, testutil.MissingErr("docker-registry or htpasswd is not installed (apt-get install docker-registry apache2-utils): the registry journey needs them")
 }
 
 // registry NAME [USER:PASSWORD] starts a registry (with htpasswd basic auth

@@ -29,7 +29,9 @@ mirrors, as --mirror), DOCKER_CONFIG (the folder of the config.json registry
 credentials come from; default ~/.docker), the proxy variables,
 ~/.netrc (or NETRC) and HF_TOKEN (for huggingface.co and hf.co). The netrc
 default entry goes only over https to hosts the manifest names;
-MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
+MODELFETCH_NETRC_DEFAULT=any sends it to every https host. hf:// sources are
+read from HF_ENDPOINT (default https://huggingface.co), with HF_TOKEN over
+https to that host only; HF_HUB_OFFLINE=1 means --offline.`,
 		Version:       version,
 		Args:          knownCommand,
 		SilenceErrors: true,
@@ -41,12 +43,13 @@ MODELFETCH_NETRC_DEFAULT=any sends it to every https host.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetVersionTemplate(versionText())
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(flagHint)
 	opts.addFlags(root.Flags(), env)
 	root.AddCommand(
 		newFetchCmd(stdout, stderr, env),
 		newVerifyCmd(stdout, stderr, env),
 		newLockCmd(stderr, env),
+		newAddCmd(stderr, env),
 		newCacheCmd(stdout, stderr, env),
 		newMirrorCmd(stdout, stderr, env),
 		newVersionCmd(stdout),
@@ -113,10 +116,15 @@ func (o *manifestOptions) addFlags(fs *pflag.FlagSet, env env, verb string, root
 }
 
 // load reads the manifest and applies --out and --dir.
-func (o *manifestOptions) load() (*manifest.Manifest, []*manifest.Model, error) {
+func (o *manifestOptions) load(env env) (*manifest.Manifest, []*manifest.Model, error) {
 	m, err := manifest.Load(o.manifest)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, missingManifest(err, o.manifest, env)
+	}
+	for _, d := range o.dirs {
+		if name, _, _ := strings.Cut(d, "="); name == manifest.DefaultDir && o.out != "" {
+			return nil, nil, usagef("--out and --dir %s= both set the root %q: give one", name, name)
+		}
 	}
 	if o.out != "" {
 		if err := m.SetDir(manifest.DefaultDir, o.out); err != nil {
@@ -172,7 +180,7 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 	case o.mirrorPush && o.offline:
 		return nil, nil, usagef("--mirror-push and --offline contradict each other: a push needs the network")
 	}
-	m, models, owner, err := o.manifestOptions.selected(o.owner)
+	m, models, owner, err := o.manifestOptions.selected(o.owner, env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,7 +202,7 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 // targets resolves where each selected model goes, as the manifest names
 // its sources (verify: no network, so no url rules).
 func (o *manifestOptions) targets(env env) (*manifest.Manifest, []fetch.Target, error) {
-	m, models, owner, err := o.selected("")
+	m, models, owner, err := o.selected("", env)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -204,7 +212,7 @@ func (o *manifestOptions) targets(env env) (*manifest.Manifest, []fetch.Target, 
 
 // selected loads the manifest and the models asked for, each fully locked;
 // ownerFlag is --owner ("" for none).
-func (o *manifestOptions) selected(ownerFlag string) (*manifest.Manifest, []*manifest.Model, *manifest.Owner, error) {
+func (o *manifestOptions) selected(ownerFlag string, env env) (*manifest.Manifest, []*manifest.Model, *manifest.Owner, error) {
 	var owner *manifest.Owner
 	if ownerFlag != "" {
 		var err error
@@ -212,12 +220,12 @@ func (o *manifestOptions) selected(ownerFlag string) (*manifest.Manifest, []*man
 			return nil, nil, nil, &usageError{fmt.Errorf("--owner: %w", err)}
 		}
 	}
-	m, models, err := o.load()
+	m, models, err := o.load(env)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if err := m.RequireLocked(models); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, lockFirst(err, o.manifest, env)
 	}
 	return m, models, owner, nil
 }
@@ -236,7 +244,7 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 		urls:  o.netOptions.withMirrors(site.URLs(), targetModels(targets)),
 		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
 	if o.dryRun {
-		results := o.fetcher(env, site, nil).DryRun(cmd.Context(), targets)
+		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
 		if !o.json && !o.quiet {
 			site.describe(&ui{stderr: stderr}, targetModels(targets), rep.urls)
 		}
@@ -260,4 +268,17 @@ func targetModels(targets []fetch.Target) []*manifest.Model {
 		out[i] = t.Model
 	}
 	return out
+}
+
+// statusBlocked is what a dry run says of a model the url rules leave no
+// URL to: the real run fails on it.
+const statusBlocked fetch.Status = "blocked"
+
+func markBlocked(results []fetch.Result, site *sitePlan) []fetch.Result {
+	for i, r := range results {
+		if p := site.Plans[r.Name]; p != nil && len(p.Candidates) == 0 && len(p.Blocked) > 0 {
+			results[i].Status, results[i].Source = statusBlocked, ""
+		}
+	}
+	return results
 }

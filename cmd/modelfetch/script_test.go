@@ -72,6 +72,11 @@ func TestScripts(t *testing.T) {
 			"registry":     cmdRegistry,
 			"registryblob": cmdRegistryBlob,
 			"faultfront":   cmdFaultFront,
+			// The registry sources journey (oci_test.go).
+			"ocipush":  cmdOCIPush,
+			"ociindex": cmdOCIIndex,
+			// The Hugging Face Hub journey (hub_test.go).
+			"hub": cmdHub,
 		},
 	})
 }
@@ -85,7 +90,7 @@ func cmdMF(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	cmd := exec.Command("modelfetch", args[1:]...)
 	cmd.Dir = ts.MkAbs(".")
-	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "MODELFETCH_CACHE", "MODELFETCH_MANIFEST", "XDG_CACHE_HOME", "NETRC", "HF_TOKEN", "MODELFETCH_NETRC_DEFAULT", "SSL_CERT_FILE", "GOCOVERDIR", "MODELFETCH_URL_RULES", "PROXY_TOKEN", "MODELFETCH_MIRRORS", "DOCKER_CONFIG"} {
+	for _, k := range []string{"PATH", "HOME", "TMPDIR", "WORK", "MODELFETCH_CACHE", "MODELFETCH_MANIFEST", "XDG_CACHE_HOME", "NETRC", "HF_TOKEN", "MODELFETCH_NETRC_DEFAULT", "SSL_CERT_FILE", "GOCOVERDIR", "MODELFETCH_URL_RULES", "PROXY_TOKEN", "MODELFETCH_MIRRORS", "DOCKER_CONFIG", "HF_ENDPOINT", "HF_HUB_OFFLINE"} {
 		if v := ts.Getenv(k); v != "" {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}

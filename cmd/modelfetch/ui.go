@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -120,7 +122,7 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 			return err
 		}
 	} else if !r.out.quiet {
-		u.summary(results, dry)
+		u.summary(results, r.command, dry)
 	}
 	if !r.out.quiet {
 		for _, res := range results {
@@ -157,34 +159,92 @@ func statusText(s fetch.Status) string {
 	return string(s)
 }
 
-// summary prints a table: artifact, size, status, source, time, throughput.
-func (u *ui) summary(results []fetch.Result, dry bool) {
+// summary prints a table: artifact, size, status, source, time and
+// throughput, in installed bytes per second as the live progress counts
+// them (verify: artifact, size and status; it reads no source).
+func (u *ui) summary(results []fetch.Result, command string, dry bool) {
 	if len(results) == 0 {
 		fmt.Fprintln(u.stderr, "modelfetch: nothing to do: no models selected")
 		return
 	}
 	tw := tabwriter.NewWriter(u.stderr, 0, 4, 2, ' ', 0)
-	if dry {
+	defer tw.Flush()
+	switch {
+	case dry:
 		fmt.Fprintln(tw, "artifact\tsize\twould\tdestination\tsource")
 		for _, r := range results {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), r.Dest, dash(r.Source))
 		}
-		tw.Flush()
+	case command == "verify":
+		fmt.Fprintln(tw, "artifact\tsize\tstatus")
+		for _, r := range results {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status))
+		}
+	default:
+		rows := [][]string{{"artifact", "size", "status", "source", "time", "throughput"}}
+		for _, r := range results {
+			rate := "-"
+			moved := r.Status == fetch.StatusInstalled || r.Status == fetch.StatusFromCache || r.Status == fetch.StatusWarmed
+			if moved && r.Size > 0 && r.Duration > 0 {
+				rate = humanSize(int64(float64(r.Size)/r.Duration.Seconds())) + "/s"
+			}
+			rows = append(rows, []string{r.Name, humanSize(r.Size), statusText(r.Status), dash(r.Source), fmt.Sprintf("%.1fs", r.Duration.Seconds()), rate})
+		}
+		fitColumn(rows, 3, ttyWidth(u.stderr))
+		for _, row := range rows {
+			fmt.Fprintln(tw, strings.Join(row, "\t"))
+		}
+	}
+}
+
+// minSourceWidth is as far as a source is shortened to fit a terminal.
+const minSourceWidth = 24
+
+// fitColumn shortens the cells of column col, in the middle (a URL's host
+// and file name stay), so that the table's lines fit a terminal width
+// columns wide (0: not a terminal, nothing shortened; a log keeps whole
+// URLs). It gives up at minSourceWidth: a table of long names still wraps.
+func fitColumn(rows [][]string, col, width int) {
+	if width <= 0 || len(rows) == 0 {
 		return
 	}
-	fmt.Fprintln(tw, "artifact\tsize\tstatus\tsource\ttime\tthroughput")
-	for _, r := range results {
-		rate := "-"
-		switch {
-		case r.Status == fetch.StatusFailed:
-		case r.Served > 0 && r.Duration > 0:
-			rate = humanSize(int64(float64(r.Served)/r.Duration.Seconds())) + "/s"
-		case r.Status == fetch.StatusFromCache && r.Duration > 0 && r.Size > 0:
-			rate = humanSize(int64(float64(r.Size)/r.Duration.Seconds())) + "/s"
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.1fs\t%s\n", r.Name, humanSize(r.Size), statusText(r.Status), dash(r.Source), r.Duration.Seconds(), rate)
 	}
-	tw.Flush()
+	line := 2 * (len(widths) - 1)
+	for _, w := range widths {
+		line += w
+	}
+	excess := line - (width - 1)
+	if excess <= 0 {
+		return
+	}
+	target := max(widths[col]-excess, minSourceWidth)
+	for _, row := range rows[1:] {
+		if utf8.RuneCountInString(row[col]) > target {
+			row[col] = shorten(row[col], target)
+		}
+	}
+}
+
+// ttyWidth is w's width when it is a terminal, else 0.
+func ttyWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok && isTerminal(f) {
+		width, _ := terminalSize(f)
+		return width
+	}
+	return 0
+}
+
+// plural is "1 blob", "2 blobs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func dash(s string) string {

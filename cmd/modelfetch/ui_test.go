@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -149,4 +150,35 @@ func TestErrorsInFileOrderWithTheirHints(t *testing.T) {
 func TestSpeedLimitZeroMeansOff(t *testing.T) {
 	assert.Equal(t, int64(-1), speedOption(0))
 	assert.Equal(t, int64(4096), speedOption(4096))
+}
+
+// The summary's throughput counts installed bytes, as the live progress
+// does: a 5 MB model served as 11.5 kB of xz took one second, 5.0 MB/s.
+func TestSummaryThroughputCountsInstalledBytes(t *testing.T) {
+	var stderr bytes.Buffer
+	rep := reporter{stdout: &bytes.Buffer{}, stderr: &stderr, command: "fetch"}
+	require.NoError(t, rep.report([]fetch.Result{{Name: "x", Status: fetch.StatusInstalled, Size: 5_000_000, Served: 11_500,
+		Source: "https://h/x.xz", Duration: time.Second}}, false))
+	assert.Contains(t, stderr.String(), " 5.0 MB/s\n")
+	assert.NotContains(t, stderr.String(), "11.5 kB/s")
+}
+
+// On a terminal the summary's sources are shortened in the middle so its
+// lines fit; in a log (width 0) they stay whole.
+func TestSummaryFitsTheTerminal(t *testing.T) {
+	src := "file:///home/someone/work/modelfetch/examples/demo/files/shape_predictor_standin.dat.bz2"
+	rows := func() [][]string {
+		return [][]string{{"artifact", "size", "status", "source", "time", "throughput"},
+			{"shape-predictor", "300.0 kB", "installed", src, "0.0s", "3.9 MB/s"}}
+	}
+	r := rows()
+	fitColumn(r, 3, 0)
+	assert.Equal(t, src, r[1][3])
+	r = rows()
+	fitColumn(r, 3, 80)
+	line := strings.Join(r[1], "  ")
+	assert.Less(t, utf8.RuneCountInString(line), 80, line)
+	assert.True(t, strings.HasPrefix(r[1][3], "file:///"), r[1][3])
+	assert.True(t, strings.HasSuffix(r[1][3], ".bz2"), r[1][3])
+	assert.Contains(t, r[1][3], "…")
 }

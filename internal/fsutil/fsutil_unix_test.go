@@ -11,20 +11,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// within runs f and fails the test if it has not returned in time, so a
-// regression that blocks (an open of a FIFO) fails instead of hanging.
-func within(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
-	}
-}
+	"github.com/djok/modelfetch/internal/testutil"
+)
 
 func TestOpenRegularNeverBlocksOnAFIFO(t *testing.T) {
 	dir := t.TempDir()
@@ -32,7 +21,7 @@ func TestOpenRegularNeverBlocksOnAFIFO(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644))
 	for _, flag := range []int{os.O_RDONLY, os.O_WRONLY, os.O_RDWR | os.O_CREATE} {
 		var err error
-		within(t, 5*time.Second, func() { _, err = OpenRegular(root, "fifo", flag, 0o644) })
+		testutil.Within(t, 5*time.Second, func() { _, err = OpenRegular(root, "fifo", flag, 0o644) })
 		assert.ErrorIs(t, err, ErrNotRegular)
 	}
 }
@@ -44,7 +33,7 @@ func TestRemoveStaleTempsLeavesSpecialFiles(t *testing.T) {
 	require.NoError(t, syscall.Mkfifo(fifo, 0o644))
 	var n int
 	var err error
-	within(t, 5*time.Second, func() { n, err = RemoveStaleTempsTree(root, ".") })
+	testutil.Within(t, 5*time.Second, func() { n, err = RemoveStaleTempsTree(root, ".") })
 	require.NoError(t, err)
 	assert.Zero(t, n)
 	_, err = os.Lstat(fifo)

@@ -15,22 +15,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/djok/modelfetch/internal/testutil"
 	"github.com/djok/modelfetch/pkg/digest"
 )
-
-// within runs f and fails the test if it has not returned in time, so a
-// regression that blocks (an open of a FIFO, a read of /dev/zero) fails
-// instead of hanging the suite.
-func within(t *testing.T, d time.Duration, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { defer close(done); f() }()
-	select {
-	case <-done:
-	case <-time.After(d):
-		t.Fatalf("still blocked after %v", d)
-	}
-}
 
 // layout makes the cache folders, as a run that wrote to it would have.
 func layout(t *testing.T) *Cache {
@@ -69,7 +56,7 @@ func TestDamagedBlobIsAMiss(t *testing.T) {
 			d := digest.Of([]byte("model bytes"))
 			require.NoError(t, mk(c.BlobPath(d)))
 			assert.False(t, c.Has(d))
-			within(t, 5*time.Second, func() {
+			testutil.Within(t, 5*time.Second, func() {
 				f, err := c.Open(d)
 				if f != nil {
 					f.Close()
@@ -79,7 +66,7 @@ func TestDamagedBlobIsAMiss(t *testing.T) {
 			})
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			within(t, 6*time.Second, func() {
+			testutil.Within(t, 6*time.Second, func() {
 				assert.ErrorIs(t, c.Verify(ctx, d), ErrDamaged)
 				ok, err := c.Check(ctx, d, 11)
 				assert.NoError(t, err)
@@ -112,7 +99,7 @@ func TestClaimFileFIFODoesNotHang(t *testing.T) {
 	})
 	var unlock func()
 	var err error
-	within(t, 5*time.Second, func() { unlock, err = c.Claim(context.Background(), d) })
+	testutil.Within(t, 5*time.Second, func() { unlock, err = c.Claim(context.Background(), d) })
 	require.NoError(t, err)
 	defer unlock()
 	fi, err := os.Lstat(lock)
@@ -297,7 +284,7 @@ func TestClaimSurvivesCleanOfItsFile(t *testing.T) {
 	_, err = c.Clean() // may remove the file before the waiter locks it
 	require.NoError(t, err)
 	var unlock2 func()
-	within(t, 5*time.Second, func() { unlock2 = <-got })
+	testutil.Within(t, 5*time.Second, func() { unlock2 = <-got })
 	defer unlock2()
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()

@@ -5,17 +5,21 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	dbzip2 "github.com/dsnet/compress/bzip2"
 	"io"
 	"math"
 	"math/rand/v2"
-	"os/exec"
 	"sync"
 	"testing"
+
+	dbzip2 "github.com/dsnet/compress/bzip2"
+
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // The bzip2 stage alone: Go's single-threaded decoder against the parallel
-// one modelfetch uses. Run: go test -bench Bzip2 ./pkg/decompress
+// one modelfetch uses. Run: go test -bench Bzip2 ./pkg/decompress. The
+// streams are the bzip2 program's, as the files served are (without it the
+// benchmarks are skipped, or fail under CI=true).
 func benchmarkBzip2(b *testing.B, data, c []byte, o Options) {
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
@@ -33,12 +37,12 @@ func benchmarkBzip2(b *testing.B, data, c []byte, o Options) {
 
 func BenchmarkBzip2Serial(b *testing.B) {
 	data := payload(16<<20, 12)
-	benchmarkBzip2(b, data, Bzip2Fixture(b, data), Options{Serial: true})
+	benchmarkBzip2(b, data, testutil.Bzip2Program(b, data, 1), Options{Serial: true})
 }
 
 func BenchmarkBzip2Parallel(b *testing.B) {
 	data := payload(16<<20, 12)
-	benchmarkBzip2(b, data, Bzip2Fixture(b, data), Options{})
+	benchmarkBzip2(b, data, testutil.Bzip2Program(b, data, 1), Options{})
 }
 
 // floats returns n bytes that look like a trained model's float32 weights,
@@ -57,16 +61,24 @@ func floats(n int, seed uint64) []byte {
 	return out[:n]
 }
 
-var floatsFixture = sync.OnceValues(func() ([]byte, []byte) {
-	data := floats(32<<20, 3)
-	cmd := exec.Command("bzip2", "-c", "-9")
-	cmd.Stdin = bytes.NewReader(data)
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, nil
+// floatsFixture returns 32 MiB of floats and their bzip2 -9 stream, made
+// once.
+func floatsFixture(b *testing.B) ([]byte, []byte) {
+	testutil.Tool(b, "bzip2")
+	floatsOnce.Do(func() {
+		floatsOnce.data = floats(32<<20, 3)
+		floatsOnce.c = testutil.Bzip2Program(b, floatsOnce.data, 9)
+	})
+	if floatsOnce.c == nil {
+		b.Fatal("bzip2 -9 failed")
 	}
-	return data, out
-})
+	return floatsOnce.data, floatsOnce.c
+}
+
+var floatsOnce struct {
+	sync.Once
+	data, c []byte
+}
 
 // BenchmarkBzip2Floats decodes 32 MiB of model-like floats compressed with
 // bzip2 -9 (20.4 MB, 38 blocks), the dlib stand-in's kind of data. On the
@@ -75,25 +87,13 @@ var floatsFixture = sync.OnceValues(func() ([]byte, []byte) {
 // file through bench/bz2dec takes 0.50-0.63 s (1.18-1.71 s before),
 // lbzip2 -d -n2 0.73-0.88 s, lbzip2 -d -n1 1.29-1.73 s.
 func BenchmarkBzip2Floats(b *testing.B) {
-	if _, err := exec.LookPath("bzip2"); err != nil {
-		b.Skip("bzip2 not installed")
-	}
-	data, c := floatsFixture()
-	if c == nil {
-		b.Fatal("bzip2 -9 failed")
-	}
+	data, c := floatsFixture(b)
 	benchmarkBzip2(b, data, c, Options{})
 }
 
 // floatsBlocks scans the first n blocks of the floats fixture.
 func floatsBlocks(b *testing.B, n int) []*bzBlock {
-	if _, err := exec.LookPath("bzip2"); err != nil {
-		b.Skip("bzip2 not installed")
-	}
-	_, c := floatsFixture()
-	if c == nil {
-		b.Fatal("bzip2 -9 failed")
-	}
+	_, c := floatsFixture(b)
 	sc := bzScanner{in: bufio.NewReader(bytes.NewReader(c))}
 	var blocks []*bzBlock
 	for len(blocks) < n {

@@ -3,13 +3,15 @@ package decompress
 import (
 	"bufio"
 	"bytes"
+	"fmt"
 	"io"
 	"math/rand/v2"
-	"os/exec"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // scanBlocks cuts a bzip2 stream into blocks with the scanner.
@@ -50,22 +52,22 @@ func decodeBlock(b *bzBlock, reference bool) ([]byte, error) {
 	return out, nil
 }
 
-func bzip2Level(t testing.TB, data []byte, level string) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("bzip2"); err != nil {
-		t.Skip("bzip2 not installed")
-	}
-	cmd := exec.Command("bzip2", "-c", "-"+level)
-	cmd.Stdin = bytes.NewReader(data)
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	return out
+// bzEncoders make the tests' bzip2 streams: dsnet/compress's encoder, in
+// Go, on any machine, and the bzip2 program, which lays out its blocks its
+// own way (prefix tables fitted to the data), skipped without it outside CI.
+var bzEncoders = []struct {
+	name string
+	enc  func(t testing.TB, data []byte, level int) []byte
+}{
+	{"go", testutil.Bzip2},
+	{"bzip2", testutil.Bzip2Program},
 }
 
 // blockInputs are data that reach every path of the block decoder: all 256
 // byte values (move-to-front indices past 16 and up to 255), long runs (the
 // first run-length stage's counts, up to 255, and the second's RUNA/RUNB
-// runs), runs of exactly 4, a block of one byte value, the model-like floats.
+// runs), runs of exactly 4, a block of one byte value, the model-like floats,
+// a block that repeats a string (its inverse BWT is several cycles).
 func blockInputs() map[string][]byte {
 	r := rand.New(rand.NewPCG(5, 5))
 	random := make([]byte, 300_000)
@@ -88,60 +90,78 @@ func blockInputs() map[string][]byte {
 		"one":     {7},
 		"floats":  floats(1_000_000, 9),
 		"letters": payload(300_000, 3),
+		"repeat":  bytes.Repeat(random[:1000], 300),
 	}
 }
 
+// blockInput is one of blockInputs, by name: a name that is not there fails
+// the test rather than giving it nothing to check.
+func blockInput(t testing.TB, name string) []byte {
+	t.Helper()
+	data, ok := blockInputs()[name]
+	require.True(t, ok, "no block input %q", name)
+	return data
+}
+
 // The block decoder gives the bytes dsnet/compress gives, for every block of
-// streams made by bzip2 at levels 1 and 9, without falling back.
+// streams made at levels 1 and 9 by both encoders and of the fixtures that
+// bzip2 made, without falling back.
 func TestBzip2BlockDecoderMatchesReference(t *testing.T) {
-	for name, data := range blockInputs() {
-		for _, level := range []string{"1", "9"} {
-			t.Run(name+"/"+level, func(t *testing.T) {
-				var got []byte
-				for _, b := range scanBlocks(t, bzip2Level(t, data, level)) {
-					_, err := new(bzDec).decode(b.stream, b.bits, b.level)
-					require.NoError(t, err, "the block decoder left a valid block to the reference")
-					out, err := decodeBlock(b, false)
-					require.NoError(t, err)
-					want, err := decodeBlock(b, true)
-					require.NoError(t, err)
-					require.True(t, bytes.Equal(want, out), "block decodes differently")
-					got = append(got, out...)
+	for _, e := range bzEncoders {
+		t.Run(e.name, func(t *testing.T) {
+			if e.name == "bzip2" {
+				testutil.Tool(t, "bzip2") // once, not for every input
+			}
+			for name, data := range blockInputs() {
+				for _, level := range []int{1, 9} {
+					t.Run(fmt.Sprintf("%s/%d", name, level), func(t *testing.T) {
+						assert.True(t, bytes.Equal(data, decodeOwnBlocks(t, e.enc(t, data, level))))
+					})
 				}
-				assert.True(t, bytes.Equal(data, got))
-			})
+			}
+		})
+	}
+	for _, f := range bzFixtures {
+		if f.err == "" {
+			t.Run(f.name, func(t *testing.T) { decodeOwnBlocks(t, readFixture(t, f.name)) })
 		}
 	}
+}
+
+// decodeOwnBlocks decodes each block of the bzip2 stream c with the block
+// decoder, checks that it did not leave the block to the reference and that
+// the reference decodes it alike, and returns the blocks' bytes.
+func decodeOwnBlocks(t *testing.T, c []byte) []byte {
+	t.Helper()
+	var got []byte
+	for _, b := range scanBlocks(t, c) {
+		_, err := new(bzDec).decode(b.stream, b.bits, b.level)
+		require.NoError(t, err, "the block decoder left a valid block to the reference")
+		out, err := decodeBlock(b, false)
+		require.NoError(t, err)
+		want, err := decodeBlock(b, true)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, out), "block decodes differently")
+		got = append(got, out...)
+	}
+	return got
 }
 
 // A damaged block is refused by the block decoder exactly when the
 // reference refuses it, and otherwise decodes to the same bytes.
 func TestBzip2BlockDecoderDamage(t *testing.T) {
-	inputs := blockInputs()
 	r := rand.New(rand.NewPCG(8, 8))
-	for _, name := range []string{"random", "runs", "fours", "letters", "floats"} {
-		blocks := scanBlocks(t, bzip2Level(t, inputs[name][:min(len(inputs[name]), 150_000)], "2"))
+	for _, name := range []string{"random", "runs", "fours", "letters", "floats", "multistream.bz2"} {
+		var c []byte
+		if name == "multistream.bz2" { // blocks as bzip2 makes them
+			c = readFixture(t, name)
+		} else {
+			data := blockInput(t, name)
+			c = testutil.Bzip2(t, data[:min(len(data), 150_000)], 2)
+		}
+		blocks := scanBlocks(t, c)
 		for range 25 {
-			b := blocks[r.IntN(len(blocks))]
-			s := append([]byte{}, b.stream...)
-			bits := b.bits
-			switch r.IntN(3) {
-			case 0: // a flipped bit, mostly in the header and tables
-				at := 8*bzHead + min(r.IntN(2000), b.bits-1)
-				if r.IntN(2) == 0 {
-					at = 8*bzHead + r.IntN(b.bits)
-				}
-				s[at/8] ^= 0x80 >> (at % 8)
-			case 1: // bytes overwritten
-				at := bzHead + r.IntN(len(s)-bzHead)
-				for i := at; i < min(len(s), at+1+r.IntN(8)); i++ {
-					s[i] = byte(r.Uint32())
-				}
-			case 2: // a wrong length
-				bits += r.IntN(40) - 20
-				bits = max(bits, 0)
-			}
-			d := &bzBlock{stream: s, bits: bits, level: b.level, crc: b.crc}
+			d := damage(r, blocks[r.IntN(len(blocks))])
 			want, werr := decodeBlock(d, true)
 			got, gerr := decodeBlock(d, false)
 			require.Equal(t, werr == nil, gerr == nil, "%s: reference %v, block decoder %v", name, werr, gerr)
@@ -150,6 +170,30 @@ func TestBzip2BlockDecoderDamage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// damage returns a copy of b with a bit flipped, bytes overwritten or a
+// wrong length.
+func damage(r *rand.Rand, b *bzBlock) *bzBlock {
+	s := append([]byte{}, b.stream...)
+	bits := b.bits
+	switch r.IntN(3) {
+	case 0: // a flipped bit, mostly in the header and tables
+		at := 8*bzHead + min(r.IntN(2000), b.bits-1)
+		if r.IntN(2) == 0 {
+			at = 8*bzHead + r.IntN(b.bits)
+		}
+		s[at/8] ^= 0x80 >> (at % 8)
+	case 1: // bytes overwritten
+		at := bzHead + r.IntN(len(s)-bzHead)
+		for i := at; i < min(len(s), at+1+r.IntN(8)); i++ {
+			s[i] = byte(r.Uint32())
+		}
+	case 2: // a wrong length
+		bits += r.IntN(40) - 20
+		bits = max(bits, 0)
+	}
+	return &bzBlock{stream: s, bits: bits, level: b.level, crc: b.crc}
 }
 
 // The two walks of the inverse BWT meet when the links form one cycle, or
@@ -198,12 +242,10 @@ func TestBzip2WalkMeets(t *testing.T) {
 // FuzzBzip2Block: on any block, the block decoder (with its fallback)
 // accepts exactly what dsnet/compress accepts, with the same bytes.
 func FuzzBzip2Block(f *testing.F) {
-	if _, err := exec.LookPath("bzip2"); err == nil {
-		for _, b := range scanBlocks(f, bzip2Level(f, payload(30_000, 4), "1")) {
-			f.Add(b.stream[bzHead:bzHead+(b.bits+7)/8], uint8(b.bits%8))
-		}
-		for _, b := range scanBlocks(f, bzip2Level(f, blockInputs()["runs"][:20_000], "1")) {
-			f.Add(b.stream[bzHead:bzHead+(b.bits+7)/8], uint8(b.bits%8))
+	// More seeds, blocks as bzip2 makes them, are in testdata/fuzz.
+	for _, data := range [][]byte{payload(30_000, 4), blockInput(f, "runs")[:20_000]} {
+		for _, b := range scanBlocks(f, testutil.Bzip2(f, data, 1)) {
+			f.Add(b.stream[bzHead:bzHead+(b.bits+7)/8], uint8(-b.bits&7)) // cut: the padding bits
 		}
 	}
 	f.Fuzz(func(t *testing.T, in []byte, cut uint8) {
@@ -239,20 +281,39 @@ func TestBzip2WalkInPieces(t *testing.T) {
 		pieces bool
 	}{
 		{"floats", floats(1_000_000, 9), true},
-		{"random", blockInputs()["random"], true},
-		{"repeat", blockInputs()["repeat"], false},
+		{"random", blockInput(t, "random"), true},
+		{"repeat", blockInput(t, "repeat"), false},
 		{"small", payload(50_000, 2), false},
 	} {
-		for _, b := range scanBlocks(t, bzip2Level(t, c.data, "9")) {
-			d := new(bzDec)
-			run, err := d.decode(b.stream, b.bits, b.level)
-			require.NoError(t, err, c.name)
-			assert.Equal(t, c.pieces, d.lf == nil, c.name)
-			got, err := io.ReadAll(run)
-			require.NoError(t, err, c.name)
-			want, err := decodeBlock(b, true)
-			require.NoError(t, err, c.name)
-			require.True(t, bytes.Equal(want, got), c.name)
-		}
+		checkWalks(t, c.name, testutil.Bzip2(t, c.data, 9), c.data, []bool{c.pieces})
+	}
+	// bzip2's own blocks: 100,000 bytes, 50,000 and one line.
+	f := readFixture(t, "multistream.bz2")
+	checkWalks(t, "multistream.bz2", f, nil, []bool{true, false, false})
+}
+
+// checkWalks decodes each block of the bzip2 stream c and checks that it
+// was walked in pieces as pieces says (its last value stands for the blocks
+// after it), that it decodes as the reference decodes it, and, data not nil,
+// that the blocks make up data.
+func checkWalks(t *testing.T, name string, c, data []byte, pieces []bool) {
+	t.Helper()
+	var all []byte
+	blocks := scanBlocks(t, c)
+	require.NotEmpty(t, blocks, name)
+	for i, b := range blocks {
+		d := new(bzDec)
+		run, err := d.decode(b.stream, b.bits, b.level)
+		require.NoError(t, err, name)
+		assert.Equal(t, pieces[min(i, len(pieces)-1)], d.lf == nil, "%s, block %d: walked in pieces", name, i)
+		got, err := io.ReadAll(run)
+		require.NoError(t, err, name)
+		want, err := decodeBlock(b, true)
+		require.NoError(t, err, name)
+		require.True(t, bytes.Equal(want, got), name)
+		all = append(all, got...)
+	}
+	if data != nil {
+		assert.True(t, bytes.Equal(data, all), "%s: the blocks do not make up the data", name)
 	}
 }

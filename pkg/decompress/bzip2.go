@@ -49,6 +49,18 @@ func bzCorrupt(format string, a ...any) error {
 	return &CorruptError{Format: Bzip2, Err: fmt.Errorf(format, a...)}
 }
 
+// bzBlockError is the error of a block that failed to decode. The scanner
+// had the whole block, up to the magic after it: a decoder that ran out of
+// it (io.ErrUnexpectedEOF) found a block shorter than its data, which is
+// corrupt, not truncated, so the error says so without wrapping
+// io.ErrUnexpectedEOF.
+func bzBlockError(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = errors.New("a block ends inside its data: " + err.Error())
+	}
+	return &CorruptError{Format: Bzip2, Err: err}
+}
+
 func bzTruncated(what string) error {
 	return fmt.Errorf("bzip2 stream ends inside %s: %w", what, io.ErrUnexpectedEOF)
 }
@@ -169,7 +181,7 @@ func (r *bzReader) Read(p []byte) (int, error) {
 				if err == io.EOF {
 					b.rest = nil
 				} else if err != nil {
-					return r.fail(&CorruptError{Format: Bzip2, Err: err})
+					return r.fail(bzBlockError(err))
 				}
 				if n > 0 || len(p) == 0 {
 					return n, nil
@@ -194,7 +206,7 @@ func (r *bzReader) Read(p []byte) (int, error) {
 		r.queue = r.queue[1:]
 		if head = r.merge(head); head.err != nil {
 			r.release(head)
-			return r.fail(&CorruptError{Format: Bzip2, Err: head.err})
+			return r.fail(bzBlockError(head.err))
 		}
 		r.cur = head
 		r.fill()

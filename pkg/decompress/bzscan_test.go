@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // bitsOf returns the bits of b, one per byte, most significant first.
@@ -80,7 +82,7 @@ func randomBits(n int, seed uint64) []byte {
 // splits the block, and the parts are joined again when the first fails.
 func TestBzip2MagicsInsideBlocks(t *testing.T) {
 	data := payload(250_000, 51)
-	c := Bzip2Fixture(t, data) // three blocks of 100k
+	c := testutil.Bzip2(t, data, 1) // three blocks of 100k
 	// After a block's end-of-block symbol the decoder reads no further, so
 	// bits there are ignored: a place to put a magic that is not one.
 	eos := append(append(append(randomBits(13, 1), bitsOfValue(bzEOSMagic, 48)...), randomBits(32, 2)...), randomBits(77, 3)...)

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // refScanner is the scanner as it was before it searched the input's buffer
@@ -139,11 +141,14 @@ func bzFlag(b bool) byte {
 func TestBzip2ScannerMatchesReference(t *testing.T) {
 	inputs := blockInputs()
 	streams := [][]byte{
-		bzip2Level(t, inputs["letters"], "1"),
-		bzip2Level(t, inputs["random"][:150_000], "1"),
-		bzip2Level(t, inputs["runs"], "2"),
-		bzip2Level(t, inputs["one"], "9"),
-		bzip2Level(t, nil, "9"), // an empty stream
+		testutil.Bzip2(t, inputs["letters"], 1),
+		testutil.Bzip2(t, inputs["random"][:150_000], 1),
+		testutil.Bzip2(t, inputs["runs"], 2),
+		testutil.Bzip2(t, inputs["one"], 9),
+		testutil.Bzip2(t, nil, 9), // an empty stream
+	}
+	for _, f := range bzFixtures { // streams as bzip2 makes them
+		streams = append(streams, readFixture(t, f.name))
 	}
 	streams = append(streams, append(append([]byte{}, streams[0]...), streams[3]...))
 	for pad := range 8 { // a magic at each bit offset, after the first block's data
@@ -198,7 +203,7 @@ func truncate(s string) string { return s[:min(len(s), 60)] }
 // a block of junk) or decodes (an end-of-stream magic is taken as data).
 func TestBzip2MagicAtEachBitOffset(t *testing.T) {
 	data := payload(250_000, 51)
-	c := Bzip2Fixture(t, data)
+	c := compress(t, Bzip2, data)
 	first := scanBlocks(t, c)[0]
 	offsets := map[int]bool{}
 	for pad := range 8 {

@@ -280,3 +280,17 @@ func (e *errReader) failed() error {
 	}
 	return e.err
 }
+
+// Where a stream ends. Every decoder reads concatenated streams (members,
+// frames) to the end of its input, and tells apart what follows the last
+// complete one: nothing (the end), the start of another cut short
+// (truncated), or anything else (corrupt: trailing garbage). The decoders'
+// libraries report the last two alike when the garbage is shorter than a
+// stream header, hence the readers of gzip.go, zstd.go and xz.go, which
+// follow each format's structure (bzip2's scanner does it for bzip2).
+
+// garbageAfter is the error for bytes after the last complete stream that
+// cannot start another.
+func garbageAfter(f Format) error {
+	return &CorruptError{Format: f, Err: fmt.Errorf("data after the last %v stream is not a %v stream", f, f)}
+}

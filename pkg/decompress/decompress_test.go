@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"os/exec"
 	"testing"
 
 	"github.com/klauspost/compress/gzip"
@@ -14,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/ulikunitz/xz"
+
+	"github.com/djok/modelfetch/internal/testutil"
 )
 
 // payload returns compressible but non-trivial bytes.
@@ -33,7 +34,7 @@ func compress(t testing.TB, f Format, data []byte) []byte {
 	case None:
 		return data
 	case Bzip2:
-		return Bzip2Fixture(t, data)
+		return testutil.Bzip2(t, data, 1)
 	case Gzip:
 		w := gzip.NewWriter(&buf)
 		_, _ = w.Write(data)
@@ -50,19 +51,6 @@ func compress(t testing.TB, f Format, data []byte) []byte {
 		require.NoError(t, w.Close())
 	}
 	return buf.Bytes()
-}
-
-// Bzip2Fixture compresses data with the system bzip2 (Go has no encoder).
-func Bzip2Fixture(t testing.TB, data []byte) []byte {
-	t.Helper()
-	if _, err := exec.LookPath("bzip2"); err != nil {
-		t.Skip("bzip2 not installed")
-	}
-	cmd := exec.Command("bzip2", "-c", "-1")
-	cmd.Stdin = bytes.NewReader(data)
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	return out
 }
 
 var allFormats = []Format{None, Bzip2, Gzip, Zstd, Xz}
@@ -177,7 +165,7 @@ func TestSniff(t *testing.T) {
 
 func TestSerialAndParallelBzip2Agree(t *testing.T) {
 	data := payload(2_000_000, 11)
-	c := append(Bzip2Fixture(t, data[:700_000]), Bzip2Fixture(t, data[700_000:])...)
+	c := append(testutil.Bzip2(t, data[:700_000], 1), testutil.Bzip2(t, data[700_000:], 9)...)
 	for _, o := range []Options{{Serial: true}, {}, {Pool: NewPool(1)}} {
 		r, err := Open(context.Background(), Bzip2, bytes.NewReader(c), o)
 		require.NoError(t, err)

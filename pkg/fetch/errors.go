@@ -183,7 +183,9 @@ func (e *trailingError) Permanent() bool { return true }
 func isIntegrity(err error) bool {
 	var t *trailingError
 	var s *ShortError
-	return digest.IsIntegrity(err) || decompress.IsCorrupt(err) || errors.As(err, &t) || errors.As(err, &s)
+	var o interface{ Integrity() bool } // a registry artifact's (oci.IntegrityError)
+	return digest.IsIntegrity(err) || decompress.IsCorrupt(err) || errors.As(err, &t) || errors.As(err, &s) ||
+		errors.As(err, &o) && o.Integrity()
 }
 
 // describe renders err for a one-line message, without the URL that the

@@ -5,12 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/djok/modelfetch/internal/testutil"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/digest"
@@ -29,14 +28,7 @@ import (
 )
 
 // randomBytes returns incompressible test data.
-func randomBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, 1))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+var randomBytes = testutil.RandomBytes
 
 // server serves one body at every path with per-request behaviour.
 type server struct {
@@ -434,10 +426,7 @@ func TestBadFileNeverReplacesAGoodOne(t *testing.T) {
 func TestSizeCapStopsABomb(t *testing.T) {
 	big := bytes.Repeat([]byte{0}, 5_000_000)
 	var gz bytes.Buffer
-	zw := exec.Command("gzip", "-c")
-	zw.Stdin = bytes.NewReader(big)
-	zw.Stdout = &gz
-	require.NoError(t, zw.Run())
+	require.NoError(t, writeGzip(&gz, big))
 	srv := newServer(t, serveRanges(gz.Bytes()))
 	e := newEnv(t)
 	m := model(big[:1000], srv.URL+"/bomb.gz") // declares 1000 bytes
@@ -449,20 +438,11 @@ func TestSizeCapStopsABomb(t *testing.T) {
 	e.assertClean(t)
 }
 
-func bzip2(t *testing.T, data []byte) []byte {
-	t.Helper()
-	cmd := exec.Command("bzip2", "-c", "-1")
-	cmd.Stdin = bytes.NewReader(data)
-	out, err := cmd.Output()
-	require.NoError(t, err, "bzip2 must be installed (.ci/run installs it)")
-	return out
-}
-
 func TestCompressedSources(t *testing.T) {
 	data := bytes.Repeat([]byte("0.125 0.250 0.375 "), 60_000)
-	one := bzip2(t, data)
+	one := testutil.Bzip2(t, data, 1)
 	// pbzip2/lbzip2 write one stream per block: concatenated streams.
-	multi := append(bzip2(t, data[:500_000]), bzip2(t, data[500_000:])...)
+	multi := append(testutil.Bzip2(t, data[:500_000], 1), testutil.Bzip2(t, data[500_000:], 1)...)
 	for name, body := range map[string][]byte{"bzip2": one, "multi-stream bzip2": multi} {
 		t.Run(name, func(t *testing.T) {
 			srv := newServer(t, serveRanges(body))

@@ -80,6 +80,8 @@ type Options struct {
 	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
 	// (see decompress.NewPool); nil means one block per CPU.
 	DecodePool chan struct{}
+	// Hub says where hf:// sources are read from, and with what token.
+	Hub HubOptions
 }
 
 // Observer is told what happens; calls may come from several goroutines at
@@ -95,6 +97,13 @@ type Observer interface {
 	SourceFailed(name string, err *SourceError)
 	// Done: the artifact is finished, well or not.
 	Done(r Result)
+}
+
+// ServedObserver is an Observer that is also told how many bytes the source
+// being read has served so far (over every pass), before decoding: a display
+// can tell a connection still opening from a decoder still filling.
+type ServedObserver interface {
+	Served(name string, n int64)
 }
 
 type nopObserver struct{}
@@ -122,7 +131,8 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	hosts map[string]*hostLimiter
-	dead  deadHosts // hosts this run gave up on (dead.go)
+	dead  deadHosts    // hosts this run gave up on (dead.go)
+	hubc  *http.Client // the client for the Hub's endpoint (hubsource.go)
 }
 
 // New returns a Fetcher with opts, filling in the defaults.

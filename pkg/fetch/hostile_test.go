@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/djok/modelfetch/internal/fsutil"
+	"github.com/djok/modelfetch/internal/testutil"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -262,7 +263,7 @@ func TestBzip2StoppedEarlyJoinsItsDecoder(t *testing.T) {
 	// A bzip2 bomb stopped by the size cap: the decoder's goroutines still
 	// read the stream; they must be finished before it is closed (-race).
 	data := bytes.Repeat([]byte{0}, 4<<20)
-	bz := bzip2(t, data)
+	bz := testutil.Bzip2(t, data, 1)
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
 		w.Write(bz)
 	})

@@ -34,6 +34,9 @@ type httpSource struct {
 	// server's claim is never trusted over it: a different total is read
 	// on one connection and fails verification there.
 	expect int64
+	// inspect, when set, sees every answer first; an error it returns is
+	// the answer's (a hub's own errors: hubsource.go).
+	inspect func(*http.Response) error
 
 	mu         sync.Mutex
 	final      *url.URL // where the redirects of the first answer led
@@ -191,6 +194,11 @@ func (a asked) ranged() bool { return a.from > 0 || a.to >= 0 }
 // asked for, of the same version (its validator unchanged); a 401, 403 or
 // 410 from a redirect target means it expired.
 func (s *httpSource) check(resp *http.Response, body *watchedBody, a asked) (*reply, error) {
+	if s.inspect != nil {
+		if err := s.inspect(resp); err != nil {
+			return nil, err
+		}
+	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		s.learn(resp, a.u)

@@ -32,7 +32,11 @@ func (f *Fetcher) candidates(m *manifest.Model) []candidate {
 		return out
 	}
 	for _, src := range m.Sources {
-		out = append(out, candidate{src: src, name: redact.URL(src.Parsed)})
+		name := redact.URL(src.Parsed)
+		if isOCI(src) {
+			src = ociServed(src)
+		}
+		out = append(out, candidate{src: src, name: name})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/url"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -32,7 +33,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		}
 		// With another source to go to, an unreachable host is left at once.
 		next := f.more(cands[i+1:])
-		if err := f.dead.check(c.src.Parsed); err != nil {
+		if err := f.dead.check(f.dialURL(c.src)); err != nil {
 			f.sourceFailed(m.Name, ferr, &SourceError{Source: c.name, Kind: KindNetwork, Err: err, Next: next, Mirror: c.mirror})
 			continue
 		}
@@ -47,7 +48,7 @@ func (f *Fetcher) download(ctx context.Context, m *manifest.Model, tmp *tempFile
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		f.dead.mark(c.src.Parsed, err)
+		f.dead.mark(f.dialURL(c.src), err)
 		kind := KindNetwork
 		switch {
 		case isLocal(err):
@@ -134,7 +135,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if expect < 0 && src.Compression == decompress.None {
 		expect = m.Size
 	}
-	sc, err := f.openSource(src, expect, newRetrier)
+	sc, err := f.openSource(m, src, expect, newRetrier)
 	if err != nil {
 		return res, err
 	}
@@ -144,6 +145,9 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	defer st.Close()
 
 	counted := &countingReader{r: st}
+	if so, ok := f.obs.(ServedObserver); ok {
+		counted.report = func(n int64) { so.Served(m.Name, n) }
+	}
 	lastShort := int64(-1)
 	for {
 		for _, s := range sinks {
@@ -168,16 +172,27 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 }
 
 // openSource is the source for src; expect is its declared served length.
-func (f *Fetcher) openSource(src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
+func (f *Fetcher) openSource(m *manifest.Model, src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
 	if src.Parsed.Scheme == "file" {
 		return &fileSource{path: filepath.FromSlash(src.Parsed.Path)}, nil
 	}
 	if f.o.Offline {
 		return nil, &permanentError{errors.New("offline: not reaching the network")}
 	}
-	return &httpSource{client: f.client, orig: src.Parsed, hosts: f.host, idle: f.o.IdleTimeout,
+	if isOCI(src) {
+		return f.ociSource(m, src, newRetrier), nil
+	}
+	if src.Ref != nil {
+		return f.openRef(src, expect, newRetrier)
+	}
+	return f.httpSource(src.Parsed, expect, newRetrier), nil
+}
+
+// httpSource reads u with the fetcher's client and settings.
+func (f *Fetcher) httpSource(u *url.URL, expect int64, newRetrier func() *retrier) *httpSource {
+	return &httpSource{client: f.client, orig: u, hosts: f.host, idle: f.o.IdleTimeout,
 		speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
-		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, free: f.free, newRetrier: newRetrier, expect: expect}, nil
+		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, free: f.free, newRetrier: newRetrier, expect: expect}
 }
 
 // again decides, after a pass failed with err, whether the source gets
@@ -303,13 +318,17 @@ func copyCtx(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 }
 
 type countingReader struct {
-	r io.Reader
-	n int64
+	r      io.Reader
+	n      int64
+	report func(n int64) // or nil
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if n > 0 && c.report != nil {
+		c.report(c.n)
+	}
 	return n, err
 }
 

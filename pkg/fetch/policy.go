@@ -70,6 +70,11 @@ func (r *retrier) progress(off int64) {
 // wait spends one try on err and sleeps; it returns err itself when err is
 // not transient or the tries are spent, and ctx's error when cancelled.
 func (r *retrier) wait(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		// Cancelled (Ctrl-C): what failed is the cancellation, not the
+		// source, and there is nothing to retry or to report.
+		return ctx.Err()
+	}
 	if !transient(err) || r.leaveUnreachable && unreachable(err) {
 		return err
 	}
@@ -97,6 +102,10 @@ func (r *retrier) wait(ctx context.Context, err error) error {
 // delay is how long to wait before the next try after err, and whether the
 // try is free (the host took the blame: see policy).
 func (r *retrier) delay(err error) (time.Duration, bool) {
+	var expired *expiredError
+	if errors.As(err, &expired) {
+		return 0, true // a signed link past its expiry: resolved again at once, no try spent
+	}
 	var se *StatusError
 	errors.As(err, &se)
 	rp := retry.Policy{Base: r.p.Base, Cap: r.p.Cap, MaxRetryAfter: r.p.MaxRetryAfter}

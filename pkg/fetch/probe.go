@@ -20,6 +20,9 @@ type Probe struct {
 	InstalledSize int64
 	Served        digest.Digest
 	ServedSize    int64
+	// Described: the values are the source's metadata (a raw layer's
+	// descriptor); nothing was downloaded. Fetch enforces them on the bytes.
+	Described bool
 }
 
 // Probe downloads src through the pipeline (retries, resume, decompression)
@@ -29,7 +32,18 @@ type Probe struct {
 // going past it is an integrity failure (*digest.SizeError, Over). With a cache, the decoded bytes are stored under their
 // digest, so a later fetch needs no network. The error is a *SourceError.
 func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
+	if isOCI(src) {
+		return f.probeOCI(ctx, m, src, limit)
+	}
+	return f.probeStream(ctx, m, src, limit)
+}
+
+// probeStream is Probe through the pipeline.
+func (f *Fetcher) probeStream(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
 	name := redact.URL(src.Parsed)
+	if isOCI(src) {
+		src = ociServed(src)
+	}
 	mm, ss := *m, *src
 	mm.SHA256, mm.Size = digest.Digest{}, -1
 	if limit <= 0 {
@@ -55,7 +69,7 @@ func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.So
 	if cs != nil {
 		sinks = append(sinks, cs)
 	}
-	if err := f.dead.check(src.Parsed); err != nil {
+	if err := f.dead.check(f.dialURL(src)); err != nil {
 		return fail(err)
 	}
 	// An unreachable host is reported at once: lock is run by a person,
@@ -63,7 +77,7 @@ func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.So
 	// is waited at the cap: lock reads every source, so none stands in.
 	res, err := f.fetchSource(ctx, &mm, &ss, sinks, sourceOptions{hashServed: true, limit: limit, leaveUnreachable: true})
 	if err != nil {
-		f.dead.mark(src.Parsed, err)
+		f.dead.mark(f.dialURL(src), err)
 		return fail(err)
 	}
 	p := res.pass

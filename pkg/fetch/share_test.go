@@ -218,8 +218,7 @@ func TestSlowReaderIsFedAsItReads(t *testing.T) {
 	o := parallelOpts(e)
 	o.Connections = 8 // a window of 10 chunks
 	f := New(o)
-	src, err := f.openSource(srcOf(srv.URL+"/m.bin", decompress.None), int64(len(data)), func() *retrier { return &retrier{p: &f.policy} })
-	require.NoError(t, err)
+	src := f.httpSource(srcOf(srv.URL+"/m.bin", decompress.None).Parsed, int64(len(data)), func() *retrier { return &retrier{p: &f.policy} })
 	b, err := src.open(t.Context(), 0)
 	require.NoError(t, err)
 	defer b.Close()

@@ -39,8 +39,12 @@ type Options struct {
 	// it, or the model is being updated); 0 means DefaultMaxSize. A model's
 	// recorded size bounds its own probes otherwise.
 	MaxSize int64
+	// Resolver pins the moving references of hub sources (hub.go); nil
+	// pins nothing.
+	Resolver Resolver
 	// Jobs is how many models are read at once (jobs.go); 0 means 1. The
-	// Prober is then called from as many goroutines at once.
+	// Prober and the Resolver are then called from as many goroutines at
+	// once.
 	Jobs int
 }
 
@@ -136,12 +140,15 @@ const (
 	OutcomeIncomplete
 	// OutcomeUnreachable: a source could not be read.
 	OutcomeUnreachable
+	// OutcomeReference: a source names what cannot be fetched (a registry
+	// index: BadReference).
+	OutcomeReference
 	// OutcomeIntegrity: a recorded value is stale and kept, sources
 	// disagree, or a source serves more than its bound.
 	OutcomeIntegrity
 )
 
-var outcomeNames = [...]string{"clean", "incomplete", "unreachable", "integrity"}
+var outcomeNames = [...]string{"clean", "incomplete", "unreachable", "reference", "integrity"}
 
 func (o Outcome) String() string {
 	if o < 0 || int(o) >= len(outcomeNames) {
@@ -150,8 +157,8 @@ func (o Outcome) String() string {
 	return outcomeNames[o]
 }
 
-// Outcome summarises the findings: integrity over unreachable over
-// incomplete.
+// Outcome summarises the findings: integrity over reference over
+// unreachable over incomplete.
 func (r *Report) Outcome() Outcome {
 	out := OutcomeClean
 	for _, f := range r.Findings {
@@ -159,7 +166,9 @@ func (r *Report) Outcome() Outcome {
 		case f.Kind == Disagrees, f.Kind == Changed && f.Kept, f.Kind == TooLarge:
 			return OutcomeIntegrity
 		case f.Kind == Changed && !f.Kept:
-		case f.Kind == Unreachable:
+		case f.Kind == Unreachable && BadReference(f.Err):
+			out = OutcomeReference
+		case f.Kind == Unreachable && out != OutcomeReference:
 			out = OutcomeUnreachable
 		case f.Kind == Incomplete && out == OutcomeClean:
 			out = OutcomeIncomplete
@@ -170,7 +179,7 @@ func (r *Report) Outcome() Outcome {
 
 // complete reports whether every value lock records is present.
 func complete(m *manifest.Model) bool {
-	if !m.Locked() || m.Size < 0 {
+	if !m.Locked() || m.Size < 0 || !pinned(m) {
 		return false
 	}
 	for _, s := range m.Sources {
@@ -216,6 +225,9 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 			}
 			return nil
 		}
+		if ok, err := r.pin(ctx, o.Resolver, m, o.UpdateAll || o.Update[m.Name]); err != nil || !ok {
+			return err
+		}
 		return r.model(ctx, p, m, o)
 	})
 }
@@ -228,6 +240,7 @@ func (r *Report) incomplete(m *manifest.Model) {
 	if m.Size < 0 {
 		add("size")
 	}
+	r.incompletePins(m)
 	for _, s := range m.Sources {
 		if s.Table && (s.SHA256.IsZero() || s.Size < 0) {
 			r.Findings = append(r.Findings, Finding{Model: m.Name, Source: redact.URL(s.Parsed), Kind: Incomplete, Key: "sha256/size of the served bytes"})

@@ -108,6 +108,9 @@ func value(m *manifest.Manifest, e manifest.Edit) (string, bool) {
 	if mod == nil {
 		return "", false
 	}
+	if e.Key == manifest.KeyPins {
+		return mod.PinList().String(), true
+	}
 	sha, size := mod.SHA256, mod.Size
 	if e.Source >= 0 {
 		n := -1

@@ -30,19 +30,20 @@ type rawDefaults struct {
 }
 
 type rawModel struct {
-	Dir     *string     `toml:"dir"`
-	Path    *string     `toml:"path"`
-	SHA256  *string     `toml:"sha256"`
-	Size    *int64      `toml:"size"`
-	URLs    []string    `toml:"urls"`
-	Sources []rawSource `toml:"sources"`
+	Dir     *string           `toml:"dir"`
+	Path    *string           `toml:"path"`
+	SHA256  *string           `toml:"sha256"`
+	Size    *rawSize          `toml:"size"`
+	URLs    []string          `toml:"urls"`
+	Sources []rawSource       `toml:"sources"`
+	Pins    map[string]string `toml:"pins"`
 }
 
 type rawSource struct {
-	URL         *string `toml:"url"`
-	Compression *string `toml:"compression"`
-	SHA256      *string `toml:"sha256"`
-	Size        *int64  `toml:"size"`
+	URL         *string  `toml:"url"`
+	Compression *string  `toml:"compression"`
+	SHA256      *string  `toml:"sha256"`
+	Size        *rawSize `toml:"size"`
 }
 
 type parser struct {
@@ -157,7 +158,7 @@ func (p *parser) model(m *Manifest, name string, raw rawModel) *Model {
 	for _, u := range raw.URLs {
 		k := key + ".urls"
 		s := &Source{URL: u, Size: -1, Line: p.pos.line(k)}
-		s.Parsed = p.url(k, m.BaseDir, u)
+		p.setURL(s, k, m.BaseDir)
 		mod.Sources = append(mod.Sources, s)
 	}
 	for i, rs := range raw.Sources {
@@ -166,6 +167,7 @@ func (p *parser) model(m *Manifest, name string, raw rawModel) *Model {
 	if len(mod.Sources) == 0 {
 		p.errf(key, "", "no urls and no sources: nothing to fetch from")
 	}
+	p.pins(key, mod, raw.Pins)
 	return mod
 }
 
@@ -177,7 +179,7 @@ func (p *parser) source(k, baseDir string, rs rawSource) *Source {
 		p.errf(k, "", "source has no url")
 	} else {
 		s.URL = *rs.URL
-		s.Parsed = p.url(k+".url", baseDir, s.URL)
+		p.setURL(s, k+".url", baseDir)
 	}
 	if rs.Compression != nil {
 		f, err := decompress.Parse(*rs.Compression)
@@ -204,14 +206,50 @@ func (p *parser) digest(key string, s *string) digest.Digest {
 }
 
 // size checks a size value; nil is -1 (not declared).
-func (p *parser) size(key string, n *int64) int64 {
-	if n == nil {
+func (p *parser) size(key string, raw *rawSize) int64 {
+	if raw == nil {
 		return -1
 	}
-	if err := checkSize(*n); err != nil {
+	n, ok := raw.v.(int64)
+	if !ok {
+		hint := ""
+		if s, quoted := raw.v.(string); quoted {
+			hint = fmt.Sprintf("write the number without quotes: %s = %s", key[strings.LastIndexByte(key, '.')+1:], s)
+		}
+		p.errf(key, hint, "want a whole number of bytes, not %s", tomlType(raw.v))
+		return -1
+	}
+	if err := checkSize(n); err != nil {
 		p.errf(key, "", "%v", err)
 	}
-	return *n
+	return n
+}
+
+// rawSize is a size as written, whatever its TOML type: a size of the wrong
+// type (a quoted number) is then one error naming its key and line, listed
+// with the file's other errors, not a decoder error that stops the parse.
+type rawSize struct{ v any }
+
+func (s *rawSize) UnmarshalTOML(v any) error {
+	s.v = v
+	return nil
+}
+
+// tomlType names the TOML type of a decoded value, for errors.
+func tomlType(v any) string {
+	switch v := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", v)
+	case float64:
+		return "a float"
+	case bool:
+		return "a boolean"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "a table"
+	}
+	return "a date or time"
 }
 
 func validName(s string) bool {

@@ -14,9 +14,10 @@ type Edit struct {
 	// among the model's [[models.NAME.sources]] entries (urls items do not
 	// count: they cannot hold keys).
 	Source int
-	// Key is "sha256" or "size".
+	// Key is "sha256", "size" or KeyPins (the model's own only).
 	Key string
-	// Value is the Go value: a string for sha256, an int64 for size.
+	// Value is the Go value: a string for sha256, an int64 for size, a
+	// Pins for pins.
 	Value any
 }
 
@@ -75,8 +76,11 @@ func Apply(file, baseDir string, src []byte, edits []Edit) ([]byte, error) {
 }
 
 func keyRank(k string) int {
-	if k == "sha256" {
+	switch k {
+	case "sha256":
 		return 0
+	case KeyPins:
+		return 2
 	}
 	return 1
 }
@@ -85,6 +89,9 @@ func checkEdit(m *Manifest, e Edit) bool {
 	mod := m.Model(e.Model)
 	if mod == nil {
 		return false
+	}
+	if e.Key == KeyPins {
+		return checkPinsEdit(mod, e)
 	}
 	var sha string
 	var size int64
@@ -121,6 +128,8 @@ func literal(v any) (string, error) {
 		return strconv.FormatInt(v, 10), nil
 	case int:
 		return strconv.Itoa(v), nil
+	case Pins:
+		return v.String(), nil
 	}
 	return "", fmt.Errorf("cannot write a %T", v)
 }
@@ -155,6 +164,9 @@ func (d *doc) plan(src, model string, source int, es []Edit) ([]splice, error) {
 		t := d.table(name, -1)
 		if t == nil {
 			return nil, fmt.Errorf("%s: cannot edit a model that is not written as a [%s] table", name, name)
+		}
+		if err := d.pinsWritable(name, t); err != nil && hasPins(es) {
+			return nil, err
 		}
 		return planTable(src, t.kvs, t.headerEnd, es, []string{"path", "dir"})
 	}
@@ -206,6 +218,11 @@ func planTable(src string, kvs []*kv, headerEnd int, es []Edit, anchors []string
 		at, indent := headerEnd, ""
 		if len(kvs) > 0 {
 			indent = lineIndent(src, kvs[0].lineStart)
+		}
+		if e.Key == KeyPins {
+			at, indent = pinsAt(src, kvs, headerEnd)
+			out = append(out, splice{start: at, end: at, text: "\n" + indent + e.Key + " = " + lit})
+			continue
 		}
 		cands := anchors
 		if e.Key == "size" {

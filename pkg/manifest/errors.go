@@ -76,7 +76,7 @@ func (l *errorList) err() error {
 
 // decodeErrLine matches the decoder's type errors, which carry their line in
 // the text rather than as a toml.ParseError.
-var decodeErrLine = regexp.MustCompile(`^toml: line (\d+) \(last key "[^"]*"\): `)
+var decodeErrLine = regexp.MustCompile(`^toml: line (\d+) \(last key "(?:[^"\\]|\\.)*"\): `)
 
 // DecodeError turns an error of BurntSushi/toml's decoder into an Error
 // with the line it names: for the manifest and the other TOML files

@@ -11,7 +11,7 @@ import (
 var (
 	topKeys     = []string{"version", "defaults", "dirs", "models"}
 	defaultKeys = []string{"owner", "file_mode", "dir_mode"}
-	modelKeys   = []string{"dir", "path", "sha256", "size", "urls", "sources"}
+	modelKeys   = []string{"dir", "path", "sha256", "size", "urls", "sources", "pins"}
 	sourceKeys  = []string{"url", "compression", "sha256", "size"}
 )
 

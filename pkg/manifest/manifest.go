@@ -82,6 +82,9 @@ type Model struct {
 	Size int64
 	// Sources in the order they are tried: the plain urls, then [[sources]].
 	Sources []*Source
+	// Pins maps a source's moving reference (Ref.Key) to its immutable
+	// target; nil when the model has no pins key.
+	Pins map[string]string
 	// Line is where the model's table starts.
 	Line int
 }
@@ -97,6 +100,8 @@ type Source struct {
 	// Parsed is URL parsed; a relative file: URL is resolved against the
 	// manifest's folder.
 	Parsed *url.URL
+	// Ref is the parsed hf:// or oci:// reference; nil for a plain URL.
+	Ref *Ref
 	// Compression of the served bytes; decompress.Auto to detect it.
 	Compression decompress.Format
 	// SHA256 and Size of the bytes as served, when declared (zero / -1 if not).

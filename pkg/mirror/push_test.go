@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -20,18 +19,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/djok/modelfetch/internal/testsrv"
+	"github.com/djok/modelfetch/internal/testutil"
 	"github.com/djok/modelfetch/pkg/digest"
 )
 
 // data is n reproducible pseudo-random bytes.
-func data(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	r := rand.New(rand.NewPCG(seed, seed))
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
+func data(seed uint64, n int) []byte { return testutil.RandomBytes(n, seed) }
 
 // blob is a Blob over b, installed at path.
 func blob(name, path string, b []byte) Blob {

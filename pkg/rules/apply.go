@@ -112,8 +112,8 @@ func (r *Rules) Apply(m *manifest.Model) (*Plan, error) {
 
 // rewrite returns what src becomes under the first rule that matches it.
 func (r *Rules) rewrite(m *manifest.Model, src *manifest.Source) ([]Candidate, error) {
-	_, rest, ok := strings.Cut(src.URL, "://")
-	if r == nil || !ok || src.Parsed.Scheme != "http" && src.Parsed.Scheme != "https" {
+	rest, ok := matchText(src)
+	if r == nil || !ok {
 		return []Candidate{{Source: src, Canonical: src}}, nil
 	}
 	for _, rule := range r.Rewrite {
@@ -130,7 +130,7 @@ func (r *Rules) rewrite(m *manifest.Model, src *manifest.Source) ([]Candidate, e
 					Msg: fmt.Sprintf("model %s: %s rewritten to %s: %s", m.Name, redact.URL(src.Parsed), redact.String(s), err)}
 			}
 			ns := *src
-			ns.URL, ns.Parsed = s, u
+			ns.URL, ns.Parsed, ns.Ref = s, u, nil
 			out = append(out, Candidate{Source: &ns, Canonical: src, Rule: rule})
 		}
 		return out, nil
@@ -145,7 +145,7 @@ func (r *Rules) blocks(src *manifest.Source) bool {
 	if r == nil || src.Parsed.Scheme == "file" {
 		return false
 	}
-	host := strings.TrimSuffix(strings.ToLower(src.Parsed.Hostname()), ".")
+	host := strings.TrimSuffix(strings.ToLower(hostOf(src)), ".")
 	for _, p := range r.Block {
 		if p.Matches(host) {
 			return true

@@ -1,81 +1,14 @@
 package decompress
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/xi2/xz"
 )
-
-// Where a stream ends. Every decoder reads concatenated streams (members,
-// frames) to the end of its input, and tells apart what follows the last
-// complete one: nothing (the end), the start of another cut short
-// (truncated), or anything else (corrupt: trailing garbage). The decoders
-// libraries report the last two alike when the garbage is shorter than a
-// stream header, hence this file.
-
-// garbageAfter is the error for bytes after the last complete stream that
-// cannot start another.
-func garbageAfter(f Format) error {
-	return &CorruptError{Format: f, Err: fmt.Errorf("data after the last %v stream is not a %v stream", f, f)}
-}
-
-// gzReader decodes gzip members one at a time (gzip reads a *bufio.Reader
-// exactly, so the bytes after a member are still there to look at).
-type gzReader struct {
-	z  *gzip.Reader
-	br *bufio.Reader
-}
-
-var gzipMagic = []byte{0x1f, 0x8b, 0x08}
-
-func newGzip(r io.Reader) (io.ReadCloser, error) {
-	br, ok := r.(*bufio.Reader)
-	if !ok {
-		br = bufio.NewReaderSize(r, 64<<10)
-	}
-	z, err := gzip.NewReader(br)
-	if err != nil {
-		return nil, wrapCorrupt(Gzip, err)
-	}
-	z.Multistream(false)
-	return &gzReader{z: z, br: br}, nil
-}
-
-func (g *gzReader) Read(p []byte) (int, error) {
-	for {
-		n, err := g.z.Read(p)
-		if err != io.EOF {
-			return n, err
-		}
-		head, err := g.br.Peek(len(gzipMagic))
-		if len(head) == 0 && err == io.EOF {
-			return n, io.EOF
-		}
-		if err != nil && err != io.EOF {
-			return n, err
-		}
-		if !bytes.HasPrefix(gzipMagic, head) {
-			return n, garbageAfter(Gzip)
-		}
-		if err := g.z.Reset(g.br); err != nil {
-			return n, err
-		}
-		g.z.Multistream(false)
-		if n > 0 {
-			return n, nil
-		}
-	}
-}
-
-func (g *gzReader) Close() error { return g.z.Close() }
 
 // zstdReader decodes in the caller's goroutine (concurrency 1: no goroutine
 // reads the input) with the window capped, and follows the frame structure
@@ -233,91 +166,4 @@ func (t *zstdFrames) field() {
 			t.bad = true
 		}
 	}
-}
-
-// xzReader decodes with xi2/xz, which refuses a dictionary over its cap
-// before allocating it (ulikunitz/xz's DictCap is a floor, not a cap).
-type xzReader struct {
-	z    *xz.Reader
-	tail *tailReader
-	max  int
-}
-
-func newXz(r io.Reader, maxWindow int) (io.ReadCloser, error) {
-	tail := &tailReader{r: r}
-	z, err := xz.NewReader(tail, uint32(maxWindow))
-	x := &xzReader{z: z, tail: tail, max: maxWindow}
-	if err != nil {
-		return nil, wrapCorrupt(Xz, x.error(err))
-	}
-	return x, nil
-}
-
-func (x *xzReader) Read(p []byte) (int, error) {
-	n, err := x.z.Read(p)
-	if err != nil && err != io.EOF {
-		err = x.error(err)
-	}
-	return n, err
-}
-
-func (x *xzReader) Close() error { return nil }
-
-// error names the dictionary cap, and sorts "cannot make progress" (the
-// input ended inside a stream): while a stream header is being read after
-// another stream, the last bytes tell a cut header from garbage.
-func (x *xzReader) error(err error) error {
-	switch err {
-	case xz.ErrMemlimit:
-		return &CorruptError{Format: Xz, Err: fmt.Errorf("dictionary larger than the %d KiB limit", x.max>>10)}
-	case xz.ErrBuf:
-		if x.z != nil && x.z.CheckType < 0 && !x.tail.endsInXzHeader() {
-			return garbageAfter(Xz)
-		}
-		return fmt.Errorf("xz stream ends early: %w", io.ErrUnexpectedEOF)
-	}
-	return err
-}
-
-// tailReader keeps the last bytes read through it.
-type tailReader struct {
-	r    io.Reader
-	last []byte
-}
-
-func (t *tailReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	t.last = append(t.last, p[max(0, n-16):n]...)
-	if len(t.last) > 64 {
-		t.last = append(t.last[:0], t.last[len(t.last)-16:]...)
-	}
-	return n, err
-}
-
-// endsInXzHeader tells whether the input ends with the start of an xz
-// stream header (magic, flags, their CRC32).
-func (t *tailReader) endsInXzHeader() bool {
-	tail := t.last[max(0, len(t.last)-11):]
-	for i := range tail {
-		if xzHeaderPrefix(tail[i:]) {
-			return true
-		}
-	}
-	return false
-}
-
-func xzHeaderPrefix(h []byte) bool {
-	magic := []byte{0xfd, '7', 'z', 'X', 'Z', 0x00}
-	if !bytes.HasPrefix(magic, h[:min(len(h), 6)]) {
-		return false
-	}
-	if len(h) > 6 && h[6] != 0 || len(h) > 7 && h[7] > 0x0f {
-		return false
-	}
-	if len(h) > 8 {
-		var sum [4]byte
-		binary.LittleEndian.PutUint32(sum[:], crc32.ChecksumIEEE(h[6:8]))
-		return bytes.HasPrefix(sum[:], h[8:])
-	}
-	return true
 }

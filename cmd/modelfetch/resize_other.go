@@ -1,0 +1,8 @@
+//go:build !unix
+
+package main
+
+import "os"
+
+// resizes: without SIGWINCH the new width is read at the next tick.
+func resizes() (sigs <-chan os.Signal, stop func()) { return nil, func() {} }

@@ -1,0 +1,45 @@
+package rules
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/pkg/manifest"
+)
+
+// An hf:// source is matched as its file's URL on the Hub, pinned when the
+// model pins it; the rewrite is a plain URL, and the host patterns see
+// huggingface.co.
+func TestApplyHubSources(t *testing.T) {
+	const commit = "0123456789abcdef0123456789abcdef01234567"
+	m, err := manifest.Parse("m.toml", "/b", []byte(`version = 1
+[models.a]
+path = "a"
+urls = ["hf://org/repo/w.bin", "hf://datasets/org/d@v1/x y.bin", "oci://ghcr.io/a/b:v1#f"]
+pins = { "hf://org/repo@main" = "`+commit+`" }
+`))
+	require.NoError(t, err)
+	r, err := Parse("rules.toml", []byte(`
+allow = ["proxy.example.com", "ghcr.io"]
+[[rewrite]]
+match = 'huggingface\.co/(org/.*)'
+to = ["https://proxy.example.com/hf/$1"]
+`))
+	require.NoError(t, err)
+	p, err := r.Apply(m.Models[0])
+	require.NoError(t, err)
+	assert.Equal(t, []string{
+		"https://proxy.example.com/hf/org/repo/resolve/" + commit + "/w.bin",
+		"oci://ghcr.io/a/b:v1#f",
+	}, urlsOf(p))
+	assert.Nil(t, p.Candidates[0].Source.Ref, "a rewritten source is a plain URL")
+	assert.Equal(t, []string{"hf://datasets/org/d@v1/x%20y.bin"}, p.Blocked, "datasets/ is not org/: not rewritten, and huggingface.co is not allowed")
+
+	open, err := Parse("rules.toml", []byte(`allow = ["huggingface.co"]`))
+	require.NoError(t, err)
+	p, err = open.Apply(m.Models[0])
+	require.NoError(t, err)
+	assert.Equal(t, []string{"hf://org/repo/w.bin", "hf://datasets/org/d@v1/x y.bin"}, urlsOf(p))
+}
