@@ -127,28 +127,48 @@ func start(c config) (*server, error) {
 	var cfg *tls.Config
 	scheme := "http"
 	if c.tls {
-		ip := first.Addr().(*net.TCPAddr).IP
-		cert, caPEM, err := newCerts(ip)
-		if err != nil {
+		if cfg, s.caPEM, err = c.tlsConfig(first.Addr().(*net.TCPAddr).IP); err != nil {
 			s.closeListeners()
 			return nil, err
-		}
-		if c.caFile != "" {
-			if err := writeFile(c.caFile, caPEM); err != nil {
-				s.closeListeners()
-				return nil, err
-			}
-		}
-		s.caPEM = caPEM
-		cfg = &tls.Config{
-			Certificates: []tls.Certificate{cert},
-			NextProtos:   []string{"h2", "http/1.1"},
-			MinVersion:   tls.VersionTLS12,
 		}
 		scheme = "https"
 	}
 	s.url = scheme + "://" + first.Addr().String()
 	s.dataURL = scheme + "://" + data.Addr().String()
+	files := c.files()
+	if c.redirect {
+		var h http.Handler = hop(s.dataURL, c.hopDelay)
+		if c.verbose {
+			h = logged(h)
+		}
+		s.serve(first, h, cfg)
+	}
+	s.serve(data, files, cfg)
+	return s, nil
+}
+
+// tlsConfig makes the CA and a certificate for ip, writes the CA where c
+// says, and returns the server's TLS config (h2 and http/1.1 offered).
+func (c config) tlsConfig(ip net.IP) (*tls.Config, []byte, error) {
+	cert, caPEM, err := newCerts(ip)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.caFile != "" {
+		if err := writeFile(c.caFile, caPEM); err != nil {
+			return nil, nil, err
+		}
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		NextProtos:   []string{"h2", "http/1.1"},
+		MinVersion:   tls.VersionTLS12,
+	}, caPEM, nil
+}
+
+// files is the handler of the folder, with the logging and sampling c asks
+// for (the timeline's sampler starts with it).
+func (c config) files() http.Handler {
 	var files http.Handler = http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
 	if c.countTo != nil {
 		files = counted(files, log.New(c.countTo, "throttle: ", 0))
@@ -160,15 +180,7 @@ func start(c config) (*server, error) {
 		files = c.timeline.wrap(files)
 		go c.timeline.run()
 	}
-	if c.redirect {
-		var h http.Handler = hop(s.dataURL, c.hopDelay)
-		if c.verbose {
-			h = logged(h)
-		}
-		s.serve(first, h, cfg)
-	}
-	s.serve(data, files, cfg)
-	return s, nil
+	return files
 }
 
 func (s *server) serve(ln net.Listener, h http.Handler, cfg *tls.Config) {
