@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A timeline of one cold run: the connections in use and the bytes per
 # second, as the server sees them (bench/throttle -timeline), in bins of
-# BIN seconds, as a markdown table on stdout.
+# BIN seconds, as a markdown table on stdout, and the CPU the client and the
+# server used.
 #
 #   bench/timeline.sh                  modelfetch built from this tree
 #   MF=/path/to/modelfetch bench/timeline.sh   another build (e.g. main's)
@@ -42,16 +43,21 @@ write_manifest "$url" timeline.toml
 for _ in $(seq "$runs"); do
   rm -rf out cache dl
   : > timeline.txt
+  srv_cpu0=$(awk '{print $14 + $15}' "/proc/$srv/stat")
   start=$(date +%s.%N)
   if [ "$client" = aria2c ]; then
     mkdir dl
     for f in srv/*; do echo "$url/${f#srv/}"; done > dl/list
-    (cd dl && aria2c -q -x8 -s8 -j5 --file-allocation=none -i list)
+    (cd dl && /usr/bin/time -o ../client.cpu -f '%U %S' aria2c -q -x8 -s8 -j5 --file-allocation=none -i list)
   else
     # shellcheck disable=SC2086
-    "$mf" --progress none -m timeline.toml --cache cache ${ARGS:-} > /dev/null
+    /usr/bin/time -o client.cpu -f '%U %S' "$mf" --progress none -m timeline.toml --cache cache ${ARGS:-} > /dev/null
   fi
   wall=$(echo "$(date +%s.%N) - $start" | bc)
+  srv_cpu=$(awk -v t0="$srv_cpu0" -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15 - t0) / hz}' "/proc/$srv/stat")
   sleep 0.7 # the last samples; and idle, so the next run starts at time 0
 done
 python3 "$root/bench/timeline.py" timeline.txt "$bin" "$wall" "$client" "$rate"
+read -r cu cs < client.cpu
+echo
+echo "CPU of that run: $client ${cu} s user + ${cs} s system; the server ${srv_cpu} s; $(nproc) cores."
