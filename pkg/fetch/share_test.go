@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,15 +122,30 @@ func TestConnectionsFollowTheWorkWithinTheHostCap(t *testing.T) {
 
 // A server that allows three requests at a time and answers 429 (Retry-After:
 // 1) beyond: the host's budget is halved for every file of the host at
-// once, and grows back by one a round, so every wave of requests after the
-// first refusals is about half the first, the shared budget
-// notwithstanding.
+// once, and grows back by one a round, so after the first refusals the
+// server sees about half the connections at once that it saw before, the
+// shared budget notwithstanding.
 func TestServerThatAllowsFewerSeesFewer(t *testing.T) {
-	files := map[string][]byte{"a.bin": randomBytes(512<<10, 92), "b.bin": randomBytes(512<<10, 93)}
+	files := map[string][]byte{"a.bin": randomBytes(768<<10, 92), "b.bin": randomBytes(768<<10, 93)}
 	serve := slowRanges(files)
 	var mu sync.Mutex
-	inflight, refused := 0, 0
+	inflight, refused, chunks := 0, 0, 0
+	full := make(chan struct{}) // the first six chunk requests are all in
 	srv := newConnCounter(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
+			mu.Lock()
+			if chunks++; chunks == 6 {
+				close(full)
+			}
+			first := chunks <= 6
+			mu.Unlock()
+			if first { // hold the first wave until the budget is used up
+				select {
+				case <-full:
+				case <-time.After(time.Second):
+				}
+			}
+		}
 		mu.Lock()
 		if inflight >= 3 {
 			refused++
@@ -159,19 +175,24 @@ func TestServerThatAllowsFewerSeesFewer(t *testing.T) {
 	}
 	require.Positive(t, refused)
 	assert.LessOrEqual(t, srv.peak, 6, "never more connections than the host's budget")
-	// Waves: requests that arrive less than 300ms after the one before.
-	var waves []int
-	for i := range srv.when {
+	// Waves: requests that arrive less than 300ms after the one before
+	// (each wave after the first comes when the host's hold ends); per wave,
+	// the requests and the most connections in use as one arrived.
+	var reqs, conns []int
+	for i, n := range srv.arrived {
 		if i == 0 || srv.when[i].Sub(srv.when[i-1]) > 300*time.Millisecond {
-			waves = append(waves, 0)
+			reqs, conns = append(reqs, 0), append(conns, 0)
 		}
-		waves[len(waves)-1]++
+		reqs[len(reqs)-1]++
+		conns[len(conns)-1] = max(conns[len(conns)-1], n)
 	}
-	t.Logf("requests per wave: %v; %d refused", waves, refused)
-	require.Greater(t, len(waves), 1, "the 429s held the host back")
-	for _, n := range waves[1:] {
+	t.Logf("per wave: requests %v, connections in use %v; %d refused", reqs, conns, refused)
+	require.Greater(t, len(reqs), 2, "the 429s held the host back")
+	assert.Equal(t, 6, conns[0], "the whole budget before the first refusal")
+	for i := 1; i < len(reqs); i++ {
 		// Halved, and grown by one only after a round of successes.
-		assert.LessOrEqual(t, n, o.HostConnections/2+1, "after its 429s the server sees fewer requests at once")
+		assert.LessOrEqual(t, reqs[i], o.HostConnections/2+1, "after its 429s the server sees fewer requests at once")
+		assert.LessOrEqual(t, conns[i], o.HostConnections/2+1, "and fewer connections")
 	}
 	assert.Less(t, refused, 12, "connections were cut instead of hammering")
 }
