@@ -25,6 +25,7 @@ type gate struct {
 	cur  int
 	peak int
 	all  chan struct{}
+	once sync.Once
 }
 
 func (g *gate) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
@@ -32,7 +33,7 @@ func (g *gate) Probe(ctx context.Context, m *manifest.Model, src *manifest.Sourc
 	g.cur++
 	g.peak = max(g.peak, g.cur)
 	if g.cur == g.want {
-		close(g.all)
+		g.once.Do(func() { close(g.all) })
 	}
 	g.mu.Unlock()
 	select {
