@@ -91,8 +91,8 @@ type server struct {
 	caPEM    []byte // nil without TLS
 	lns      []*pacedListener
 	srvs     []*http.Server
-	timeline *timeline // nil without -timeline
 	errc     chan error
+	timeline *timeline // nil without -timeline
 }
 
 // start listens, writes the CA file, and serves in the background.
@@ -127,7 +127,7 @@ func start(c config) (*server, error) {
 	var cfg *tls.Config
 	scheme := "http"
 	if c.tls {
-		if cfg, s.caPEM, err = c.tlsConfig(first.Addr().(*net.TCPAddr).IP); err != nil {
+		if cfg, err = s.tlsConfig(c, first.Addr().(*net.TCPAddr).IP); err != nil {
 			s.closeListeners()
 			return nil, err
 		}
@@ -147,23 +147,24 @@ func start(c config) (*server, error) {
 	return s, nil
 }
 
-// tlsConfig makes the CA and a certificate for ip, writes the CA where c
-// says, and returns the server's TLS config (h2 and http/1.1 offered).
-func (c config) tlsConfig(ip net.IP) (*tls.Config, []byte, error) {
+// tlsConfig makes the certificates for ip, writes the CA to c.caFile when
+// asked, and offers HTTP/2.
+func (s *server) tlsConfig(c config, ip net.IP) (*tls.Config, error) {
 	cert, caPEM, err := newCerts(ip)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if c.caFile != "" {
 		if err := writeFile(c.caFile, caPEM); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
+	s.caPEM = caPEM
 	return &tls.Config{
 		Certificates: []tls.Certificate{cert},
 		NextProtos:   []string{"h2", "http/1.1"},
 		MinVersion:   tls.VersionTLS12,
-	}, caPEM, nil
+	}, nil
 }
 
 // files is the handler of the folder, with the logging and sampling c asks

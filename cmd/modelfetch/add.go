@@ -4,13 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -65,36 +64,11 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	if err != nil {
 		return err
 	}
-	created, err := ensureManifest(o.manifest)
+	p := display.NewProgress(stderr, mode, !o.quiet)
+	// Listing the source (the hub's tree, a HEAD) is before any model exists
+	// for the url rules to rewrite; they still say which hosts it may reach.
+	listing, err := o.sitePlan(env, nil)
 	if err != nil {
-		return err
-	}
-	written := false
-	defer func() {
-		if created && !written {
-			os.Remove(o.manifest) // made empty for this add, which wrote nothing
-		}
-	}()
-	src, err := os.ReadFile(o.manifest)
-	if err != nil {
-		return err
-	}
-	abs, err := filepath.Abs(o.manifest)
-	if err != nil {
-		return err
-	}
-	base := filepath.Dir(abs)
-	p := newProgress(stderr, mode, !o.quiet)
-	// Listing the source (the hub's tree, a HEAD) is before any model
-	// exists for the url rules to apply to.
-	none, err := (*rules.Rules)(nil).Site(nil)
-	if err != nil {
-		return err
-	}
-	nms, err := lock.NewModels(cmd.Context(), o.fetcher(env, &sitePlan{Site: none}, p), o.add)
-	if errors.Is(err, lock.ErrBadAdd) {
-		return &usageError{errors.New(strings.TrimPrefix(err.Error(), lock.ErrBadAdd.Error()+": "))}
-	} else if err != nil {
 		return err
 	}
 	hub := lock.HubProber{Download: o.download}
@@ -106,24 +80,23 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 			return nil, err
 		}
 		f := o.fetcher(env, site, p)
-		hub.Next, hub.Hub, fetcher = probeProgress{f, p}, f, f
+		hub.Next, hub.Hub, fetcher = display.ShowProbes(f, p), f, f
 		return lock.UnderRules(hub, site.Site), nil
 	}
-	lo := lock.Options{MaxSize: o.maxSize, Resolver: pinResolvers(&hub, func() *fetch.Fetcher { return fetcher })}
-	out, rep, err := lock.AddText(cmd.Context(), newProber, o.manifest, base, src, nms, lo)
-	p.finish()
-	if err != nil {
+	added, err := lock.AddFile(cmd.Context(), lock.AddRequest{File: o.manifest, Add: o.add,
+		Lister: o.fetcher(env, listing, p), NewProber: newProber, LockDir: env.cacheDir(o.cacheDir),
+		Options: lock.Options{MaxSize: o.maxSize, Resolver: pinResolvers(&hub, func() *fetch.Fetcher { return fetcher })}})
+	p.Finish()
+	if errors.Is(err, lock.ErrBadAdd) {
+		return &usageError{errors.New(strings.TrimPrefix(err.Error(), lock.ErrBadAdd.Error()+": "))}
+	} else if err != nil {
 		return err
 	}
-	if err := o.write(cmd, env, &ui{stderr: stderr}, base, src, out, nms, rep); err != nil {
-		return err
-	}
-	written = true
-	return nil
+	return o.report(&display.UI{Stderr: stderr}, added)
 }
 
 // validate checks the flags and returns the progress mode.
-func (o *addOptions) validate(env env) (progressMode, error) {
+func (o *addOptions) validate(env env) (display.Mode, error) {
 	o.jobs = 1
 	if err := o.netOptions.validate(env); err != nil {
 		return 0, err
@@ -134,49 +107,22 @@ func (o *addOptions) validate(env env) (progressMode, error) {
 	return o.mode(env)
 }
 
-// write records the new models (out, planned from src), or, when lock did
-// not lock them all (out is nil), says why and writes nothing.
-func (o *addOptions) write(cmd *cobra.Command, env env, u *ui, base string, src, out []byte, nms []manifest.NewModel, rep *lock.Report) error {
-	if out == nil {
+// report says what add did: the models added, or, when lock did not lock
+// them all, why nothing was written.
+func (o *addOptions) report(u *display.UI, added lock.Added) error {
+	if !added.Written {
+		rep := added.Report
 		for _, f := range rep.Findings {
-			u.errorf("%s", f)
+			u.Errorf("%s", f)
 		}
-		for _, h := range hubFindingHints(rep.Findings) {
-			u.hintf("%s", h)
+		for _, h := range hints.HubFindings(rep.Findings) {
+			u.Hintf("%s", h)
 		}
-		u.hintf("nothing was added to %s", o.manifest)
+		u.Hintf("nothing was added to %s", o.manifest)
 		return reported(lockKind(rep.Outcome()))
 	}
-	redo := func(cur []byte) ([]byte, error) {
-		again, err := manifest.AppendModels(o.manifest, base, cur, nms)
-		if err != nil {
-			return nil, err
-		}
-		return manifest.Apply(o.manifest, base, again, rep.Edits)
-	}
-	if err := lock.Rewrite(cmd.Context(), o.manifest, src, out, o.lockDir(env), redo); err != nil {
-		return err
-	}
-	u.infof(o.quiet, "add: %s to %s", modelList(nms), o.manifest)
+	u.Infof(o.quiet, "add: %s to %s", modelList(added.Models), o.manifest)
 	return nil
-}
-
-// lockDir is where the manifest's write lock is taken (as lock takes it).
-func (o *addOptions) lockDir(env env) string {
-	return env.cacheDir(o.cacheDir)
-}
-
-// ensureManifest makes an empty manifest file where there is none, and
-// says whether it did.
-func ensureManifest(file string) (bool, error) {
-	f, err := os.OpenFile(file, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return true, f.Close()
 }
 
 func modelList(nms []manifest.NewModel) string {

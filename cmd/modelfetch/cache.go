@@ -4,18 +4,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"sort"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 func newCacheCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -68,17 +67,17 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 				return err
 			}
 			if err := m.RequireLocked(models); err != nil {
-				return lockFirst(err, o.manifest, env)
+				return hints.LockFirst(err, o.hintRun(env))
 			}
 			site, err := o.sitePlan(env, models)
 			if err != nil {
 				return err
 			}
-			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: o.netOptions.withMirrors(site.URLs(), models),
-				hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
-			rep.live = newProgress(stderr, mode, !o.quiet)
+			rep := reporter{stdout: stdout, stderr: stderr, command: "cache warm", out: o.outputOptions, urls: mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), models),
+				hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
+			rep.live = display.NewProgress(stderr, mode, !o.quiet)
 			results := o.fetcher(env, site, rep.live).Warm(cmd.Context(), site.Models(models))
-			rep.live.finish()
+			rep.live.Finish()
 			return rep.report(results, false)
 		},
 	}
@@ -86,18 +85,6 @@ func newCacheWarmCmd(stdout, stderr io.Writer, env env, dir *string) *cobra.Comm
 	o.netOptions.addFlags(cmd.Flags(), "cache", "no-cache") // --cache is the cache command's
 	o.outputOptions.addFlags(cmd.Flags(), true, true)
 	return cmd
-}
-
-// lockedDigests maps the sha256 of every locked model of m, selected or
-// not (another run may install them), to the models' names.
-func lockedDigests(m *manifest.Manifest) map[digest.Digest][]string {
-	out := map[digest.Digest][]string{}
-	for _, mod := range m.Models {
-		if mod.Locked() {
-			out[mod.SHA256] = append(out[mod.SHA256], mod.Name)
-		}
-	}
-	return out
 }
 
 func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.Command {
@@ -117,54 +104,15 @@ func newCacheLsCmd(stdout io.Writer, env env, open func() *cache.Cache) *cobra.C
 // cacheLs prints c's blobs, labelled by the models of the manifest at mf
 // when it loads, then its junk entries.
 func cacheLs(stdout io.Writer, c *cache.Cache, mf string) error {
-	entries, err := c.List()
-	if err != nil {
-		return err
-	}
-	junk, err := c.Junk()
-	if err != nil {
-		return err
-	}
-	names := map[digest.Digest][]string{}
+	var names map[digest.Digest][]string
 	if m, err := manifest.Load(mf); err == nil {
-		names = lockedDigests(m)
+		names = m.LockedDigests()
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "sha256\tsize\tmodels")
-	var total int64
-	for _, e := range entries {
-		total += e.Size
-		n := names[e.Digest]
-		sort.Strings(n)
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", e.Digest, humanSize(e.Size), dash(strings.Join(n, ",")))
+	l, err := c.Listing(names)
+	if err != nil {
+		return err
 	}
-	for _, j := range junk {
-		size := "-"
-		if j.Size >= 0 {
-			size = humanSize(j.Size)
-		}
-		fmt.Fprintf(tw, "%s\t%s\tjunk (%s, not a sha256)\n", j.Name, size, entryType(j.Type))
-	}
-	fmt.Fprintf(tw, "%s\t%s\t\n", plural(len(entries), "blob"), humanSize(total))
-	if len(junk) > 0 {
-		fmt.Fprintf(tw, "%d junk entries\t\tcache prune removes them\n", len(junk))
-	}
-	return tw.Flush()
-}
-
-// entryType names a directory entry's type in words.
-func entryType(t fs.FileMode) string {
-	switch {
-	case t.IsRegular():
-		return "file"
-	case t&fs.ModeSymlink != 0:
-		return "symlink"
-	case t.IsDir():
-		return "folder"
-	case t&fs.ModeNamedPipe != 0:
-		return "fifo"
-	}
-	return "special file"
+	return display.CacheTable(stdout, l)
 }
 
 func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobra.Command {
@@ -177,22 +125,8 @@ func newCacheVerifyCmd(stdout, stderr io.Writer, open func() *cache.Cache) *cobr
 			if err != nil {
 				return err
 			}
-			u := &ui{stderr: stderr}
-			for _, b := range bad {
-				id := b.Digest.String()
-				if b.Name != "" {
-					id = b.Name
-				}
-				switch {
-				case b.Removed:
-					u.errorf("cache: %s: %v; removed", id, b.Err)
-				case b.RemoveErr != nil:
-					u.errorf("cache: %s: %v; could not remove it: %v", id, b.Err, b.RemoveErr)
-				default:
-					u.errorf("cache: %s: %v", id, b.Err)
-				}
-			}
-			fmt.Fprintf(stdout, "%s checked, %d bad\n", plural(checked, "blob"), len(bad))
+			(&display.UI{Stderr: stderr}).BadBlobs(bad)
+			fmt.Fprintf(stdout, "%s checked, %d bad\n", display.Plural(checked, "blob"), len(bad))
 			if len(bad) > 0 {
 				return reported(kindIntegrity)
 			}
@@ -219,22 +153,13 @@ func newCachePruneCmd(stderr io.Writer, env env, open func() *cache.Cache) *cobr
 					}
 					return err
 				}
-				keep = map[digest.Digest]bool{}
-				for d := range lockedDigests(m) {
-					keep[d] = true
-				}
+				keep = cache.Keep(m.LockedDigests())
 			}
 			r, err := open().Prune(keep)
 			if err != nil {
 				return err
 			}
-			junk := ""
-			if r.Junk == 1 {
-				junk = ", 1 junk entry"
-			} else if r.Junk > 0 {
-				junk = fmt.Sprintf(", %d junk entries", r.Junk)
-			}
-			fmt.Fprintf(stderr, "modelfetch: removed %s (%s)%s and %s\n", plural(r.Blobs, "blob"), humanSize(r.Freed), junk, plural(r.Stale, "stale file"))
+			fmt.Fprintln(stderr, display.Pruned(r))
 			return nil
 		},
 	}

@@ -110,7 +110,7 @@ urls = ["https://example.com/b"]
 `), 0o644))
 	m, err := manifest.Load(mf)
 	require.NoError(t, err)
-	got := lockedDigests(m)
+	got := m.LockedDigests()
 	assert.Len(t, got, 1, "an unlocked model names no blob")
 	assert.ElementsMatch(t, []string{"a", "c"}, got[m.Models[0].SHA256])
 }

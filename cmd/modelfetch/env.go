@@ -3,6 +3,8 @@ package main
 import (
 	"os"
 	"path/filepath"
+
+	"github.com/djok/modelfetch/internal/display"
 )
 
 // env is everything modelfetch reads from its environment, read in one place.
@@ -40,7 +42,7 @@ func envFromOS() env {
 		DockerConfig: os.Getenv("DOCKER_CONFIG"),
 		Getenv:       os.Getenv,
 		IsRoot:       os.Geteuid() == 0,
-		IsTerminal:   func() bool { return isTerminal(os.Stderr) },
+		IsTerminal:   func() bool { return display.IsTerminal(os.Stderr) },
 	}
 }
 

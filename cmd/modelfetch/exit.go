@@ -63,6 +63,7 @@ func classify(ctx context.Context, err error) exitKind {
 	var (
 		ke      *kindError
 		ue      *usageError
+		se      *manifest.SelectionError
 		ml      manifest.ErrorList
 		me      *manifest.Error
 		blocked rules.Blocked
@@ -74,7 +75,7 @@ func classify(ctx context.Context, err error) exitKind {
 		return interruptedKind(ctx, ke.kind)
 	case ctx.Err() != nil || errors.Is(err, context.Canceled):
 		return interruptedKind(ctx, kindInterrupted)
-	case errors.As(err, &ue):
+	case errors.As(err, &ue), errors.As(err, &se):
 		return kindUsage
 	case errors.As(err, &ml), errors.As(err, &me):
 		return kindManifest

@@ -52,6 +52,7 @@ func TestClassify(t *testing.T) {
 		{"nil", nil, kindOK},
 		{"usage", usagef("--jobs must be at least 1"), kindUsage},
 		{"usage with a hint", &hinted{usagef("unknown command"), "did you mean"}, kindUsage},
+		{"a selection the manifest refuses", &manifest.SelectionError{Err: errors.New("--dir x: no such dir")}, kindUsage},
 		{"manifest error", &manifest.Error{File: "m.toml", Line: 3, Msg: "bad"}, kindManifest},
 		{"manifest errors", manifest.ErrorList{{File: "m.toml", Msg: "bad"}}, kindManifest},
 		{"every source blocked", rules.Blocked{{Model: "a", File: "rules.toml"}}, kindNetwork},

@@ -1,17 +1,15 @@
 package main
 
 // The Hugging Face Hub's environment (HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE),
-// read as huggingface_hub reads it, and the hints its refusals call for.
+// read as huggingface_hub reads it.
 
 import (
-	"errors"
 	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/fetch"
-	"github.com/djok/modelfetch/pkg/lock"
 )
 
 // loadHub sets where hf:// sources are read from, and HF_HUB_OFFLINE's
@@ -38,34 +36,4 @@ func (o *netOptions) loadHub(env env) error {
 // TRUE in any case.
 func isTrue(v string) bool {
 	return slices.Contains([]string{"1", "ON", "YES", "TRUE"}, strings.ToUpper(strings.TrimSpace(v)))
-}
-
-// hubHints are the next steps for the Hub's refusals, once each.
-func hubHints(results []fetch.Result) []string {
-	var hints []string
-	for _, r := range results {
-		var fe *fetch.Error
-		if r.Status != fetch.StatusFailed || !errors.As(r.Err, &fe) {
-			continue
-		}
-		for _, s := range fe.Sources {
-			var he *fetch.HubError
-			if errors.As(s, &he) && he.Hint() != "" && !slices.Contains(hints, he.Hint()) {
-				hints = append(hints, he.Hint())
-			}
-		}
-	}
-	return hints
-}
-
-// hubFindingHints are the next steps for the Hub's refusals lock met.
-func hubFindingHints(findings []lock.Finding) []string {
-	var hints []string
-	for _, f := range findings {
-		var he *fetch.HubError
-		if f.Err != nil && errors.As(f.Err, &he) && he.Hint() != "" && !slices.Contains(hints, he.Hint()) {
-			hints = append(hints, he.Hint())
-		}
-	}
-	return hints
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -19,6 +20,9 @@ var hubs sync.Map // *testscript.TestScript -> *testsrv.Hub
 
 // hub start [-tls] [-token T] | push TYPE/ORG/REPO BRANCH PATH=FILE[:lfs|:lie|:html]... |
 // repo TYPE/ORG/REPO gated|private | fault K=V... | counts K=N... | reset
+//
+// Faults: ratelimit=N, expire=N, loop, notjson, endless, stall=SECONDS
+// (an API answer stops after its headers).
 //
 // start sets $HF_ENDPOINT (and $SSL_CERT_FILE with -tls); push sets
 // $COMMIT to the new commit. counts checks requests, api, head, get,
@@ -121,6 +125,8 @@ func hubFaults(ts *testscript.TestScript, args []string) testsrv.HubFaults {
 			f.APINotJSON = true
 		case "endless":
 			f.APIEndless = true
+		case "stall":
+			f.APIStall = time.Duration(n) * time.Second
 		case "none":
 		default:
 			ts.Fatalf("hub fault %s: unknown", k)

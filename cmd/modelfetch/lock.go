@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/lock"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -107,16 +107,16 @@ func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Write
 	if b := lo.Blocked(models, blocked); len(b) > 0 {
 		return &kindError{kind: kindNetwork, err: b}
 	}
-	p := newProgress(stderr, mode, !o.quiet)
+	p := display.NewProgress(stderr, mode, !o.quiet)
 	f := o.fetcher(env, site, p)
-	hub := lock.HubProber{Next: probeProgress{f, p}, Hub: f, Download: o.download}
+	hub := lock.HubProber{Next: display.ShowProbes(f, p), Hub: f, Download: o.download}
 	lo.Resolver = pinResolvers(hub, func() *fetch.Fetcher { return f })
 	rep, err := lock.Run(cmd.Context(), lock.UnderRules(hub, site.Site), models, lo)
-	p.finish()
+	p.Finish()
 	if err != nil {
 		return err
 	}
-	return o.finish(cmd.Context(), m, src, rep, &ui{stderr: stderr}, env)
+	return o.finish(cmd.Context(), m, src, rep, &display.UI{Stderr: stderr}, env)
 }
 
 // selection is what lock checks (lock.Select): --update alone (NoOptDefVal
@@ -136,13 +136,19 @@ func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manife
 }
 
 // finish prints the findings, writes the edits and decides the exit.
-func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []byte, rep *lock.Report, u *ui, env env) error {
+func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []byte, rep *lock.Report, u *display.UI, env env) error {
+	errs := 0
 	for _, f := range rep.Findings {
 		if f.Kind == lock.Changed && !f.Kept {
-			u.infof(o.quiet, "%s", f)
+			u.Infof(o.quiet, "%s", f)
 			continue
 		}
-		u.errorf("%s", f)
+		if errs++; errs <= manifest.MaxErrors {
+			u.Errorf("%s", f)
+		}
+	}
+	if errs > manifest.MaxErrors {
+		u.Errorf("%s", display.MoreProblems(errs-manifest.MaxErrors))
 	}
 	written := 0
 	if !o.check {
@@ -155,54 +161,12 @@ func (o *lockOptions) finish(ctx context.Context, m *manifest.Manifest, src []by
 		}
 	}
 	if written > 0 {
-		u.infof(o.quiet, "lock: wrote %s to %s (%s)", plural(written, "value"), o.manifest, nameList(rep.Locked))
+		u.Infof(o.quiet, "lock: wrote %s to %s (%s)", display.Plural(written, "value"), o.manifest, display.NameList(rep.Locked))
 	} else if !o.check && len(rep.Edits) == 0 && len(rep.Findings) == 0 {
-		u.infof(o.quiet, "lock: %s is up to date", o.manifest)
+		u.Infof(o.quiet, "lock: %s is up to date", o.manifest)
 	}
-	for _, h := range lockHints(rep.Findings, o.manifest, env) {
-		u.hintf("%s", h)
+	for _, h := range hints.Lock(rep.Findings, hints.Run{Manifest: o.manifest, ManifestArgs: manifestArg(o.manifest, env)}) {
+		u.Hintf("%s", h)
 	}
 	return reported(lockKind(rep.Outcome()))
-}
-
-// nameList joins names for one line: every name when they are few, else
-// the first three and how many more ("a, b, c … and 4,997 more").
-func nameList(names []string) string {
-	const all, shown = 10, 3
-	if len(names) <= all {
-		return strings.Join(names, ", ")
-	}
-	return fmt.Sprintf("%s … and %s more", strings.Join(names[:shown], ", "), thousands(len(names)-shown))
-}
-
-// thousands writes n with a comma between each group of three digits.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// probeProgress shows what lock downloads as fetch shows its artifacts: a
-// line (or bar) per source read.
-type probeProgress struct {
-	f *fetch.Fetcher
-	p *progress
-}
-
-func (pp probeProgress) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
-	pp.p.Start(m.Name, m.Size)
-	start := time.Now()
-	r, err := pp.f.Probe(ctx, m, src, limit)
-	if err != nil {
-		pp.p.drop(m.Name) // the finding says why, once
-		return r, err
-	}
-	status := statusDownloaded
-	if r.Described {
-		status = statusDescribed
-	}
-	pp.p.Done(fetch.Result{Name: m.Name, Status: status, Size: r.InstalledSize, Source: r.Source, Duration: time.Since(start)})
-	return r, err
 }

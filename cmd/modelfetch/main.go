@@ -1,6 +1,7 @@
 // Command modelfetch fetches, verifies and installs the model files a
-// models.toml lists. This package is the thin layer: flags, output and exit
-// codes; the work is done in pkg/.
+// models.toml lists. This package is the thin layer: flags, the environment,
+// one call per command into pkg/, what to print handed to internal/display,
+// and the exit codes (exit.go).
 package main
 
 import (
@@ -14,6 +15,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/djok/modelfetch/internal/display"
 )
 
 func main() { os.Exit(Main()) }
@@ -37,7 +40,7 @@ func Main() int {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) int {
-	u := &ui{stderr: stderr}
+	u := &display.UI{Stderr: stderr}
 	root := newRootCmd(stdout, stderr, env)
 	root.SetArgs(args)
 	cmd, err := root.ExecuteContextC(ctx)
@@ -47,10 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) 
 		err = sig // say which signal
 	}
 	if err != nil && !errors.Is(err, errReported) {
-		u.printError(err)
+		u.PrintError(err)
 		// A failure before any result still gets its document.
 		if wantsJSON(cmd, args) {
-			_ = writeJSON(stdout, commandName(cmd), code, nil, nil, problems(err), nil)
+			_ = display.WriteJSON(stdout, commandName(cmd), code, nil, nil, display.Problems(err), nil)
 		}
 	}
 	return code
@@ -92,11 +95,12 @@ func commandName(cmd *cobra.Command) string {
 // errReported wraps a failure whose details were already printed.
 var errReported = errors.New("reported")
 
-// hinted is an error with a next step.
+// hinted is an error with a next step (a display.NextStep).
 type hinted struct {
 	err  error
 	hint string
 }
 
-func (e *hinted) Error() string { return e.err.Error() }
-func (e *hinted) Unwrap() error { return e.err }
+func (e *hinted) Error() string    { return e.err.Error() }
+func (e *hinted) Unwrap() error    { return e.err }
+func (e *hinted) NextStep() string { return e.hint }

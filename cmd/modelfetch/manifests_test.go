@@ -14,7 +14,7 @@ import (
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
-// TestRealManifest pins models.toml to the values in shared/ARTIFACTS.md,
+// TestRealManifest pins models.toml to the values the upstreams publish,
 // transcribed here a second time so a slip in either copy fails the build.
 func TestRealManifest(t *testing.T) {
 	m, err := manifest.Load("../../models.toml")

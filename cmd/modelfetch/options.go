@@ -12,10 +12,9 @@ import (
 	"oras.land/oras-go/v2/registry/remote/auth"
 
 	"github.com/djok/modelfetch/internal/credentials"
-	"github.com/djok/modelfetch/internal/redact"
+	"github.com/djok/modelfetch/internal/display"
 	"github.com/djok/modelfetch/pkg/cache"
 	"github.com/djok/modelfetch/pkg/fetch"
-	"github.com/djok/modelfetch/pkg/manifest"
 	"github.com/djok/modelfetch/pkg/mirror"
 )
 
@@ -118,7 +117,7 @@ func (o *netOptions) loadMirrors(env env) error {
 	if o.mirrorOnly && len(o.mirrors) == 0 {
 		return usagef("--mirror-only needs a mirror (--mirror or MODELFETCH_MIRRORS)")
 	}
-	if hasRegistry(o.mirrors) && env.dockerConfig() != "" {
+	if mirror.HasRegistry(o.mirrors) && env.dockerConfig() != "" {
 		// A config that cannot be used fails that registry, not the run:
 		// the origin is tried, with a line that says why.
 		o.registry = mirror.DockerCredentials(env.dockerConfig())
@@ -143,6 +142,8 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 	client := fetch.NewClient(http.ProxyFromEnvironment, policy.Func(), o.idle)
 	registries := site.registries(o.mirrors)
 	client.Transport = mirror.Transport(client.Transport, registries, o.registryCredentials(env, registries))
+	hub := o.hub
+	hub.Refuse = site.Rules.RefuseHost // the url rules govern the Hub's API too
 	return fetch.New(fetch.Options{
 		Jobs:        o.jobs,
 		Connections: o.connections,
@@ -156,37 +157,8 @@ func (o *netOptions) fetcher(env env, site *sitePlan, obs fetch.Observer) *fetch
 		Mirrors:     o.mirrors,
 		MirrorOnly:  o.mirrorOnly,
 		Observer:    obs,
-		Hub:         o.hub,
+		Hub:         hub,
 	})
-}
-
-func hasRegistry(ms []mirror.Mirror) bool {
-	for _, m := range ms {
-		if m.Kind == mirror.OCI {
-			return true
-		}
-	}
-	return false
-}
-
-// withMirrors puts, in urls (by model: the URLs tried, for --json and
-// --dry-run), each model's mirror URLs first, and leaves only those with
-// --mirror-only.
-func (o *netOptions) withMirrors(urls map[string][]string, models []*manifest.Model) map[string][]string {
-	if len(o.mirrors) == 0 {
-		return urls
-	}
-	for _, m := range models {
-		var list []string
-		for _, mr := range o.mirrors {
-			list = append(list, redact.URL(mr.BlobURL(m.SHA256)))
-		}
-		if !o.mirrorOnly {
-			list = append(list, urls[m.Name]...)
-		}
-		urls[m.Name] = list
-	}
-	return urls
 }
 
 // credentialPolicy gathers what the credential policy needs: the netrc
@@ -217,24 +189,24 @@ func (o *outputOptions) addFlags(fs *pflag.FlagSet, progress, json bool) {
 	fs.BoolVarP(&o.quiet, "quiet", "q", false, "print errors only (no progress, no summary)")
 }
 
-func (o *outputOptions) mode(env env) (progressMode, error) {
-	mode := progressNone
+func (o *outputOptions) mode(env env) (display.Mode, error) {
+	mode := display.ModeNone
 	switch o.progress {
 	case "auto":
-		mode = progressPlain
+		mode = display.ModePlain
 		if env.IsTerminal != nil && env.IsTerminal() {
-			mode = progressBar
+			mode = display.ModeBar
 		}
 	case "bar":
-		mode = progressBar
+		mode = display.ModeBar
 	case "plain":
-		mode = progressPlain
+		mode = display.ModePlain
 	case "none":
 	default:
 		return 0, usagef("--progress %q: want auto, bar, plain or none", o.progress)
 	}
 	if o.quiet {
-		return progressNone, nil
+		return display.ModeNone, nil
 	}
 	return mode, nil
 }

@@ -8,8 +8,11 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/djok/modelfetch/internal/display"
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/mirror"
 )
 
 func newRootCmd(stdout, stderr io.Writer, env env) *cobra.Command {
@@ -115,37 +118,15 @@ func (o *manifestOptions) addFlags(fs *pflag.FlagSet, env env, verb string, root
 	}
 }
 
-// load reads the manifest and applies --out and --dir.
+// load reads the manifest and applies --out, --dir and --only.
 func (o *manifestOptions) load(env env) (*manifest.Manifest, []*manifest.Model, error) {
 	m, err := manifest.Load(o.manifest)
 	if err != nil {
 		return nil, nil, missingManifest(err, o.manifest, env)
 	}
-	for _, d := range o.dirs {
-		if name, _, _ := strings.Cut(d, "="); name == manifest.DefaultDir && o.out != "" {
-			return nil, nil, usagef("--out and --dir %s= both set the root %q: give one", name, name)
-		}
-	}
-	if o.out != "" {
-		if err := m.SetDir(manifest.DefaultDir, o.out); err != nil {
-			return nil, nil, &usageError{err}
-		}
-	}
-	for _, d := range o.dirs {
-		name, p, ok := strings.Cut(d, "=")
-		if !ok || name == "" || p == "" {
-			return nil, nil, usagef("--dir %q: want NAME=PATH", d)
-		}
-		if err := m.SetDir(name, p); err != nil {
-			return nil, nil, &usageError{fmt.Errorf("--dir %s: %w", name, err)}
-		}
-	}
-	if err := m.CheckDestinations(); err != nil {
-		return nil, nil, err
-	}
-	models, err := m.Select(o.only)
+	models, err := m.Apply(manifest.Selection{Out: o.out, Dirs: o.dirs, Only: o.only})
 	if err != nil {
-		return nil, nil, &usageError{err}
+		return nil, nil, err
 	}
 	return m, models, nil
 }
@@ -175,7 +156,7 @@ func (o *fetchOptions) targets(env env) (*sitePlan, []fetch.Target, error) {
 		return nil, nil, err
 	}
 	switch {
-	case o.mirrorPush && !hasRegistry(o.mirrors):
+	case o.mirrorPush && !mirror.HasRegistry(o.mirrors):
 		return nil, nil, usagef("--mirror-push needs an oci:// mirror (--mirror or MODELFETCH_MIRRORS)")
 	case o.mirrorPush && o.offline:
 		return nil, nil, usagef("--mirror-push and --offline contradict each other: a push needs the network")
@@ -225,7 +206,7 @@ func (o *manifestOptions) selected(ownerFlag string, env env) (*manifest.Manifes
 		return nil, nil, nil, err
 	}
 	if err := m.RequireLocked(models); err != nil {
-		return nil, nil, nil, lockFirst(err, o.manifest, env)
+		return nil, nil, nil, hints.LockFirst(err, o.hintRun(env))
 	}
 	return m, models, owner, nil
 }
@@ -241,23 +222,23 @@ func runFetch(cmd *cobra.Command, o *fetchOptions, stdout, stderr io.Writer, env
 	}
 	blocked := err
 	rep := reporter{stdout: stdout, stderr: stderr, command: "fetch", out: o.outputOptions,
-		urls:  o.netOptions.withMirrors(site.URLs(), targetModels(targets)),
-		hints: func(r []fetch.Result) []string { return sourceHints(r, &o.manifestOptions, env) }}
+		urls:  mirror.TriedURLs(o.mirrors, o.mirrorOnly, site.URLs(), targetModels(targets)),
+		hints: func(r []fetch.Result) []string { return hints.Sources(r, o.hintRun(env)) }}
 	if o.dryRun {
 		results := markBlocked(o.fetcher(env, site, nil).DryRun(cmd.Context(), targets), site)
 		if !o.json && !o.quiet {
-			site.describe(&ui{stderr: stderr}, targetModels(targets), rep.urls)
+			(&display.UI{Stderr: stderr}).DryRunURLs(targetModels(targets), rep.urls, func(n string) []string { return site.Plans[n].Blocked })
 		}
 		if err := rep.report(results, true); blocked == nil {
 			return err
 		}
 		return blocked
 	}
-	rep.live = newProgress(stderr, mode, !o.quiet)
+	rep.live = display.NewProgress(stderr, mode, !o.quiet)
 	results := o.fetcher(env, site, rep.live).Install(cmd.Context(), targets)
-	rep.live.finish()
+	rep.live.Finish()
 	if o.mirrorPush && cmd.Context().Err() == nil {
-		rep.push = mirrorPush(cmd.Context(), o, env, targets, results, &ui{stderr: stderr})
+		rep.push = mirrorPush(cmd.Context(), o, env, targets, results, &display.UI{Stderr: stderr})
 	}
 	return rep.report(results, false)
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/creack/pty"
 	"github.com/stretchr/testify/assert"
@@ -272,6 +273,8 @@ func (f *frames) row(row string, nameW, width int, fail func(string, ...any)) {
 		f.seen["connecting"] = true
 	case strings.HasPrefix(rest, "decoding, ") && strings.HasSuffix(rest, " received"):
 		f.seen["decoding"] = true
+	case strings.HasPrefix(rest, "downloading, ") && strings.HasSuffix(rest, " received"):
+		f.seen["downloading"] = true
 	case figures.MatchString(rest):
 		m := figures.FindStringSubmatch(rest)
 		f.seen["bytes"] = true
@@ -312,8 +315,17 @@ func TestProgressInATerminal(t *testing.T) {
 			for _, rate := range f.rates {
 				assert.Regexp(t, rateRE, rate)
 			}
+			// The summary fits the terminal too: at 60 columns it leaves
+			// out time and throughput rather than wrap.
+			for _, row := range v.screen() {
+				assert.Less(t, utf8.RuneCountInString(strings.TrimRight(row, " ")), width, "a line as wide as the terminal wraps: %q", row)
+			}
 			summary := summaryRates(t, r.raw.String())
-			require.Len(t, summary, 3, "%s", r.raw.String())
+			if width == 80 {
+				require.Len(t, summary, 3, "%s", r.raw.String())
+			} else {
+				assert.Empty(t, summary, "%s", r.raw.String())
+			}
 			for _, rate := range summary {
 				assert.Regexp(t, rateRE, rate, "the summary's throughput is in the bar's unit")
 			}

@@ -5,65 +5,21 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
-	"github.com/djok/modelfetch/pkg/manifest"
 )
 
 // On a pipe (docker build logs) progress is a few plain lines, never a
 // carriage-return stream: at most one line per artifact every plainEvery.
-func TestPlainProgressIsThrottled(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain, true)
-	p.Start("codeformer", 1000)
-	for i := int64(1); i <= 1000; i++ {
-		p.Progress("codeformer", i)
-	}
-	p.Done(fetch.Result{Name: "codeformer", Status: fetch.StatusInstalled, Size: 1000, Source: "https://h/c", Duration: time.Second})
-	p.finish()
-	out := buf.String()
-	assert.NotContains(t, out, "\r")
-	assert.NotContains(t, out, "\x1b")
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	assert.Equal(t, []string{"modelfetch: codeformer: installed 1.0 kB from https://h/c in 1.0s"}, lines,
-		"a thousand progress calls within a second print nothing but the result")
-}
-
 // A server that fails every connection at once must not fill a build log:
 // retry lines are throttled like progress lines, and say what was skipped.
-func TestRetryLinesAreThrottled(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain, true)
-	p.Start("m", 1000)
-	se := &fetch.SourceError{Source: "https://h/m", Kind: fetch.KindNetwork, Err: errors.New("connection reset")}
-	for range 300 {
-		p.Retry("m", se, time.Millisecond)
-	}
-	p.retried["m"].last = time.Now().Add(-plainEvery)
-	p.Retry("m", se, time.Millisecond)
-	p.finish()
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.Len(t, lines, 2)
-	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset", lines[0])
-	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset (and 299 more retries since the last line)", lines[1])
-}
-
 // Right bytes with the wrong mode: the line says what was done.
-func TestFixedLine(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, progressPlain, true)
-	p.Done(fetch.Result{Name: "a", Status: fetch.StatusUpToDate, Fixed: true})
-	p.finish()
-	assert.Equal(t, "modelfetch: a: up to date (mode and owner set again)\n", buf.String())
-}
-
 // A cache that could not be written is a warning, never a failure, and it is
 // shown whatever --progress says (only -q hides it).
 func TestWarningsShownWithoutProgress(t *testing.T) {
@@ -79,17 +35,6 @@ func TestWarningsShownWithoutProgress(t *testing.T) {
 			assert.Contains(t, stderr.String(), "modelfetch: warning: b: cache not updated: no space left on device\n")
 		}
 	}
-}
-
-func TestNoProgressPrintsNothing(t *testing.T) {
-	var buf bytes.Buffer
-	p := newProgress(&buf, progressNone, false)
-	p.Start("a", 10)
-	p.Progress("a", 5)
-	p.Retry("a", &fetch.SourceError{Source: "https://h/a", Err: assert.AnError}, time.Second)
-	p.Done(fetch.Result{Name: "a", Status: fetch.StatusInstalled})
-	p.finish()
-	assert.Empty(t, buf.String())
 }
 
 func TestCredentialsGoOnlyToTheirHost(t *testing.T) {
@@ -117,7 +62,7 @@ func TestHintCommandQuotes(t *testing.T) {
 		{args: []string{"fetch", "--out", "it's"}, want: `modelfetch fetch --out 'it'\''s'`},
 		{args: []string{"fetch", "--out", "$HOME/x"}, want: "modelfetch fetch --out '$HOME/x'"},
 	} {
-		assert.Equal(t, tt.want, command(tt.args...))
+		assert.Equal(t, tt.want, hints.Command(tt.args...))
 	}
 	assert.Nil(t, manifestArg("models.toml", env{}), "the default manifest needs no -m")
 	assert.Equal(t, []string{"-m", "other.toml"}, manifestArg("other.toml", env{}))
@@ -126,25 +71,6 @@ func TestHintCommandQuotes(t *testing.T) {
 
 // Manifest and rules errors come in file order, each with its hint right
 // after it; the "and N more" line stays last.
-func TestErrorsInFileOrderWithTheirHints(t *testing.T) {
-	var buf bytes.Buffer
-	u := &ui{stderr: &buf}
-	u.printError(manifest.ErrorList{
-		{File: "r.toml", Line: 7, Msg: "seven", Hint: "fix seven"},
-		{File: "r.toml", Line: 1, Msg: "one", Hint: "fix one"},
-		{Msg: "and 3 more problems"},
-		{File: "r.toml", Line: 6, Msg: "six"},
-	})
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	require.Len(t, lines, 6)
-	assert.Contains(t, lines[0], "r.toml:1")
-	assert.Equal(t, "modelfetch: hint: fix one", lines[1])
-	assert.Contains(t, lines[2], "r.toml:6")
-	assert.Contains(t, lines[3], "r.toml:7")
-	assert.Equal(t, "modelfetch: hint: fix seven", lines[4])
-	assert.Contains(t, lines[5], "and 3 more problems")
-}
-
 // --speed-limit 0 turns the check off (fetch reads a negative MinSpeed as
 // off and 0 as its default), any other value passes through.
 func TestSpeedLimitZeroMeansOff(t *testing.T) {
@@ -165,20 +91,3 @@ func TestSummaryThroughputCountsInstalledBytes(t *testing.T) {
 
 // On a terminal the summary's sources are shortened in the middle so its
 // lines fit; in a log (width 0) they stay whole.
-func TestSummaryFitsTheTerminal(t *testing.T) {
-	src := "file:///home/someone/work/modelfetch/examples/demo/files/shape_predictor_standin.dat.bz2"
-	rows := func() [][]string {
-		return [][]string{{"artifact", "size", "status", "source", "time", "throughput"},
-			{"shape-predictor", "300.0 kB", "installed", src, "0.0s", "3.9 MB/s"}}
-	}
-	r := rows()
-	fitColumn(r, 3, 0)
-	assert.Equal(t, src, r[1][3])
-	r = rows()
-	fitColumn(r, 3, 80)
-	line := strings.Join(r[1], "  ")
-	assert.Less(t, utf8.RuneCountInString(line), 80, line)
-	assert.True(t, strings.HasPrefix(r[1][3], "file:///"), r[1][3])
-	assert.True(t, strings.HasSuffix(r[1][3], ".bz2"), r[1][3])
-	assert.Contains(t, r[1][3], "…")
-}

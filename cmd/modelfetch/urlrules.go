@@ -2,12 +2,10 @@ package main
 
 // The url rules (--url-rules, MODELFETCH_URL_RULES): pkg/rules applies them
 // and resolves their credentials; here the file is chosen, the environment
-// and the netrc file read (once), and the plan shown.
+// and the netrc file read (once).
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 
 	"github.com/djok/modelfetch/internal/credentials"
 	"github.com/djok/modelfetch/internal/fsutil"
@@ -72,21 +70,4 @@ func readNetrc(env env) string {
 		}
 	}
 	return ""
-}
-
-// describe prints, for --dry-run, each model's URLs (urls, by model) in the
-// order they are tried (mirrors first, then the manifest's after the rules,
-// when there are any).
-func (sp *sitePlan) describe(u *ui, models []*manifest.Model, urls map[string][]string) {
-	for _, m := range models {
-		list := strings.Join(urls[m.Name], ", ")
-		if list == "" {
-			list = "none"
-		}
-		line := fmt.Sprintf("%s: urls: %s", m.Name, list)
-		if b := sp.Plans[m.Name].Blocked; len(b) > 0 {
-			line += fmt.Sprintf(" (blocked: %s)", strings.Join(b, ", "))
-		}
-		u.infof(false, "%s", line)
-	}
 }

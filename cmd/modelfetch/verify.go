@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/djok/modelfetch/internal/hints"
 	"github.com/djok/modelfetch/pkg/fetch"
 )
 
@@ -29,7 +30,7 @@ func newVerifyCmd(stdout, stderr io.Writer, env env) *cobra.Command {
 				return err
 			}
 			rep := reporter{stdout: stdout, stderr: stderr, command: "verify", out: o.outputOptions,
-				hints: func(r []fetch.Result) []string { return verifyHints(r, &o.manifestOptions, env) }}
+				hints: func(r []fetch.Result) []string { return hints.Verify(r, o.hintRun(env)) }}
 			return rep.report(fetch.Verify(cmd.Context(), targets, o.jobs), false)
 		},
 	}

@@ -79,21 +79,48 @@ func TransientStatus(code int) bool {
 	return false
 }
 
-// ParseRetryAfter reads a Retry-After header: delay-seconds (at most a
-// day) or an HTTP date (a date in the past means now). ok is false when
-// there is none to read.
+// Beyond is what a Retry-After of more than a day reads as (a number of
+// seconds too large for any integer among them): a wait beyond every cap,
+// which Describe names "more than 24h".
+const Beyond = 24*time.Hour + time.Second
+
+// ParseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date
+// (a date in the past means now); more than a day is Beyond. ok is false
+// when there is none to read (a negative number is none).
 func ParseRetryAfter(h string, now time.Time) (d time.Duration, ok bool) {
 	h = strings.TrimSpace(h)
-	if s, err := strconv.ParseInt(h, 10, 64); err == nil {
-		if s < 0 {
-			return 0, false
+	if digits(h) {
+		s, err := strconv.ParseInt(h, 10, 64)
+		if err != nil || s > 86400 {
+			return Beyond, true // only overflow fails on digits
 		}
-		return time.Duration(min(s, 86400)) * time.Second, true
+		return time.Duration(s) * time.Second, true
 	}
 	if t, err := http.ParseTime(h); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), Beyond), true
 	}
 	return 0, false
+}
+
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Describe names a wait a server asked for: to the second, or "more than
+// 24h" beyond a day.
+func Describe(d time.Duration) string {
+	if d > 24*time.Hour {
+		return "more than 24h"
+	}
+	if d >= time.Second {
+		d = d.Round(time.Second)
+	}
+	return d.String()
 }
 
 // Sleep waits d, or until ctx is done (then it returns ctx's error).

@@ -35,12 +35,23 @@ func TestParseRetryAfter(t *testing.T) {
 	d, ok := ParseRetryAfter(" 7 ", now)
 	assert.True(t, ok)
 	assert.Equal(t, 7*time.Second, d)
-	d, _ = ParseRetryAfter("999999999", now)
+	d, _ = ParseRetryAfter("86400", now)
 	assert.Equal(t, 24*time.Hour, d)
+	for _, h := range []string{"999999999", "10000000000", "999999999999999999999999"} {
+		d, ok = ParseRetryAfter(h, now)
+		assert.True(t, ok, "an overflowing value is beyond the cap, not absent: %s", h)
+		assert.Equal(t, Beyond, d, h)
+		assert.Equal(t, "more than 24h", Describe(d), h)
+	}
+	d, ok = ParseRetryAfter("Thu, 01 Jan 2099 00:00:00 GMT", now)
+	assert.True(t, ok)
+	assert.Equal(t, "more than 24h", Describe(d))
+	d, _ = ParseRetryAfter(now.Add(90*time.Minute+300*time.Millisecond).Format(http.TimeFormat), now.Add(-time.Second/3))
+	assert.Equal(t, "1h30m0s", Describe(d), "rounded to the second")
 	d, ok = ParseRetryAfter(now.Add(time.Minute).Format(http.TimeFormat), now)
 	assert.True(t, ok)
 	assert.Equal(t, time.Minute, d)
-	for _, h := range []string{"", "-1", "soon"} {
+	for _, h := range []string{"", "-1", "-5", "-99999999999999999999", "soon"} {
 		_, ok = ParseRetryAfter(h, now)
 		assert.False(t, ok, h)
 	}

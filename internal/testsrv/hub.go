@@ -43,6 +43,13 @@ type HubOptions struct {
 	Token string
 	// PageSize is the number of tree entries per page (default 1000).
 	PageSize int
+	// OtherToken is a valid token of an account that may read no private
+	// or gated repository: a private one answers it 404 RepoNotFound, as
+	// the Hub answers an authenticated request.
+	OtherToken string
+	// StrictTokens answers every request with any other token 401
+	// "Invalid credentials in Authorization header", as the Hub does.
+	StrictTokens bool
 }
 
 // HubFile is a file of a commit.
@@ -59,8 +66,9 @@ type HubFile struct {
 // HubFaults are misbehaviours a test turns on.
 type HubFaults struct {
 	// RateLimit answers that many next requests to the Hub host with 429
-	// and Retry-After: 1.
-	RateLimit int
+	// and Retry-After: RetryAfter (seconds; 1 when 0).
+	RateLimit  int
+	RetryAfter int
 	// ExpireAfter makes a signed storage link answer ExpireStatus (403 when
 	// 0) once it has served that many requests; 0: links never expire.
 	ExpireAfter  int
@@ -70,6 +78,12 @@ type HubFaults struct {
 	APINotJSON, APIHuge, APIEndless bool
 	// RedirectLoop makes resolve redirect to itself.
 	RedirectLoop bool
+	// APIStall makes an API answer send its headers and a first byte, then
+	// nothing for that long (or until the client gives up).
+	APIStall time.Duration
+	// APITrickle makes an API answer send one byte per APITrickle, for
+	// ever (or until the client gives up).
+	APITrickle time.Duration
 }
 
 // HubCounts are the requests a Hub has had.

@@ -38,13 +38,13 @@ func pathParts(r *http.Request) []string {
 func (h *Hub) serveHub(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.counts.Requests++
-	limited := h.faults.RateLimit > 0
+	limited, wait := h.faults.RateLimit > 0, max(h.faults.RetryAfter, 1)
 	if limited {
 		h.faults.RateLimit--
 	}
 	h.mu.Unlock()
 	if limited {
-		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		hubError(w, http.StatusTooManyRequests, "", "you have been rate-limited")
 		return
 	}
@@ -66,6 +66,14 @@ func (h *Hub) lookup(r *http.Request, typ, id, rev string) (string, map[string]H
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	repo := h.repos[typ+"/"+id]
+	auth := r.Header.Get("Authorization")
+	other := h.o.OtherToken != "" && auth == "Bearer "+h.o.OtherToken
+	switch {
+	case h.o.StrictTokens && auth != "" && !other && !h.authorized(r):
+		return "", nil, &hubFail{http.StatusUnauthorized, "", "Invalid credentials in Authorization header"}
+	case other && (repo == nil || repo.private):
+		return "", nil, &hubFail{http.StatusNotFound, "RepoNotFound", "Repository Not Found for url: " + r.URL.String() + "."}
+	}
 	if repo == nil || repo.private && !h.authorized(r) {
 		return "", nil, &hubFail{http.StatusUnauthorized, "RepoNotFound", "Repository Not Found for url: " + r.URL.String() + "."}
 	}
@@ -234,13 +242,7 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
 	case fail != nil:
 		fail.write(w)
 		return
-	case faults.APINotJSON:
-		w.Header().Set("Content-Type", "text/html")
-		fmt.Fprint(w, "<html><body>maintenance</body></html>")
-		return
-	case faults.APIHuge:
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"sha": %q, "pad": "%s"}`, commit, strings.Repeat("x", 2<<20))
+	case apiFault(w, r, faults, commit):
 		return
 	}
 	switch {
@@ -264,6 +266,42 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, parts []string) {
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// apiFault answers an API request as faults say, and reports whether it
+// did: a page that is not JSON, a body that stalls after its first byte or
+// trickles forever, a page over the client's cap.
+func apiFault(w http.ResponseWriter, r *http.Request, faults HubFaults, commit string) bool {
+	switch {
+	case faults.APINotJSON:
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<html><body>maintenance</body></html>")
+	case faults.APIStall > 0:
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, "{")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(faults.APIStall):
+		}
+	case faults.APITrickle > 0:
+		w.Header().Set("Content-Type", "application/json")
+		for {
+			fmt.Fprint(w, " ")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return true
+			case <-time.After(faults.APITrickle):
+			}
+		}
+	case faults.APIHuge:
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"sha": %q, "pad": "%s"}`, commit, strings.Repeat("x", 2<<20))
+	default:
+		return false
+	}
+	return true
 }
 
 // serveTree lists the files (and, recursively, the folders) below dir, one

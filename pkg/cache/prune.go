@@ -76,6 +76,25 @@ func (c *Cache) Junk() ([]JunkEntry, error) {
 	return out, nil
 }
 
+// Damaged lists the entries of the blob folder named by a sha256 that are
+// not regular files (a symlink, a FIFO, a folder), without following or
+// opening any of them: Open treats them as misses, and Clean (so Prune)
+// removes them.
+func (c *Cache) Damaged() ([]JunkEntry, error) {
+	root, des, err := c.blobEntries()
+	if root == nil {
+		return nil, err
+	}
+	root.Close()
+	var out []JunkEntry
+	for _, de := range des {
+		if _, err := digest.Parse(de.Name()); err == nil && !de.Type().IsRegular() {
+			out = append(out, JunkEntry{Name: de.Name(), Type: de.Type(), Size: -1})
+		}
+	}
+	return out, nil
+}
+
 // removeJunk removes the junk entries: a link itself, never what it names.
 func (c *Cache) removeJunk() (int, error) {
 	junk, err := c.Junk()

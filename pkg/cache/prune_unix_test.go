@@ -148,3 +148,35 @@ func TestJunkIsListedAndPruned(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, junk)
 }
+
+// Entries named by a sha256 that are not regular files are listed as
+// damaged (cache ls left them out), and Prune removes them, a link without
+// following it.
+func TestDamagedIsListedAndPruned(t *testing.T) {
+	c := New(t.TempDir())
+	kept := put(t, c, []byte("kept"))
+	blobs := filepath.Dir(c.BlobPath(kept))
+	outside := filepath.Join(t.TempDir(), "precious")
+	require.NoError(t, os.WriteFile(outside, []byte("precious"), 0o644))
+	link, fifo := digest.Of([]byte("l")).String(), digest.Of([]byte("f")).String()
+	require.NoError(t, os.Symlink(outside, filepath.Join(blobs, link)))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(blobs, fifo), 0o644))
+	damaged, err := c.Damaged()
+	require.NoError(t, err)
+	byName := map[string]JunkEntry{}
+	for _, d := range damaged {
+		byName[d.Name] = d
+	}
+	require.Len(t, byName, 2)
+	assert.Equal(t, os.ModeSymlink, byName[link].Type)
+	assert.Equal(t, os.ModeNamedPipe, byName[fifo].Type)
+	junk, err := c.Junk()
+	require.NoError(t, err)
+	assert.Empty(t, junk, "named by a sha256: damaged, not junk")
+	_, err = c.Prune(map[digest.Digest]bool{kept: true})
+	require.NoError(t, err)
+	damaged, err = c.Damaged()
+	require.NoError(t, err)
+	assert.Empty(t, damaged)
+	assert.FileExists(t, outside)
+}

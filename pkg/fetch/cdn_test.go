@@ -156,23 +156,41 @@ func TestRateLimitedHostIsFetchedPolitely(t *testing.T) {
 func TestHostLimiterCutsAndGrows(t *testing.T) {
 	now := time.Unix(1000, 0)
 	h := newHostLimiter(8, func() time.Time { return now })
-	assert.True(t, h.slowDown(time.Second), "8 → 4")
+	h.peak = 8 // eight in flight at once, the throttled one among them
+	assert.True(t, h.slowDown(time.Second), "8 → 4, with 8 in use")
 	assert.Equal(t, 4, h.limit)
 	assert.True(t, h.slowDown(time.Second), "the same episode: no second cut, still free")
 	assert.Equal(t, 4, h.limit)
 	now = now.Add(2 * time.Second)
-	assert.True(t, h.slowDown(time.Second))
+	h.peak = 4
+	assert.True(t, h.slowDown(time.Second), "4 → 2")
 	assert.Equal(t, 2, h.limit)
 	now = now.Add(2 * time.Second)
-	assert.True(t, h.slowDown(time.Second))
+	h.peak = 2
+	assert.True(t, h.slowDown(time.Second), "2 → 1")
 	assert.Equal(t, 1, h.limit)
 	now = now.Add(2 * time.Second)
+	h.peak = 1
 	assert.False(t, h.slowDown(time.Second), "at one connection the try counts")
+	h = newHostLimiter(16, func() time.Time { return now })
+	h.peak = 1
+	assert.False(t, h.slowDown(time.Second), "one connection alone: 16 → 8 lowers nothing, the try counts")
+	assert.Equal(t, 8, h.limit)
+	h.peak = 8
+	now = now.Add(2 * time.Second)
+	assert.True(t, h.slowDown(time.Second), "8 in use, 8 → 4")
 	now = now.Add(2 * time.Second)
 	release, err := h.acquire(t.Context())
 	require.NoError(t, err)
+	assert.Equal(t, 1, h.peak, "acquired on an idle host: the peak starts again")
 	release(true)
-	assert.Equal(t, 2, h.limit, "a success grows the budget again")
+	assert.Equal(t, 4, h.limit, "one success is not yet a round")
+	for range 3 {
+		release, err := h.acquire(t.Context())
+		require.NoError(t, err)
+		release(true)
+	}
+	assert.Equal(t, 5, h.limit, "a round of successes (as many as the budget) grows it again")
 }
 
 func TestRetryAfterGetsJitterWithinTheClamp(t *testing.T) {

@@ -64,6 +64,7 @@ func TestThePolicyChangesNoError(t *testing.T) {
 	se := &StatusError{Code: 503, Host: "h:1", RetryAfter: time.Second, HasRetryAfter: true}
 	before := *se
 	r := &retrier{p: &f.policy, hosts: f.host}
+	f.host("h:1").peak = 8 // 8 in use at once, the throttled one among them
 	_, free := r.delay(se)
 	assert.True(t, free, "the host took the blame")
 	assert.Equal(t, before, *se)

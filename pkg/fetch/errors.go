@@ -71,7 +71,7 @@ type RetryAfterError struct {
 }
 
 func (e *RetryAfterError) Error() string {
-	return fmt.Sprintf("%s, asking to retry after %v, beyond the %v this run waits", e.Status, e.Status.RetryAfter, e.Cap)
+	return fmt.Sprintf("%s, asking to retry after %s, beyond the %v this run waits", e.Status, retry.Describe(e.Status.RetryAfter), e.Cap)
 }
 
 func (e *RetryAfterError) Unwrap() error { return e.Err }
@@ -79,10 +79,19 @@ func (e *RetryAfterError) Unwrap() error { return e.Err }
 // Permanent: the wait it asks for is the reason the source was left.
 func (e *RetryAfterError) Permanent() bool { return true }
 
-// StallError is a connection that sent nothing for the idle timeout.
-type StallError struct{ Idle time.Duration }
+// StallError is a connection that sent nothing for the idle timeout, or
+// (Whole) an answer of bounded size not complete within Idle.
+type StallError struct {
+	Idle  time.Duration
+	Whole bool
+}
 
-func (e *StallError) Error() string { return fmt.Sprintf("stalled: no data for %v", e.Idle) }
+func (e *StallError) Error() string {
+	if e.Whole {
+		return fmt.Sprintf("stalled: the answer was not complete within %v", e.Idle)
+	}
+	return fmt.Sprintf("stalled: no data for %v", e.Idle)
+}
 
 // Permanent: a stall is resumed.
 func (e *StallError) Permanent() bool { return false }

@@ -106,6 +106,20 @@ type ServedObserver interface {
 	Served(name string, n int64)
 }
 
+// ReceivedObserver is an Observer that is also told how many bytes have
+// come off the network for an artifact so far, over all of its connections
+// and in whatever order: a ranged download receives while its first chunk,
+// the next one the decoder needs, is still on its way, and a display can say
+// so rather than "connecting".
+type ReceivedObserver interface {
+	Received(name string, n int64)
+}
+
+// receiver is a source that can count the bytes its connections receive.
+type receiver interface {
+	receive(func(n int))
+}
+
 type nopObserver struct{}
 
 func (nopObserver) Start(string, int64)                       {}
@@ -133,6 +147,8 @@ type Fetcher struct {
 	hosts map[string]*hostLimiter
 	dead  deadHosts    // hosts this run gave up on (dead.go)
 	hubc  *http.Client // the client for the Hub's endpoint (hubsource.go)
+
+	swept sync.Once // the cache's temp files of killed runs (probe.go)
 }
 
 // New returns a Fetcher with opts, filling in the defaults.

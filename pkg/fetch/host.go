@@ -24,6 +24,7 @@ type hostLimiter struct {
 	max       int
 	limit     int
 	inflight  int
+	peak      int // most requests in flight at once since the host was last idle
 	notBefore time.Time
 	cutUntil  time.Time // one cut per throttling episode
 	succeeded int       // successes since limit last grew
@@ -59,7 +60,11 @@ func (h *hostLimiter) acquire(ctx context.Context) (release func(ok bool), err e
 			if queuedUp {
 				h.unqueue(c)
 			}
+			if h.inflight == 0 {
+				h.peak = 0 // idle: what was in use before says nothing now
+			}
 			h.inflight++
+			h.peak = max(h.peak, h.inflight)
 			h.held[c]++
 			if h.inflight < h.limit {
 				h.broadcast() // another claim may be first now
@@ -154,10 +159,13 @@ func (h *hostLimiter) release(c *claim, ok bool) {
 	h.broadcast()
 }
 
-// slowDown records a throttled answer asking for a pause of d. It reports
-// whether the host took the blame: the connections were cut now or in the
-// same episode. At one connection already, it returns false and the try
-// counts against the request's own budget.
+// slowDown records a throttled answer asking for a pause of d, by a
+// request whose slot is released already. It reports whether the host
+// took the blame, so that the try is free: only when more connections were
+// in use to the host at once (this one among them, since the host was last
+// idle) than the limit after the cut, made now or earlier in the same
+// episode, so that the cut really lowers them. A request alone on its host
+// never blames our own parallelism: the try counts against its budget.
 func (h *hostLimiter) slowDown(d time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -166,16 +174,12 @@ func (h *hostLimiter) slowDown(d time.Duration) bool {
 		h.notBefore = until
 	}
 	defer h.broadcast()
-	if now.Before(h.cutUntil) {
-		return true // the cut of this episode was made already
+	if !now.Before(h.cutUntil) && h.limit > 1 {
+		h.limit = max(1, h.limit/2)
+		h.succeeded = 0
+		h.cutUntil = now.Add(max(d, time.Second))
 	}
-	if h.limit <= 1 {
-		return false
-	}
-	h.limit = max(1, h.limit/2)
-	h.succeeded = 0
-	h.cutUntil = now.Add(max(d, time.Second))
-	return true
+	return h.peak > h.limit
 }
 
 func (h *hostLimiter) broadcast() {

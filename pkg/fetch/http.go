@@ -85,6 +85,11 @@ func (t *authTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if v == "" {
 		return t.next.RoundTrip(req)
 	}
+	if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
+		// A token such as HF_TOKEN with a CR or LF in it: net/http would
+		// refuse it on every try; it is this machine's setting, final.
+		return nil, &permanentError{fmt.Errorf("the credential for %s holds a control character (such as CR or LF), which no HTTP header can carry", req.URL.Hostname())}
+	}
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", v)
 	return t.next.RoundTrip(r)

@@ -37,6 +37,10 @@ type httpSource struct {
 	// inspect, when set, sees every answer first; an error it returns is
 	// the answer's (a hub's own errors: hubsource.go).
 	inspect func(*http.Response) error
+	// received, when set, is told the size of every read off any of the
+	// source's connections, in whatever order the chunks arrive; called
+	// from several goroutines at once.
+	received func(n int)
 
 	mu         sync.Mutex
 	final      *url.URL // where the redirects of the first answer led
@@ -118,6 +122,10 @@ func (e *expiredError) Unwrap() error { return e.err }
 // Permanent: the original URL is resolved again.
 func (e *expiredError) Permanent() bool { return false }
 
+// receive makes s tell f the size of every read off its connections
+// (receiver).
+func (s *httpSource) receive(f func(n int)) { s.received = f }
+
 // get sends one GET for bytes [from, to] (to < 0: to the end; no Range
 // header at all for the whole resource) to the URL the first answer was
 // redirected to, under the host's connection budget and a watchdog, and
@@ -169,7 +177,7 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 		release(false)
 		return nil, err
 	}
-	wb := &watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: release}
+	wb := &watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: release, count: s.received}
 	r, err := s.check(resp, wb, a)
 	if err != nil {
 		wb.release = func(bool) { release(false) }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/digest"
@@ -23,7 +24,42 @@ const (
 	MaxHubJSON = 1 << 20
 	// MaxHubPages caps the pages of one tree listing.
 	MaxHubPages = 100
+	// hubAnswerTimeouts bounds one answer of the Hub (headers and body),
+	// in idle timeouts: 2 minutes by default, for at most 1 MiB.
+	hubAnswerTimeouts = 4
 )
+
+// hubBody is an answer of the Hub under its watchdog and deadline: a
+// stall, a trickle or the deadline is reported as such.
+type hubBody struct {
+	watchedBody
+	rctx  context.Context
+	limit time.Duration
+}
+
+func (b *hubBody) Read(p []byte) (int, error) {
+	n, err := b.watchedBody.Read(p)
+	// A request cancelled mid-body may read as a clean end: the answer is
+	// cut short all the same.
+	if err != nil && (err != io.EOF || b.dog.fired() != nil || b.rctx.Err() != nil) {
+		err = hubLate(b.ctx, b.rctx, b.dog, b.limit, err)
+	}
+	return n, err
+}
+
+// hubLate is err as the reason a request to the Hub was given up: its
+// watchdog's, or the deadline of its answer; ctx is the caller's.
+func hubLate(ctx, rctx context.Context, dog *watchdog, limit time.Duration, err error) error {
+	switch {
+	case ctx.Err() != nil:
+		return err
+	case dog.fired() != nil:
+		return dog.fired()
+	case errors.Is(rctx.Err(), context.DeadlineExceeded):
+		return &StallError{Idle: limit, Whole: true}
+	}
+	return err
+}
 
 // HubMeta is what the Hub says of one file at one commit, from a HEAD of
 // its resolve URL (not following the redirect to its storage).
@@ -113,7 +149,7 @@ func nextLink(resp *http.Response, cur *url.URL) (*url.URL, error) {
 // hubJSON GETs an API answer into v, read with a cap of MaxHubJSON.
 func (f *Fetcher) hubJSON(ctx context.Context, r *manifest.Ref, u *url.URL, v any) (*http.Response, error) {
 	repo := *r
-	repo.Path = "" // an answer about the repository, not a file
+	repo.Path, repo.Pin = "", "" // an answer about the repository at what u names
 	resp, err := f.hubDo(ctx, &repo, http.MethodGet, u, false)
 	if err != nil {
 		return nil, err
@@ -179,6 +215,9 @@ func (f *Fetcher) hubDo(ctx context.Context, r *manifest.Ref, method string, u *
 	if f.o.Offline {
 		return nil, errors.New("offline: not reaching the Hub")
 	}
+	if err := f.o.Hub.refused(r, u); err != nil {
+		return nil, err
+	}
 	c := *f.hubClient()
 	if noRedirect {
 		host := u.Host
@@ -198,7 +237,12 @@ func (f *Fetcher) hubDo(ctx context.Context, r *manifest.Ref, method string, u *
 		if err == nil {
 			return resp, nil
 		}
-		if werr := rt.wait(ctx, err); werr != nil {
+		werr := rt.wait(ctx, err)
+		// The Hub is the last source of what it answers: a Retry-After past
+		// MaxRetryAfter is waited at the cap once; asked again, the request
+		// gives up, naming the wait, rather than hold the run on every try.
+		rt.leaveLongWait = rt.leaveLongWait || f.policy.tooLong(err) != nil
+		if werr != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
@@ -212,22 +256,31 @@ func (f *Fetcher) hubDo(ctx context.Context, r *manifest.Ref, method string, u *
 
 // hubTry is one request of hubDo: a transient answer is a *StatusError
 // for the retrier.
+// The answer's body is under the idle and speed watchdog of a download,
+// and the whole answer under a deadline of hubAnswerTimeouts idle timeouts.
 func (f *Fetcher) hubTry(ctx context.Context, c *http.Client, r *manifest.Ref, method string, u *url.URL) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), nil)
+	limit := hubAnswerTimeouts * f.o.IdleTimeout
+	rctx, cancel := context.WithTimeout(ctx, limit)
+	req, err := http.NewRequestWithContext(rctx, method, u.String(), nil)
 	if err != nil {
+		cancel()
 		return nil, &permanentError{err}
 	}
 	req.Header.Set("Accept-Encoding", "identity")
 	req.Header.Set("User-Agent", "modelfetch")
+	dog := newWatchdog(f.o.IdleTimeout, speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, cancel)
 	resp, err := c.Do(req)
 	if err != nil {
+		dog.stop()
+		cancel()
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, err
+		return nil, hubLate(ctx, rctx, dog, limit, err)
 	}
-	if err := hubInspect(r, u.Host, f.hubToken() != "")(resp); err != nil {
+	resp.Body = &hubBody{watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: func(bool) {}}, rctx, limit}
+	if err := hubInspect(r, u.Host, f.hubTok(), "")(resp); err != nil {
 		resp.Body.Close()
 		return nil, err
 	}

@@ -2,7 +2,10 @@ package fetch
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -120,4 +123,80 @@ func TestHubTypesAndSlashedRevisions(t *testing.T) {
 	require.NoError(t, r.Err)
 	_, err = f.HubRevision(ctx, ref(t, "hf://org/d@refs%2Fpr%2F3"))
 	assert.ErrorContains(t, err, "RepoNotFound", "a dataset is not a model")
+}
+
+// An API answer that stops after its headers is a stall, like a download's.
+func TestHubAPIStallAfterHeaders(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	c1 := h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a")}})
+	e := newEnv(t)
+	o := hubOpts(t, e, h, "")
+	o.IdleTimeout = 300 * time.Millisecond
+	f := New(o)
+	h.SetFaults(testsrv.HubFaults{APIStall: time.Minute})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := f.HubRevision(ctx, ref(t, "hf://org/repo@main"))
+	assert.ErrorContains(t, err, "stalled: no data for 300ms")
+	_, err = f.HubTree(ctx, ref(t, "hf://org/repo"), c1)
+	assert.ErrorContains(t, err, "stalled: no data for 300ms")
+	assert.NoError(t, ctx.Err(), "given up on by the idle timeout")
+	assert.Less(t, time.Since(start), 10*time.Second)
+
+	// A byte now and then keeps the idle timer fed: the answer's deadline
+	// (four idle timeouts) still ends it.
+	o.MinSpeed = -1
+	f = New(o)
+	h.SetFaults(testsrv.HubFaults{APITrickle: 50 * time.Millisecond})
+	start = time.Now()
+	_, err = f.HubRevision(ctx, ref(t, "hf://org/repo@main"))
+	assert.ErrorContains(t, err, "stalled: the answer was not complete within 1.2s")
+	assert.Less(t, time.Since(start), 5*time.Second)
+}
+
+// An endpoint the url rules block is asked nothing, and gets no token.
+func TestHubRefusedEndpointIsNotAsked(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{TLS: true, Token: "hf_secret"})
+	defer h.Close()
+	c1 := h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a"), LFS: true}})
+	e := newEnv(t)
+	o := hubOpts(t, e, h, "hf_secret")
+	o.Hub.Refuse = func(host string) error { return errors.New("blocked by the url rules in r.toml (" + host + ")") }
+	f := New(o)
+	ctx := context.Background()
+	host := strings.TrimPrefix(h.URL, "https://")
+	want := "hf repo org/repo: the Hub's endpoint " + host + " is blocked by the url rules in r.toml (" + host + ")"
+	_, err := f.HubRevision(ctx, ref(t, "hf://org/repo@main"))
+	assert.EqualError(t, err, want)
+	var he *HubError
+	require.ErrorAs(t, err, &he)
+	assert.Contains(t, he.Hint(), "set HF_ENDPOINT")
+	_, err = f.HubTree(ctx, ref(t, "hf://org/repo"), c1)
+	assert.EqualError(t, err, want)
+	_, err = f.HubFileMeta(ctx, ref(t, "hf://org/repo/a"))
+	assert.ErrorContains(t, err, "is blocked by the url rules")
+	r := e.install(t, o, hubModel(t, []byte("a"), "hf://org/repo/a"))
+	assert.ErrorContains(t, r.Err, "is blocked by the url rules")
+	assert.Zero(t, h.Counts().Requests, "not one request to the blocked endpoint")
+}
+
+// A Retry-After beyond what the run waits is waited at the cap once (the
+// Hub is the last source of its answer); asked again, the API request
+// gives up, saying so, instead of waiting at the cap on every try.
+func TestHubAPILongRetryAfter(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"a": {Data: []byte("a")}})
+	e := newEnv(t)
+	o := hubOpts(t, e, h, "")
+	o.Retries, o.MaxRetryAfter = 3, 500*time.Millisecond
+	f := New(o)
+	h.SetFaults(testsrv.HubFaults{RateLimit: 10, RetryAfter: 86400})
+	start := time.Now()
+	_, err := f.HubRevision(context.Background(), ref(t, "hf://org/repo@main"))
+	assert.ErrorContains(t, err, "asking to retry after 24h0m0s, beyond the 500ms this run waits")
+	assert.Less(t, time.Since(start), 1500*time.Millisecond)
+	assert.Equal(t, 2, h.Counts().Requests)
 }

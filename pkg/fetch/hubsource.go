@@ -26,6 +26,22 @@ type HubOptions struct {
 	// host and port, over https only: never to the storage a resolve
 	// redirects to, never over plain http.
 	Token string
+	// Refuse, when set, says why no request may go to the endpoint's host
+	// (the url rules block it); asked before every request to it, so that
+	// neither a question nor the token goes there.
+	Refuse func(host string) error
+}
+
+// refused is the *HubError of a request to u (the endpoint) the url rules
+// forbid, or nil.
+func (o HubOptions) refused(r *manifest.Ref, u *url.URL) error {
+	if o.Refuse == nil {
+		return nil
+	}
+	if err := o.Refuse(u.Host); err != nil {
+		return &HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Pin: r.Pin, Path: r.Path, Host: u.Host, Blocked: err}
+	}
+	return nil
 }
 
 // endpoint is the Hub's base URL, without a trailing slash.
@@ -58,53 +74,6 @@ func (o HubOptions) ResolveURL(r *manifest.Ref, rev string) (*url.URL, error) {
 	return o.hubURL(r.TypePrefix() + r.Repo + "/resolve/" + url.PathEscape(rev) + "/" + manifest.EscapePath(r.Path))
 }
 
-// HubError is the Hub refusing what it was asked: a repository, revision
-// or file that is not there, or that the request may not see. It is final:
-// another try cannot help.
-type HubError struct {
-	Repo string // [TYPE/]ORG/REPO
-	Rev  string // the revision written
-	Pin  string // the commit asked for in its place, or ""
-	Path string // the file, "" for an API call on the repository
-	// Status is the HTTP status; Code the Hub's X-Error-Code ("" when none).
-	Status int
-	Code   string
-	// Token says whether the request carried a token.
-	Token bool
-}
-
-func (e *HubError) Error() string {
-	what := "hf repo " + e.Repo
-	code := fmt.Sprintf("http %d", e.Status)
-	if e.Code != "" {
-		code += " " + e.Code
-	}
-	switch {
-	case e.Status == http.StatusUnauthorized && e.Code == "RepoNotFound" && !e.Token:
-		return what + ": not found, or private: set HF_TOKEN (" + code + ")"
-	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
-		return what + ": access refused (" + code + "): it needs HF_TOKEN and an accepted licence"
-	case e.Code == "RevisionNotFound":
-		return fmt.Sprintf("%s: no revision %q (%s)", what, e.Rev, code)
-	case e.Code == "EntryNotFound" && e.Pin != "":
-		return fmt.Sprintf("%s: no file %q at %s (pinned to %s) (%s)", what, e.Path, e.Rev, e.Pin, code)
-	case e.Code == "EntryNotFound":
-		return fmt.Sprintf("%s: no file %q at %s (%s)", what, e.Path, e.Rev, code)
-	}
-	return what + ": " + code
-}
-
-// Hint is the next step for the user, or "".
-func (e *HubError) Hint() string {
-	switch {
-	case e.Status == http.StatusUnauthorized && e.Code == "RepoNotFound" && !e.Token:
-		return "check the name; if the repository is private, set HF_TOKEN to a token that may read it"
-	case e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden:
-		return "set HF_TOKEN to a token of an account that accepted " + e.Repo + "'s licence on the Hub"
-	}
-	return ""
-}
-
 // htmlError is a web page served where a file was expected (a login page,
 // a proxy's error page).
 type htmlError struct{ ctype string }
@@ -117,14 +86,15 @@ func (e *htmlError) Error() string {
 // become a *HubError at once, and a web page where a file was expected an
 // error, before the pipeline sees a byte. host is the endpoint's host:port;
 // the storage a resolve redirects to keeps the expired-link handling.
-func hubInspect(r *manifest.Ref, host string, token bool) func(*http.Response) error {
+func hubInspect(r *manifest.Ref, host string, tok hubTok, model string) func(*http.Response) error {
 	return func(resp *http.Response) error {
 		fromHub := resp.Request != nil && resp.Request.URL.Host == host
 		switch c := resp.StatusCode; {
 		case fromHub && (c == http.StatusUnauthorized || c == http.StatusForbidden),
 			c == http.StatusNotFound && resp.Header.Get("X-Error-Code") != "":
 			return &permanentError{&HubError{Repo: r.TypePrefix() + r.Repo, Rev: r.DecodedRev(), Pin: r.Pin, Path: r.Path,
-				Status: c, Code: resp.Header.Get("X-Error-Code"), Token: token}}
+				Status: c, Code: resp.Header.Get("X-Error-Code"), Message: hubMessage(resp.Header.Get("X-Error-Message")),
+				Token: tok.sent, Withheld: tok.withheld, Model: model}}
 		case c == http.StatusOK || c == http.StatusPartialContent:
 			if ct := resp.Header.Get("Content-Type"); r.Path != "" && isHTML(ct) && !htmlName(r.Path) {
 				return &permanentError{&htmlError{ctype: ct}}
@@ -150,27 +120,44 @@ func htmlName(p string) bool {
 }
 
 // openRef opens a hub or registry source.
-func (f *Fetcher) openRef(src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
+func (f *Fetcher) openRef(model string, src *manifest.Source, expect int64, newRetrier func() *retrier) (source, error) {
 	switch src.Ref.Scheme {
 	case manifest.SchemeHF:
 		u, err := f.o.Hub.ResolveURL(src.Ref, "")
+		if err == nil {
+			err = f.o.Hub.refused(src.Ref, u)
+		}
 		if err != nil {
 			return nil, &permanentError{err}
 		}
 		hs := f.httpSource(u, expect, newRetrier)
 		hs.client = f.hubClient()
-		hs.inspect = hubInspect(src.Ref, u.Host, f.hubToken() != "")
+		hs.inspect = hubInspect(src.Ref, u.Host, f.hubTok(), model)
 		return hs, nil
 	}
 	return nil, &permanentError{fmt.Errorf("%s:// sources are not supported by this build", src.Ref.Scheme)}
 }
 
 // hubToken is the token that goes to the endpoint: none over plain http.
+// It is read as huggingface_hub reads HF_TOKEN: without CR, LF and the
+// spaces around it (a secret file written by echo ends in a newline).
 func (f *Fetcher) hubToken() string {
 	if f.o.Hub.endpoint().Scheme != "https" {
 		return ""
 	}
-	return f.o.Hub.Token
+	return f.o.Hub.token()
+}
+
+func (o HubOptions) token() string {
+	return strings.TrimSpace(strings.NewReplacer("\r", "", "\n", "").Replace(o.Token))
+}
+
+// hubTok says what became of the token on a request to the Hub.
+type hubTok struct{ sent, withheld bool }
+
+func (f *Fetcher) hubTok() hubTok {
+	sent := f.hubToken() != ""
+	return hubTok{sent: sent, withheld: !sent && f.o.Hub.token() != ""}
 }
 
 // hubClient is the fetcher's client, with the Hub's token added to the

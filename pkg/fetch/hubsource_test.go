@@ -130,8 +130,7 @@ func TestHubRefusals(t *testing.T) {
 	} {
 		h.ResetCounts()
 		e := newEnv(t)
-		// A token over plain http is never sent: the gated repo stays shut.
-		r := e.install(t, hubOpts(t, e, h, "tok"), hubModel(t, []byte("x"), src))
+		r := e.install(t, hubOpts(t, e, h, ""), hubModel(t, []byte("x"), src))
 		require.Error(t, r.Err, src)
 		var fe *Error
 		require.ErrorAs(t, r.Err, &fe)
@@ -211,4 +210,57 @@ func TestHubUnreachableOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, notTried, "%v; %v", res[0].Err, res[1].Err)
+}
+
+// What became of the token is what the error says: withheld over plain
+// http, refused by the Hub (its message kept), or valid but not enough.
+// HF_TOKEN is read without the newline and spaces around it.
+func TestHubTokenMessages(t *testing.T) {
+	reason := func(t *testing.T, o Options, e *env, src string) (string, string) {
+		t.Helper()
+		r := e.install(t, o, hubModel(t, []byte("x"), src))
+		var he *HubError
+		require.ErrorAs(t, r.Err, &he, src)
+		var fe *Error
+		require.ErrorAs(t, r.Err, &fe)
+		return fe.Sources[0].Reason(), he.Hint()
+	}
+	plain := testsrv.StartHub(testsrv.HubOptions{Token: "tok"})
+	defer plain.Close()
+	plain.Repo("models", "org/gated", true, false)
+	plain.Push("models", "org/gated", "main", map[string]testsrv.HubFile{"f": {Data: []byte("g")}})
+	e := newEnv(t)
+	msg, hint := reason(t, hubOpts(t, e, plain, "tok"), e, "hf://org/gated/f")
+	assert.Equal(t, "hf repo org/gated: not found, private or gated (http 401 GatedRepo); HF_TOKEN is set but not sent to a plain-http HF_ENDPOINT", msg)
+	assert.Contains(t, hint, "https only")
+
+	h := testsrv.StartHub(testsrv.HubOptions{TLS: true, Token: "hf_good", OtherToken: "hf_other", StrictTokens: true})
+	defer h.Close()
+	h.Repo("models", "org/private", false, true)
+	h.Push("models", "org/private", "main", map[string]testsrv.HubFile{"f": {Data: []byte("x")}})
+	h.Push("models", "org/public", "main", map[string]testsrv.HubFile{"f": {Data: []byte("x")}})
+	msg, hint = reason(t, hubOpts(t, e, h, "hf_expired"), e, "hf://org/public/f")
+	assert.Equal(t, "hf repo org/public: the Hub refused HF_TOKEN (http 401): Invalid credentials in Authorization header", msg)
+	assert.Contains(t, hint, "HF_TOKEN is invalid or expired")
+	msg, hint = reason(t, hubOpts(t, e, h, "hf_other"), e, "hf://org/private/f")
+	assert.Equal(t, "hf repo org/private: not found, or HF_TOKEN may not read it (http 404 RepoNotFound)", msg)
+	assert.Equal(t, "check the name, and that the account of HF_TOKEN may read org/private", hint)
+
+	e = newEnv(t)
+	r := e.install(t, hubOpts(t, e, h, " hf_good\r\n"), hubModel(t, []byte("x"), "hf://org/private/f"))
+	require.NoError(t, r.Err, "a token from a secret file written by echo")
+}
+
+// A pinned commit gone upstream is reported as the pin, with lock --update.
+func TestHubPinGone(t *testing.T) {
+	h := testsrv.StartHub(testsrv.HubOptions{})
+	defer h.Close()
+	h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"f": {Data: []byte("x")}})
+	e := newEnv(t)
+	gone := strings.Repeat("ab", 20)
+	r := e.install(t, hubOpts(t, e, h, ""), hubModel(t, []byte("x"), "hf://org/repo/f", "hf://org/repo@main", gone))
+	var he *HubError
+	require.ErrorAs(t, r.Err, &he)
+	assert.Equal(t, `hf repo org/repo: no commit `+gone+`, the pin of "main" (http 404 RevisionNotFound)`, he.Error())
+	assert.Equal(t, "the pinned commit is no longer on the Hub: run `modelfetch lock --update=m` to pin \"main\" again", he.Hint())
 }

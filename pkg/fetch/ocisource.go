@@ -13,8 +13,8 @@ import (
 	"github.com/djok/modelfetch/pkg/oci"
 )
 
-// An oci:// source is one file of a registry artifact (DESIGN.md, "Sources
-// beyond URLs"). Its manifest is read once per pass of the pipeline, by
+// An oci:// source is one file of a registry artifact (docs/DESIGN.md, "Model
+// hubs and registries"). Its manifest is read once per pass of the pipeline, by
 // the pin when the model has one (never by the tag then), and the layer
 // that holds the file is read as a blob through the same machinery as any
 // URL: a raw layer with ranged parallel download and resume, a tar layer
@@ -49,6 +49,7 @@ type ociSource struct {
 	want       digest.Digest // the model's sha256; zero when not locked
 	size       int64         // the model's size; -1 when not declared
 	newRetrier func() *retrier
+	received   func(n int) // handed to the layer's blob source (receiver)
 
 	mu    sync.Mutex
 	layer *oci.Layer
@@ -100,9 +101,15 @@ func (s *ociSource) resolve(ctx context.Context) (*oci.Layer, source, error) {
 	}
 	u := s.ref.BlobURL(l.Desc.Digest)
 	s.layer = &l
-	s.blob = s.f.httpSource(u, l.Desc.Size, s.newRetrier)
+	hs := s.f.httpSource(u, l.Desc.Size, s.newRetrier)
+	hs.receive(s.received)
+	s.blob = hs
 	return s.layer, s.blob, nil
 }
+
+// receive counts what the layer's blob receives (receiver); set before the
+// first open.
+func (s *ociSource) receive(f func(n int)) { s.received = f }
 
 // resolveManifest is oci.Resolve under a deadline of four idle timeouts
 // (2 minutes by default): a manifest body has no watchdog of its own, and

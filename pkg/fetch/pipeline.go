@@ -148,6 +148,12 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if so, ok := f.obs.(ServedObserver); ok {
 		counted.report = func(n int64) { so.Served(m.Name, n) }
 	}
+	if ro, ok := f.obs.(ReceivedObserver); ok {
+		if rs, ok := sc.(receiver); ok {
+			var got atomic.Int64
+			rs.receive(func(n int) { ro.Received(m.Name, got.Add(int64(n))) })
+		}
+	}
 	lastShort := int64(-1)
 	for {
 		for _, s := range sinks {
@@ -183,7 +189,7 @@ func (f *Fetcher) openSource(m *manifest.Model, src *manifest.Source, expect int
 		return f.ociSource(m, src, newRetrier), nil
 	}
 	if src.Ref != nil {
-		return f.openRef(src, expect, newRetrier)
+		return f.openRef(m.Name, src, expect, newRetrier)
 	}
 	return f.httpSource(src.Parsed, expect, newRetrier), nil
 }

@@ -26,10 +26,12 @@ import (
 //     byte does not hold the run), and at most MaxFaults faults per source
 //     whatever the progress.
 //
-// A throttled answer (429, 503) first halves the host's connections
-// (host.go) without using up a try; only once the host is down to one
-// connection does it count, so a file that one connection would fetch is
-// never failed by our own parallelism.
+// A throttled answer (429, 503) halves the host's connections (host.go);
+// it uses up no try only when more connections were in use to the host at
+// once (since it was last idle) than the cut leaves (the cut, not the
+// source, answers for it), so a file that one connection would fetch is
+// never failed by our own parallelism, and one connection gets exactly
+// 1 + Retries tries.
 type policy struct {
 	Retries       int
 	Base, Cap     time.Duration

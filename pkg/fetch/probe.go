@@ -32,6 +32,14 @@ type Probe struct {
 // going past it is an integrity failure (*digest.SizeError, Over). With a cache, the decoded bytes are stored under their
 // digest, so a later fetch needs no network. The error is a *SourceError.
 func (f *Fetcher) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
+	// The partial blobs killed runs (a lock as well as a fetch) left in the
+	// cache's temp folder go before the first probe fills it, as Install
+	// and Warm sweep it.
+	f.swept.Do(func() {
+		if f.o.Cache != nil {
+			_, _ = f.o.Cache.RemoveStaleTemps()
+		}
+	})
 	if isOCI(src) {
 		return f.probeOCI(ctx, m, src, limit)
 	}

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -73,4 +75,59 @@ func TestNoRetryOnceCancelled(t *testing.T) {
 	err := r.wait(ctx, &net.OpError{Op: "read", Err: syscall.ECONNRESET})
 	assert.ErrorIs(t, err, context.Canceled)
 	assert.False(t, retried)
+}
+
+// receivedRecorder is an Observer that is told the bytes received, and
+// releases the held first chunk once some have come in.
+type receivedRecorder struct {
+	recorder
+	mu            sync.Mutex
+	received      int64
+	installed     bool
+	receivedFirst bool // bytes were received before any was installed
+	once          sync.Once
+	release       chan struct{}
+}
+
+func (s *receivedRecorder) Received(_ string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.received = max(s.received, n)
+	if !s.installed {
+		s.receivedFirst = true
+		s.once.Do(func() { close(s.release) })
+	}
+}
+
+func (s *receivedRecorder) Progress(string, int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.installed = true
+}
+
+func (s *receivedRecorder) Retry(string, *SourceError, time.Duration) {}
+func (s *receivedRecorder) SourceFailed(string, *SourceError)         {}
+
+// A ranged download whose first chunk is slow still shows what it
+// receives: the other connections' chunks arrive before any byte can be
+// installed in order, and a display must not say "connecting" meanwhile.
+func TestReceivedBytesAreObservedOutOfOrder(t *testing.T) {
+	data := randomBytes(1<<20, 7)
+	obs := &receivedRecorder{release: make(chan struct{})}
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n > 0 && strings.HasPrefix(r.Header.Get("Range"), "bytes=0-") {
+			select { // the first chunk waits for the others
+			case <-obs.release:
+			case <-time.After(5 * time.Second):
+			}
+		}
+		serveRanges(data)(w, r, n)
+	})
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.Observer = obs
+	r := e.install(t, o, model(data, srv.URL+"/m.bin"))
+	require.NoError(t, r.Err)
+	assert.True(t, obs.receivedFirst, "bytes received were reported before the first was installed")
+	assert.GreaterOrEqual(t, obs.received, int64(len(data)))
 }

@@ -123,12 +123,16 @@ type watchedBody struct {
 	ctx     context.Context // the caller's: cancelled means stop, not stalled
 	cancel  context.CancelFunc
 	release func(ok bool)
+	count   func(n int) // nil: nobody counts the bytes received
 	once    sync.Once
 }
 
 func (w *watchedBody) Read(p []byte) (int, error) {
 	n, err := w.body.Read(p)
 	w.dog.kick(n)
+	if n > 0 && w.count != nil {
+		w.count(n)
+	}
 	if err != nil && err != io.EOF && w.ctx.Err() == nil {
 		if why := w.dog.fired(); why != nil {
 			err = why

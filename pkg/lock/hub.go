@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/djok/modelfetch/internal/redact"
 	"github.com/djok/modelfetch/pkg/decompress"
@@ -43,6 +44,10 @@ func (h HubProber) Probe(ctx context.Context, m *manifest.Model, src *manifest.S
 	}
 	name := redact.URL(src.Parsed)
 	meta, err := h.Hub.HubFileMeta(ctx, src.Ref)
+	var he *fetch.HubError
+	if errors.As(err, &he) {
+		he.Model = m.Name // its hint names the model
+	}
 	if err != nil {
 		return fetch.Probe{Source: name}, &fetch.SourceError{Source: name, Kind: fetch.KindNetwork, Err: err}
 	}
@@ -149,4 +154,32 @@ func (r *Report) pin(ctx context.Context, res Resolver, m *manifest.Model, updat
 		r.Edits = append(r.Edits, manifest.Edit{Model: m.Name, Source: -1, Key: manifest.KeyPins, Value: list})
 	}
 	return true, nil
+}
+
+// keepPinIfRead drops the pins edit of m made since edits (and its pin
+// findings since findings) unless m's values were all read at those pins:
+// a pin is written only beside hashes that describe the commit it names.
+// Any finding of m's sources (a value kept, a source unreachable, too
+// large or disagreeing) means they were not, and the pins stay as they are.
+func (r *Report) keepPinIfRead(m *manifest.Model, edits, findings int) {
+	read := slices.Contains(r.Locked, m.Name)
+	for _, f := range r.Findings[findings:] {
+		if f.Model == m.Name && (f.Kind != Changed || f.Kept) {
+			read = false
+		}
+	}
+	if read {
+		return
+	}
+	kept := r.Edits[:edits]
+	for _, e := range r.Edits[edits:] {
+		if e.Model != m.Name || e.Key != manifest.KeyPins {
+			kept = append(kept, e)
+		}
+	}
+	r.Edits = kept
+	tail := slices.DeleteFunc(slices.Clone(r.Findings[findings:]), func(f Finding) bool {
+		return f.Model == m.Name && f.Kind == Changed && f.Key == "pin"
+	})
+	r.Findings = append(r.Findings[:findings], tail...)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/djok/modelfetch/pkg/digest"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
+	"github.com/djok/modelfetch/pkg/rules"
 )
 
 const hubManifest = `version = 1
@@ -130,4 +131,80 @@ func TestLockUnreachableHub(t *testing.T) {
 	assert.Equal(t, OutcomeUnreachable, rep.Outcome())
 	assert.Empty(t, rep.Edits)
 	assert.Equal(t, "w: hf://org/repo/w.bin: hf repo org/repo: not found, or private: set HF_TOKEN (http 401 RepoNotFound)", rep.Findings[0].String())
+}
+
+// A pin is written only beside hashes read at it: when lock keeps the
+// recorded values (upstream moved, no --update), it writes no pin either.
+func TestLockNoPinBesideKeptHashes(t *testing.T) {
+	e := newHubEnv(t)
+	w1 := []byte(strings.Repeat("weights v1 ", 100))
+	e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: w1, LFS: true}})
+	e.src = []byte("version = 1\n[models.w]\npath = \"w.bin\"\nsha256 = \"" + digest.Of(w1).String() + "\"\nsize = 1100\nurls = [\"hf://org/repo/w.bin\"]\n")
+	before := string(e.src)
+	e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: []byte(strings.Repeat("weights v2 ", 200)), LFS: true}})
+	rep := e.lock(t, Options{Named: map[string]bool{"w": true}}, false)
+	assert.Equal(t, OutcomeIntegrity, rep.Outcome())
+	assert.Empty(t, rep.Edits, "no pin beside the kept size and sha256")
+	assert.Equal(t, before, string(e.src))
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, TooLarge, rep.Findings[0].Kind)
+
+	// Same size, other bytes: the sha256 is kept, and so is the missing pin.
+	e.src = []byte(strings.Replace(before, "size = 1100", "size = 2200", 1))
+	rep = e.lock(t, Options{Named: map[string]bool{"w": true}}, false)
+	assert.Equal(t, OutcomeIntegrity, rep.Outcome())
+	assert.Empty(t, rep.Edits)
+	assert.Contains(t, rep.Findings[0].String(), "(kept)")
+}
+
+// pushAfterResolve is a Resolver that lands a push on main right after it
+// answers: the window between pinning and hashing.
+type pushAfterResolve struct {
+	HubProber
+	h *testsrv.Hub
+}
+
+func (p pushAfterResolve) Resolve(ctx context.Context, r *manifest.Ref) (string, error) {
+	c, err := p.HubProber.Resolve(ctx, r)
+	p.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: []byte("pushed meanwhile"), LFS: true}})
+	return c, err
+}
+
+// Under a rewrite, an hf:// source is hashed through the rewritten URL of
+// its pinned commit: a push after the pin does not change what is hashed.
+func TestLockRewrittenHubSourceHashesThePin(t *testing.T) {
+	e := newHubEnv(t)
+	w1 := []byte(strings.Repeat("weights v1 ", 100))
+	c1 := e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: w1, LFS: true}})
+	r, err := rules.Parse("rules.toml", []byte("[[rewrite]]\nmatch = '^huggingface\\.co/(.*)$'\nto = [\""+e.h.URL+"/$1\"]\n"))
+	require.NoError(t, err)
+	m, err := manifest.Parse("m.toml", "/", []byte("version = 1\n[models.w]\npath = \"w.bin\"\nurls = [\"hf://org/repo/w.bin\"]\n"))
+	require.NoError(t, err)
+	site, err := r.Site(m.Models)
+	require.NoError(t, err)
+	hp := HubProber{Next: e.f, Hub: e.f}
+	rep, err := Run(context.Background(), UnderRules(hp, site), m.Models, Options{Resolver: pushAfterResolve{hp, e.h}})
+	require.NoError(t, err)
+	require.Empty(t, rep.Findings)
+	out, err := manifest.Apply("m.toml", "/", []byte("version = 1\n[models.w]\npath = \"w.bin\"\nurls = [\"hf://org/repo/w.bin\"]\n"), rep.Edits)
+	require.NoError(t, err)
+	got, err := manifest.Parse("m.toml", "/", out)
+	require.NoError(t, err)
+	assert.Equal(t, c1, got.Model("w").Pins["hf://org/repo@main"])
+	assert.Equal(t, digest.Of(w1), got.Model("w").SHA256, "the bytes of the pinned commit, not of main")
+}
+
+// lock of a model pinned to a commit gone upstream names the pin, and the
+// hint the model to update.
+func TestLockPinGone(t *testing.T) {
+	e := newHubEnv(t)
+	e.h.Push("models", "org/repo", "main", map[string]testsrv.HubFile{"w.bin": {Data: []byte("w"), LFS: true}})
+	gone := strings.Repeat("cd", 20)
+	e.src = []byte("version = 1\n[models.w]\npath = \"w.bin\"\nurls = [\"hf://org/repo/w.bin\"]\npins = { \"hf://org/repo@main\" = \"" + gone + "\" }\n")
+	rep := e.lock(t, Options{Named: map[string]bool{"w": true}}, false)
+	require.Len(t, rep.Findings, 1)
+	assert.Equal(t, `w: hf://org/repo/w.bin: hf repo org/repo: no commit `+gone+`, the pin of "main" (http 404 RevisionNotFound)`, rep.Findings[0].String())
+	var he *fetch.HubError
+	require.ErrorAs(t, rep.Findings[0].Err, &he)
+	assert.Contains(t, he.Hint(), "run `modelfetch lock --update=w`")
 }

@@ -225,10 +225,15 @@ func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*R
 			}
 			return nil
 		}
+		edits, findings := len(r.Edits), len(r.Findings)
 		if ok, err := r.pin(ctx, o.Resolver, m, o.UpdateAll || o.Update[m.Name]); err != nil || !ok {
 			return err
 		}
-		return r.model(ctx, p, m, o)
+		if err := r.model(ctx, p, m, o); err != nil {
+			return err
+		}
+		r.keepPinIfRead(m, edits, findings)
+		return nil
 	})
 }
 

@@ -29,13 +29,20 @@ type ruleProber struct {
 	site *rules.Site
 }
 
+// Probe implements Prober. The rules are applied again to m as it is now:
+// Run has pinned its hub sources, and the rules' match sees a pinned
+// reference at its commit (resolve/COMMIT/PATH), so what is hashed is what
+// the pin names, as fetch will read it.
 func (rp ruleProber) Probe(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (fetch.Probe, error) {
-	p := rp.site.Plans[m.Name]
-	if p == nil {
+	if rp.site.Plans[m.Name] == nil {
 		return rp.Prober.Probe(ctx, m, src, limit)
 	}
-	cands := p.For(src)
 	name := redact.URL(src.Parsed)
+	p, err := rp.site.Rules.Apply(m)
+	if err != nil {
+		return fetch.Probe{Source: name}, &fetch.SourceError{Source: name, Kind: fetch.KindNetwork, Err: err}
+	}
+	cands := p.For(src)
 	if len(cands) == 0 {
 		r := rp.site.Rules
 		return fetch.Probe{Source: name}, &fetch.SourceError{Source: name, Kind: fetch.KindNetwork,

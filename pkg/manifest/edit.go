@@ -165,9 +165,6 @@ func (d *doc) plan(src, model string, source int, es []Edit) ([]splice, error) {
 		if t == nil {
 			return nil, fmt.Errorf("%s: cannot edit a model that is not written as a [%s] table", name, name)
 		}
-		if err := d.pinsWritable(name, t); err != nil && hasPins(es) {
-			return nil, err
-		}
 		return planTable(src, t.kvs, t.headerEnd, es, []string{"path", "dir"})
 	}
 	if t := d.table(name+".sources", source); t != nil {
@@ -212,7 +209,7 @@ func planTable(src string, kvs []*kv, headerEnd int, es []Edit, anchors []string
 		}
 		if size := find("size"); e.Key == "sha256" && size != nil {
 			out = append(out, splice{start: size.lineStart, end: size.lineStart,
-				text: lineIndent(src, size.lineStart) + "sha256 = " + lit + "\n"})
+				text: lineIndent(src, size.lineStart) + "sha256 = " + lit + newline(src, size.lineStart)})
 			continue
 		}
 		at, indent := headerEnd, ""
@@ -221,7 +218,7 @@ func planTable(src string, kvs []*kv, headerEnd int, es []Edit, anchors []string
 		}
 		if e.Key == KeyPins {
 			at, indent = pinsAt(src, kvs, headerEnd)
-			out = append(out, splice{start: at, end: at, text: "\n" + indent + e.Key + " = " + lit})
+			out = append(out, splice{start: at, end: at, text: newline(src, at) + indent + e.Key + " = " + lit})
 			continue
 		}
 		cands := anchors
@@ -234,9 +231,18 @@ func planTable(src string, kvs []*kv, headerEnd int, es []Edit, anchors []string
 				break
 			}
 		}
-		out = append(out, splice{start: at, end: at, text: "\n" + indent + e.Key + " = " + lit})
+		out = append(out, splice{start: at, end: at, text: newline(src, at) + indent + e.Key + " = " + lit})
 	}
 	return out, nil
+}
+
+// newline is the line ending of the line holding off: "\r\n" when it ends
+// so (a manifest written on Windows keeps its endings), else "\n".
+func newline(src string, off int) string {
+	if i := strings.IndexByte(src[off:], '\n'); i > 0 && src[off+i-1] == '\r' {
+		return "\r\n"
+	}
+	return "\n"
 }
 
 // planInline edits an inline table { a = 1, b = 2 }.

@@ -11,21 +11,6 @@ import (
 // as one inline-table line, replaced whole when it changes.
 const KeyPins = "pins"
 
-// pinsWritable refuses to edit pins written in a form that cannot be
-// replaced as one line: a [models.NAME.pins] table or dotted pins.KEY keys.
-func (d *doc) pinsWritable(name string, t *table) error {
-	bad := d.table(name+".pins", -1) != nil
-	for _, kv := range t.kvs {
-		if strings.HasPrefix(kv.key, "pins.") {
-			bad = true
-		}
-	}
-	if bad {
-		return fmt.Errorf("%s.pins: lock writes pins as one line, pins = { ... }; write them so (or remove them) and run lock again", name)
-	}
-	return nil
-}
-
 // pinsAt is where a new pins line goes: after the model table's last key.
 func pinsAt(src string, kvs []*kv, headerEnd int) (int, string) {
 	if len(kvs) == 0 {
@@ -68,6 +53,10 @@ func AppendModels(file, baseDir string, src []byte, ms []NewModel) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	nl := "\n" // the file's line ending: a manifest written on Windows keeps its own
+	if bytes.Contains(src, []byte("\r\n")) {
+		nl = "\r\n"
+	}
 	seen := map[string]bool{}
 	for _, nm := range ms {
 		if !validName(nm.Name) {
@@ -82,12 +71,12 @@ func AppendModels(file, baseDir string, src []byte, ms []NewModel) ([]byte, erro
 		}
 		seen[nm.Name] = true
 		if len(out) > 0 && out[len(out)-1] != '\n' {
-			out = append(out, '\n')
+			out = append(out, nl...)
 		}
-		if !bytes.HasSuffix(out, []byte("\n\n")) {
-			out = append(out, '\n')
+		if !bytes.HasSuffix(out, []byte("\n\n")) && !bytes.HasSuffix(out, []byte("\n\r\n")) {
+			out = append(out, nl...)
 		}
-		out = append(out, renderModel(nm)...)
+		out = append(out, strings.ReplaceAll(renderModel(nm), "\n", nl)...)
 	}
 	if len(out) > MaxManifestSize {
 		return nil, fmt.Errorf("%s: the manifest would be larger than %d bytes (1 MiB); nothing written", file, MaxManifestSize)
@@ -130,13 +119,4 @@ func renderModel(nm NewModel) string {
 		fmt.Fprintf(&b, "pins = %s\n", nm.Pins)
 	}
 	return b.String()
-}
-
-func hasPins(es []Edit) bool {
-	for _, e := range es {
-		if e.Key == KeyPins {
-			return true
-		}
-	}
-	return false
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/djok/modelfetch/internal/safetext"
 )
 
 // Error is one manifest problem, tied to a line.
@@ -20,6 +22,8 @@ type Error struct {
 	Hint string // a next step for the user, or ""
 }
 
+// Error is one line: the file's own text it echoes (a key, a value) has its
+// control characters escaped, so it cannot act on a terminal.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)
@@ -32,7 +36,7 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 	}
 	b.WriteString(e.Msg)
-	return b.String()
+	return safetext.Escape(b.String())
 }
 
 // ErrorList is every problem found in a manifest (at most MaxErrors of them,

@@ -175,6 +175,7 @@ func Parse(file, baseDir string, src []byte) (*Manifest, error) {
 	}
 	p := &parser{file: file, pos: d.pos, errs: errorList{file: file}}
 	p.checkKeys(d.keys)
+	p.pinsLayout(d)
 	if err := p.errs.err(); err != nil {
 		// The structure is off; checking values as well would pile up noise.
 		return nil, err

@@ -136,3 +136,29 @@ func stalePinHint(k string, moving map[string][]*Source) string {
 	}
 	return "remove it (pins are written by `modelfetch lock`), then run `modelfetch lock`"
 }
+
+// pinsLayout refuses pins written in any form but the one lock edits: one
+// inline table on the model's own line, pins = { "REF" = "COMMIT" }. A
+// string would be ignored, and a [models.NAME.pins] table or dotted keys
+// could not be moved by lock --update.
+func (p *parser) pinsLayout(d *doc) {
+	const hint = `write pins = { "hf://ORG/REPO@REV" = "COMMIT" } (as lock writes them), or remove it and run ` + "`modelfetch lock`"
+	for _, t := range d.tables {
+		if len(t.parts) == 3 && t.parts[0] == "models" && t.parts[2] == "pins" {
+			p.errs.add(&Error{File: p.file, Line: d.line(t.headerEnd), Key: t.path, Msg: "want one inline table, not a [" + t.path + "] table", Hint: hint})
+			continue
+		}
+		if len(t.parts) != 2 || t.parts[0] != "models" || t.index >= 0 {
+			continue
+		}
+		for _, kv := range t.kvs {
+			key := t.path + "." + kv.key
+			switch {
+			case strings.HasPrefix(kv.key, "pins."):
+				p.errs.add(&Error{File: p.file, Line: d.line(kv.lineStart), Key: t.path + ".pins", Msg: "want one inline table, not dotted keys", Hint: hint})
+			case kv.key == "pins" && kv.val != nil && kv.val.kind != '{':
+				p.errs.add(&Error{File: p.file, Line: d.line(kv.lineStart), Key: key, Msg: "want an inline table of moving reference = commit", Hint: hint})
+			}
+		}
+	}
+}

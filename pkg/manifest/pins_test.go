@@ -43,6 +43,11 @@ func TestPinsErrors(t *testing.T) {
 		{`pins = { "oci://registry-1.docker.io/library/x:1" = "` + commitA + `" }`, `want sha256: and 64 lowercase hex`},
 		{`pins = { "hf://o/r@main" = 3 }`, `m.toml:5`},
 		{`pinz = {}`, `did you mean "pins"`},
+		// Only the inline table lock writes: a string is not silently
+		// ignored, and a table or dotted keys could not be moved by lock.
+		{`pins = "` + commitA + `"`, `m.toml:5: models.a.pins: want an inline table of moving reference = commit`},
+		{"[models.a.pins]\n\"hf://o/r@main\" = \"" + commitA + "\"", `m.toml:5: models.a.pins: want one inline table, not a [models.a.pins] table`},
+		{`pins."hf://o/r@main" = "` + commitA + `"`, `m.toml:5: models.a.pins: want one inline table, not dotted keys`},
 	} {
 		_, err := Parse("m.toml", "/b", []byte(head+tc.pins+"\n"))
 		require.Error(t, err, tc.pins)
@@ -94,10 +99,11 @@ urls = ["https://h/b"]
 	require.NoError(t, err)
 	assert.Equal(t, strings.Replace(string(out), commitA, commitB, 1), string(out2))
 
-	// Pins written as a table cannot be replaced as one line.
+	// Pins written as a table cannot be replaced as one line: refused with
+	// the manifest's place before any edit.
 	tbl := strings.Replace(src, "# after a", "[models.a.pins]\n\"hf://o/r@main\" = \""+commitA+"\"", 1)
 	_, err = Apply("m.toml", "/b", []byte(tbl), []Edit{{Model: "a", Source: -1, Key: KeyPins, Value: Pins{{Key: "hf://o/r@main", Value: commitB}}}})
-	assert.ErrorContains(t, err, "lock writes pins as one line")
+	assert.ErrorContains(t, err, "m.toml:8: models.a.pins: want one inline table")
 }
 
 func TestAppendModels(t *testing.T) {
@@ -122,4 +128,26 @@ func TestAppendModels(t *testing.T) {
 	empty, err := AppendModels("m.toml", "/b", []byte("\n"), []NewModel{{Name: "n", Path: "z", URLs: []string{"https://h/z"}, Size: -1}})
 	require.NoError(t, err)
 	assert.Equal(t, "version = 1\n\n[models.n]\npath = \"z\"\nurls = [\"https://h/z\"]\n", string(empty))
+}
+
+// A manifest with CRLF line endings keeps them: every line lock or add
+// writes ends as the file's lines do, and the human's own lines are kept
+// byte for byte.
+func TestEditsKeepCRLF(t *testing.T) {
+	crlf := func(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
+	src := crlf("version = 1\n[models.a]  # a\npath = \"a\"\nurls = [\"hf://o/r/f\"]\n\n[models.b]\npath = \"b\"\nsize = 3\nurls = [\"https://h/b\"]\n")
+	out, err := Apply("m.toml", "/b", []byte(src), []Edit{
+		{Model: "a", Source: -1, Key: KeyPins, Value: Pins{{Key: "hf://o/r@main", Value: commitA}}},
+		{Model: "a", Source: -1, Key: "sha256", Value: shaA},
+		{Model: "a", Source: -1, Key: "size", Value: int64(3)},
+		{Model: "b", Source: -1, Key: "sha256", Value: shaA},
+	})
+	require.NoError(t, err)
+	want := crlf("version = 1\n[models.a]  # a\npath = \"a\"\nsha256 = \"" + shaA + "\"\nsize = 3\nurls = [\"hf://o/r/f\"]\npins = { \"hf://o/r@main\" = \"" + commitA + "\" }\n\n" +
+		"[models.b]\npath = \"b\"\nsha256 = \"" + shaA + "\"\nsize = 3\nurls = [\"https://h/b\"]\n")
+	assert.Equal(t, want, string(out))
+
+	out, err = AppendModels("m.toml", "/b", []byte(src), []NewModel{{Name: "c", Path: "c", URLs: []string{"https://h/c"}, Size: -1}})
+	require.NoError(t, err)
+	assert.Equal(t, src+crlf("\n[models.c]\npath = \"c\"\nurls = [\"https://h/c\"]\n"), string(out))
 }

@@ -26,11 +26,17 @@ func parseHF(rest string, needPath bool) (*Ref, string) {
 		}
 	}
 	org, after, ok := strings.Cut(rest, "/")
+	if strings.ContainsAny(org, "@:") {
+		return nil, "credentials do not belong in a reference; use HF_TOKEN" // and are never repeated
+	}
 	if !ok {
 		return nil, "want hf://[datasets/|spaces/]ORG/REPO[@REV]/PATH"
 	}
 	repoRev, path, _ := strings.Cut(after, "/")
 	repo, rev, hasRev := strings.Cut(repoRev, "@")
+	if hasRev && slashedRev(rev, path) {
+		return nil, fmt.Sprintf("revision %q/…: write a '/' in a revision as %%2F (refs%%2Fpr%%2F3)", rev)
+	}
 	if msg := checkHFName("organisation", org); msg != "" {
 		return nil, msg
 	}
@@ -55,6 +61,17 @@ func parseHF(rest string, needPath bool) (*Ref, string) {
 		r.Path = path
 	}
 	return r, ""
+}
+
+// slashedRev reports a revision of the Hub's refs/ namespace written with
+// its '/' unescaped (@refs/pr/3/PATH reads as revision "refs").
+func slashedRev(rev, path string) bool {
+	for _, ns := range []string{"pr/", "convert/", "heads/", "tags/"} {
+		if rev == "refs" && strings.HasPrefix(path, ns) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkHFName checks an organisation or repository name as the Hub allows

@@ -12,6 +12,8 @@ func TestRefCredentialsAreNotEchoed(t *testing.T) {
 	for _, raw := range []string{
 		"oci://user:s3cret@ghcr.io/acme/m:v1#p",
 		"oci+http://user:s3cret@127.0.0.1:5000/acme/m:v1#p",
+		"hf://user:s3cret@org/repo/a.bin",
+		"hf://s3cret@org/repo/a.bin",
 	} {
 		_, err := ParseRef(raw)
 		require.Error(t, err, raw)

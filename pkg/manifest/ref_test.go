@@ -70,10 +70,10 @@ func TestParseRefErrors(t *testing.T) {
 		"hf://org/repo":                     "names no file",
 		"hf://org/repo@main":                "names no file",
 		"hf://org/repo@/f":                  "empty revision",
-		"hf://org/repo@refs/pr/3/f":         "", // REV "refs", file "pr/3/f": legal
 		"hf://org/re po/f":                  "has ' '",
 		"hf://org/repo@a b/f":               "has ' '",
 		"hf://org/repo@a%zz/f":              "bad %-escape",
+		"hf://org/repo@refs/pr/3/f":         `revision "refs"/…: write a '/' in a revision as %2F`,
 		"hf://org/repo@..%2Fx/f":            "git does not allow",
 		"hf://org/repo/../x":                `".."`,
 		"hf://org/repo//x":                  "absolute",

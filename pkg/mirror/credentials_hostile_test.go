@@ -94,17 +94,26 @@ func helperScript(t *testing.T, name, body string) string {
 // helper or the entry, and never send the value.
 func TestCredentialValuesBounded(t *testing.T) {
 	big := strings.Repeat("x", 20<<10)
+	half := strings.Repeat("y", 16000)
 	for name, tc := range map[string]struct{ helper, config, want string }{
 		"flood": {helper: "head -c 100000000 /dev/zero",
 			want: "credential helper docker-credential-flood: its answer is larger than 64 KiB"},
 		"secret": {helper: `printf '{"Username":"u","Secret":"` + big + `"}'`,
-			want: "credential helper docker-credential-secret: its answer holds a value longer than 16 KiB"},
+			want: "credential helper docker-credential-secret: its answer makes a credential longer than 16 KiB"},
 		"auth": {config: `{"auths":{"reg.example":{"auth":"` + base64.StdEncoding.EncodeToString([]byte("u:"+big)) + `"}}}`,
-			want: "the auth entry for reg.example holds a value longer than 16 KiB"},
+			want: "the auth entry for reg.example makes a credential longer than 16 KiB"},
 		"huge auth": {config: `{"auths":{"reg.example":{"auth":"` + strings.Repeat("QUFB", 750_000) + `"}}}`,
-			want: "the auth entry for reg.example holds a value longer than 16 KiB"},
+			want: "the auth entry for reg.example makes a credential longer than 16 KiB"},
 		"password": {config: `{"auths":{"reg.example":{"username":"u","password":"` + big + `"}}}`,
-			want: "the auth entry for reg.example holds a value longer than 16 KiB"},
+			want: "the auth entry for reg.example makes a credential longer than 16 KiB"},
+		// Each value under 16 KiB, the header they make together over it
+		// (found by the attack run: a 42.7 KB Authorization header).
+		"halves": {helper: `printf '{"Username":"` + half + `","Secret":"` + half + `"}'`,
+			want: "credential helper docker-credential-halves: its answer makes a credential longer than 16 KiB"},
+		"auths halves": {config: `{"auths":{"reg.example":{"username":"` + half + `","password":"` + half + `"}}}`,
+			want: "the auth entry for reg.example makes a credential longer than 16 KiB"},
+		"auth halves": {config: `{"auths":{"reg.example":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(half+":"+half)) + `"}}}`,
+			want: "the auth entry for reg.example makes a credential longer than 16 KiB"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			config := tc.config

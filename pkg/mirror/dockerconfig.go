@@ -19,8 +19,9 @@ import (
 const (
 	// maxConfigSize bounds the config.json read (docker's own are a few KiB).
 	maxConfigSize = 4 << 20
-	// maxSecret bounds each credential value (user name, password, token):
-	// it becomes a request header.
+	// maxSecret bounds a credential as a whole: the Authorization header it
+	// becomes (user name and password together, base64-encoded), and each
+	// token.
 	maxSecret = 16 << 10
 	// maxHelperOutput bounds what a credential helper may print.
 	maxHelperOutput = 64 << 10
@@ -115,7 +116,7 @@ func (c *dockerConfig) authFor(path, addr string) (auth.Credential, error) {
 		return auth.EmptyCredential, configError(path, "the auth entry for "+addr+" is not an object of strings")
 	}
 	cred := auth.Credential{Username: e.Username, Password: e.Password, RefreshToken: e.IdentityToken, AccessToken: e.RegistryToken}
-	tooLarge := configError(path, fmt.Sprintf("the auth entry for %s holds a value longer than %d KiB", addr, maxSecret>>10))
+	tooLarge := configError(path, fmt.Sprintf("the auth entry for %s makes a credential longer than %d KiB", addr, maxSecret>>10))
 	if len(e.Auth) > base64.StdEncoding.EncodedLen(2*maxSecret+1) {
 		return auth.EmptyCredential, tooLarge
 	}
@@ -141,8 +142,13 @@ func hostOf(addr string) string {
 	return addr
 }
 
-// tooLong reports whether a value of c is over maxSecret.
+// tooLong reports whether c is over maxSecret: the basic Authorization
+// header of its user name and password, or one of its tokens (the access
+// token goes as "Bearer TOKEN", the refresh token in a form body).
 func tooLong(c auth.Credential) bool {
-	return len(c.Username) > maxSecret || len(c.Password) > maxSecret ||
-		len(c.RefreshToken) > maxSecret || len(c.AccessToken) > maxSecret
+	basic := 0
+	if c.Username != "" || c.Password != "" {
+		basic = len("Basic ") + base64.StdEncoding.EncodedLen(len(c.Username)+1+len(c.Password))
+	}
+	return basic > maxSecret || len(c.RefreshToken) > maxSecret || len("Bearer ")+len(c.AccessToken) > maxSecret
 }

@@ -39,6 +39,13 @@ func runHelper(ctx context.Context, name, server string, timeout time.Duration) 
 	err := cmd.Run()
 	killGroup(cmd)
 	fail := func(msg string) error { return &helperError{prog: prog, msg: msg} }
+	// Exited 0, but a child it detached (its own session, beyond the group
+	// kill) still holds its output open: what it printed before exiting is
+	// its answer, read in full by then.
+	lingering := errors.Is(err, exec.ErrWaitDelay) && hctx.Err() == nil
+	if lingering {
+		err = nil
+	}
 	switch {
 	case ctx.Err() != nil:
 		return auth.EmptyCredential, ctx.Err()
@@ -59,6 +66,9 @@ func runHelper(ctx context.Context, name, server string, timeout time.Duration) 
 		}
 		return auth.EmptyCredential, fail("could not be run: " + err.Error())
 	}
+	if lingering && !json.Valid(out.buf.Bytes()) {
+		return auth.EmptyCredential, fail("its answer is not the JSON of a credential (it exited, leaving a process that holds its output open)")
+	}
 	return parseHelperAnswer(out.buf.Bytes(), fail)
 }
 
@@ -70,13 +80,14 @@ func parseHelperAnswer(b []byte, fail func(string) error) (auth.Credential, erro
 	if err := json.Unmarshal(b, &answer); err != nil {
 		return auth.EmptyCredential, fail("its answer is not the JSON of a credential")
 	}
-	if len(answer.Username) > maxSecret || len(answer.Secret) > maxSecret {
-		return auth.EmptyCredential, fail(fmt.Sprintf("its answer holds a value longer than %d KiB", maxSecret>>10))
-	}
+	c := auth.Credential{Username: answer.Username, Password: answer.Secret}
 	if answer.Username == "<token>" { // docker's mark of an identity token
-		return auth.Credential{RefreshToken: answer.Secret}, nil
+		c = auth.Credential{RefreshToken: answer.Secret}
 	}
-	return auth.Credential{Username: answer.Username, Password: answer.Secret}, nil
+	if tooLong(c) {
+		return auth.EmptyCredential, fail(fmt.Sprintf("its answer makes a credential longer than %d KiB", maxSecret>>10))
+	}
+	return c, nil
 }
 
 // helperError is a credential helper that did not give a usable answer.

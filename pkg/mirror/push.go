@@ -48,6 +48,11 @@ type PushOptions struct {
 	// BackoffBase, BackoffMax and MaxRetryAfter shape the waits between
 	// tries as for downloads (fetch.Options); 0 means 500ms, 30s and 2m.
 	BackoffBase, BackoffMax, MaxRetryAfter time.Duration
+	// IdleTimeout bounds every request by silence: no byte of an upload
+	// taken, no answer, no byte of an answer for this long, and the
+	// request fails (a connection fault, retried as one). 0 means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// Credential gives the credentials for a registry host (Docker's
 	// config.json and helpers); nil means anonymous.
 	Credential auth.CredentialFunc

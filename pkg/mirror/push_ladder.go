@@ -40,7 +40,11 @@ func newPusher(m Mirror, o PushOptions) (*pusher, error) {
 	if o.Client != nil {
 		base = o.Client
 	}
-	client := &auth.Client{Client: wireClient(base), Credential: o.Credential, Cache: auth.NewCache()}
+	idle := o.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	client := &auth.Client{Client: wireClient(base, idle), Credential: o.Credential, Cache: auth.NewCache()}
 	client.SetUserAgent("modelfetch")
 	repository := func(name string) (*remote.Repository, error) {
 		ref := registry.Reference{Registry: m.Registry, Repository: name}

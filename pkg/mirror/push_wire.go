@@ -24,14 +24,15 @@ import (
 // error drops the headers), and an upload Location the push must not
 // follow is refused with its real reason.
 
-// wireClient is base with its transport wrapped by wire.
-func wireClient(base *http.Client) *http.Client {
+// wireClient is base with its transport wrapped by wire, each request
+// bounded by idle (idleTransport).
+func wireClient(base *http.Client, idle time.Duration) *http.Client {
 	c := *base
 	next := c.Transport
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	c.Transport = &wire{next: next}
+	c.Transport = &wire{next: &idleTransport{next: next, idle: idle}}
 	return &c
 }
 

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"net"
+	"net/url"
 	"strings"
 
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -42,4 +43,14 @@ func hostOf(src *manifest.Source) string {
 		return h
 	}
 	return src.Ref.Registry
+}
+
+// RefuseHost says why no request may go to host (a Hub's endpoint, whose
+// API lock and add read and to which its token goes): the rules block it,
+// as they would a source URL on it. nil when they do not, or without rules.
+func (r *Rules) RefuseHost(host string) error {
+	if r == nil || !r.blocks(&manifest.Source{Parsed: &url.URL{Scheme: "https", Host: host}}) {
+		return nil
+	}
+	return (&BlockedError{File: r.File, Message: r.BlockedMessage}).Reason()
 }

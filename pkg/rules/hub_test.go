@@ -43,3 +43,18 @@ to = ["https://proxy.example.com/hf/$1"]
 	require.NoError(t, err)
 	assert.Equal(t, []string{"hf://org/repo/w.bin", "hf://datasets/org/d@v1/x y.bin"}, urlsOf(p))
 }
+
+// The Hub's endpoint host is governed as a source's host is: a blocked one
+// (or one no allow pattern lets through) is refused, whatever its port.
+func TestRefuseHost(t *testing.T) {
+	r, err := Parse("rules.toml", []byte("blocked_message = \"ask #infra\"\nblock = [\"huggingface.co\", \"127.0.0.1\"]\n"))
+	require.NoError(t, err)
+	assert.EqualError(t, r.RefuseHost("huggingface.co"), "blocked by the url rules in rules.toml: ask #infra")
+	assert.Error(t, r.RefuseHost("127.0.0.1:8443"))
+	assert.NoError(t, r.RefuseHost("hub.internal:443"))
+	r, err = Parse("rules.toml", []byte("allow = [\"*.corp\"]\n"))
+	require.NoError(t, err)
+	assert.Error(t, r.RefuseHost("huggingface.co"))
+	assert.NoError(t, r.RefuseHost("hf.proxy.corp"))
+	assert.NoError(t, (*Rules)(nil).RefuseHost("huggingface.co"), "no rules: nothing refused")
+}

@@ -160,7 +160,12 @@ func (v *validator) rewrite(key string, raw *rawRewrite) *Rule {
 		k := fmt.Sprintf("%s.to.%d", key, i)
 		tpl, err := parseTemplate(t, rule.Match)
 		if err != nil {
-			v.errf(k, "", "%s", err)
+			hint := ""
+			var ue *userInfoError
+			if errors.As(err, &ue) {
+				hint = "name the credential with token_env (an environment variable) or netrc (a ~/.netrc machine)"
+			}
+			v.errf(k, hint, "%s", err)
 			continue
 		}
 		tpl.Line = v.l.line(k)

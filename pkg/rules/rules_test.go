@@ -142,6 +142,20 @@ func TestRewriteToABadURLNamesTheRule(t *testing.T) {
 	assert.Contains(t, el[0].Error(), "site.toml:6: rewrite: model m: https://a.example//x rewritten to https:///x: has no host")
 }
 
+// A rule whose match fills a URL's user info (a manifest path holding an
+// "@") is refused when applied, naming the rule's line, the user info of
+// the rewritten URL not shown.
+func TestRewriteToUserInfoIsRefused(t *testing.T) {
+	r, err := Parse("site.toml", []byte("[[rewrite]]\nmatch = 'a\\.example/(.*)'\nto = ['https://$1']\n"))
+	require.NoError(t, err)
+	_, err = r.Plans([]*manifest.Model{model(t, "https://a.example/mirror@p.example/x")})
+	var el manifest.ErrorList
+	require.True(t, errors.As(err, &el), "%v", err)
+	assert.Equal(t, 3, el[0].Line)
+	assert.Contains(t, el[0].Error(), "rewritten to https://xxxxx@p.example/x: holds a user name or password (before \"@\"), which a rule never sends")
+	assert.NotContains(t, el[0].Error(), "https://mirror@")
+}
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name, src string
@@ -173,6 +187,11 @@ func TestParseErrors(t *testing.T) {
 				`r.toml:1: allow.2: "a b" is not a host pattern`}},
 		{name: "toml syntax", src: "allow = ['a'\n", want: []string{"r.toml:1: toml: expected a comma (',') or array terminator (']'), but got end of file"}},
 		{name: "wrong type", src: "allow = 'a'\n", want: []string{"r.toml:1: toml: incompatible types: TOML value has type string; destination has type slice"}},
+		{name: "a password in a to URL", src: "[[rewrite]]\nmatch = 'a/(.*)'\nto = [\n'https://bob:hunter2@127.0.0.1:18444/$1',\n'https://bob@p.example/$1',\n'https://$1@p.example/x',\n]\n",
+			want: []string{`r.toml:4: rewrite.0.to.0: to URL "https://xxxxx@127.0.0.1:18444/$1" holds a user name or password (before "@"); the rules file never holds a secret`,
+				`r.toml:5: rewrite.0.to.1: to URL "https://xxxxx@p.example/$1" holds a user name or password (before "@"); the rules file never holds a secret`,
+				`r.toml:6: rewrite.0.to.2: to URL "https://xxxxx@p.example/x" holds a user name or password (before "@"); the rules file never holds a secret`},
+			hint: "name the credential with token_env (an environment variable) or netrc (a ~/.netrc machine)"},
 		{name: "rule without match or to", src: "[[rewrite]]\n", want: []string{"r.toml:1: rewrite.0: no match expression", "r.toml:1: rewrite.0: no to URLs"}},
 	}
 	for _, tt := range tests {

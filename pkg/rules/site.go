@@ -101,9 +101,10 @@ func (s *Site) Credentials(sec Secrets, offline bool) ([]credentials.HostRule, e
 		case c.Netrc != "":
 			value, ok = credentials.NetrcMachine(sec.Netrc, c.Netrc)
 		}
-		if !ok {
+		bad := ok && !headerSafe(value)
+		if !ok || bad {
 			if used[hc.Rule] && !offline {
-				return nil, s.Rules.unresolved(hc)
+				return nil, s.Rules.unresolved(hc, bad)
 			}
 			value = ""
 		}
@@ -112,8 +113,16 @@ func (s *Site) Credentials(sec Secrets, offline bool) ([]credentials.HostRule, e
 	return out, nil
 }
 
-func (r *Rules) unresolved(hc HostCredential) error {
+// unresolved is the error of a credential reference that names nothing,
+// or (bad) a token no HTTP header can carry (a netrc login and password go
+// base64-encoded, so only a token can be); it never shows the value.
+func (r *Rules) unresolved(hc HostCredential, bad bool) error {
 	e := &manifest.Error{File: r.File, Line: hc.Rule.Line, Key: "rewrite"}
+	if bad {
+		e.Msg = "token_env " + hc.Credential.Env + ": the value holds a control character (such as CR or LF), which no HTTP header can carry"
+		e.Hint = "set " + hc.Credential.Env + " to the token alone, on one line"
+		return e
+	}
 	if hc.Credential.Env != "" {
 		e.Msg = fmt.Sprintf("token_env %s: the environment variable is not set", hc.Credential.Env)
 		e.Hint = fmt.Sprintf("export %s with the token for %s", hc.Credential.Env, hc.Host)
@@ -122,4 +131,15 @@ func (r *Rules) unresolved(hc HostCredential) error {
 		e.Hint = "add `machine " + hc.Credential.Netrc + " login USER password SECRET` to ~/.netrc (or $NETRC)"
 	}
 	return e
+}
+
+// headerSafe reports whether v can be an HTTP header value: no control
+// character but the tab.
+func headerSafe(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

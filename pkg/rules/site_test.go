@@ -58,3 +58,26 @@ func TestSiteWithoutRules(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Empty(t, creds)
 }
+
+// A token that no HTTP header can carry (CR, LF, another control
+// character) is a bad reference, final at once and named by its variable,
+// never shown; before, every request was retried on net/http's "invalid
+// header field value".
+func TestSiteCredentialsRefuseControlCharacters(t *testing.T) {
+	r, err := Parse("r.toml", []byte(twoProxies))
+	require.NoError(t, err)
+	site, err := r.Site([]*manifest.Model{model(t, "https://b.example/y")})
+	require.NoError(t, err)
+	for _, tok := range []string{"tok\r\nX-Evil: 1", "tok\n", "t\x00k", "t\x7fk"} {
+		sec := Secrets{Getenv: func(string) string { return tok }}
+		_, err = site.Credentials(sec, false)
+		var me *manifest.Error
+		require.ErrorAs(t, err, &me, "%q", tok)
+		assert.Equal(t, "r.toml:5: rewrite: token_env OTHER_TOKEN: the value holds a control character (such as CR or LF), which no HTTP header can carry", me.Error())
+		assert.NotContains(t, me.Error()+me.Hint, tok)
+		assert.NotContains(t, me.Error()+me.Hint, "Evil")
+		assert.Equal(t, "set OTHER_TOKEN to the token alone, on one line", me.Hint)
+	}
+	_, err = site.Credentials(Secrets{Getenv: func(string) string { return "to\tk" }}, false)
+	assert.NoError(t, err, "a tab is allowed in a header value")
+}

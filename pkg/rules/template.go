@@ -16,6 +16,9 @@ import (
 // checked then).
 func parseTemplate(text string, re *regexp.Regexp) (Template, error) {
 	t := Template{Text: text}
+	if userInfo(text) {
+		return t, &userInfoError{text}
+	}
 	refs, err := templateRefs(text)
 	if err != nil {
 		return t, fmt.Errorf("to URL %q: %w", text, err)
@@ -107,6 +110,9 @@ func checkURL(s string) (*url.URL, error) {
 	}
 	switch u.Scheme = strings.ToLower(u.Scheme); u.Scheme {
 	case "http", "https":
+		if u.User != nil {
+			return nil, errors.New(`holds a user name or password (before "@"), which a rule never sends; name a credential with token_env or netrc`)
+		}
 		if u.Hostname() == "" {
 			return nil, errors.New("has no host")
 		}
@@ -141,4 +147,26 @@ func staticHost(t string) *url.URL {
 		return nil
 	}
 	return &url.URL{Scheme: scheme, Host: strings.ToLower(u.Hostname())}
+}
+
+// userInfo reports whether a to URL's authority holds an "@": a user name
+// or password, literal or from a group.
+func userInfo(t string) bool {
+	_, rest, ok := strings.Cut(t, "://")
+	if !ok {
+		return false
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return strings.Contains(rest, "@")
+}
+
+// userInfoError is a to URL with user info; it shows the URL without it.
+type userInfoError struct{ text string }
+
+func (e *userInfoError) Error() string {
+	scheme, rest, _ := strings.Cut(e.text, "://")
+	at := strings.LastIndex(rest[:strings.IndexAny(rest+"/", "/?#")], "@")
+	return fmt.Sprintf(`to URL %q holds a user name or password (before "@"); the rules file never holds a secret`, scheme+"://xxxxx"+rest[at:])
 }

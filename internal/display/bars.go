@@ -1,4 +1,4 @@
-package main
+package display
 
 // The live display on a terminal: one line per artifact in flight, redrawn in
 // place every tick and on a resize. schollz/progressbar draws one bar that
@@ -43,7 +43,8 @@ var statsWidths = []int{
 type row struct {
 	name     string
 	total, n int64
-	served   int64     // bytes the source served so far; 0 while connecting
+	served   int64     // bytes of the source read in order so far (into the decoder)
+	received int64     // bytes off the network so far, over every connection
 	rate     float64   // installed bytes per second, -1 when not known yet
 	retryAt  time.Time // waiting to retry until then
 }
@@ -110,7 +111,10 @@ func (r row) state(now time.Time) string {
 	case r.n > 0:
 		return ""
 	case r.served > 0:
-		return "decoding, " + humanSize(r.served) + " received"
+		return "decoding, " + HumanSize(max(r.served, r.received)) + " received"
+	case r.received > 0:
+		// A ranged download whose first chunk is still on its way.
+		return "downloading, " + HumanSize(r.received) + " received"
 	}
 	return "connecting"
 }
@@ -130,14 +134,14 @@ func stats(r row, width int, now time.Time) string {
 		return clip(s, width)
 	}
 	// The total is unknown only to lock, reading a model without a size.
-	s := fmt.Sprintf("     %8s %-8s", humanSize(r.n), "")
+	s := fmt.Sprintf("     %8s %-8s", HumanSize(r.n), "")
 	if r.total > 0 {
-		s = fmt.Sprintf("%3d%% %8s/%-8s", min(r.n, r.total)*100/r.total, humanSize(r.n), humanSize(r.total))
+		s = fmt.Sprintf("%3d%% %8s/%-8s", min(r.n, r.total)*100/r.total, HumanSize(r.n), HumanSize(r.total))
 	}
 	if width >= statsWidths[1] {
 		rate := "-"
 		if r.rate >= 0 {
-			rate = humanSize(int64(r.rate)) + "/s"
+			rate = HumanSize(int64(r.rate)) + "/s"
 		}
 		s += fmt.Sprintf("  %*s", rateWidth, rate)
 	}

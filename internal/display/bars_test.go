@@ -1,4 +1,4 @@
-package main
+package display
 
 import (
 	"testing"
@@ -38,8 +38,10 @@ func TestFrameFitsTheWidth(t *testing.T) {
 
 func TestFrameStates(t *testing.T) {
 	now := time.Now()
-	lines := frame([]row{{name: "a", total: 10}, {name: "b", total: 10, served: 4_000_000}}, 60, 0, now)
-	assert.Equal(t, []string{"a  connecting", "b  decoding, 4.0 MB received"}, lines, "a state instead of 0%")
+	lines := frame([]row{{name: "a", total: 10}, {name: "b", total: 10, served: 4_000_000},
+		{name: "c", total: 10, received: 3_000_000}, {name: "d", total: 10, served: 1_000, received: 5_000_000}}, 60, 0, now)
+	assert.Equal(t, []string{"a  connecting", "b  decoding, 4.0 MB received",
+		"c  downloading, 3.0 MB received", "d  decoding, 5.0 MB received"}, lines, "a state instead of 0%")
 }
 
 // More artifacts in flight than the terminal has rows: the last line counts

@@ -1,4 +1,4 @@
-package main
+package display
 
 import (
 	"fmt"
@@ -11,20 +11,23 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/djok/modelfetch/internal/safetext"
 	"github.com/djok/modelfetch/pkg/fetch"
 )
 
-func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+// IsTerminal reports whether f is a terminal.
+func IsTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
-type progressMode int
+// Mode is how progress is shown: not at all, as plain lines, or as bars.
+type Mode int
 
 const (
-	progressNone progressMode = iota
-	progressPlain
-	progressBar
+	ModeNone Mode = iota
+	ModePlain
+	ModeBar
 )
 
-// progress is the fetch.Observer the CLI shows. On a terminal it draws one
+// Progress is the fetch.Observer the CLI shows. On a terminal it draws one
 // live line per artifact in flight (bars.go); on a pipe (docker build, CI)
 // it prints plain lines, at most one per artifact every plainEvery; or
 // nothing.
@@ -32,8 +35,8 @@ const (
 // A source given up while another is left is shown at once, "trying the next
 // source"; the last source's failure is left to the final error lines, so
 // each failure is printed once.
-type progress struct {
-	mode progressMode
+type Progress struct {
+	mode Mode
 	// warnings: sources given up on get their line even without progress
 	// (--progress none); only --quiet drops them.
 	warnings bool
@@ -60,6 +63,7 @@ type retryLines struct {
 type item struct {
 	total, n int64
 	served   int64
+	received int64
 	start    time.Time
 	last     time.Time // the last plain line
 	retryAt  time.Time
@@ -74,12 +78,12 @@ const (
 	redrawTick = 150 * time.Millisecond
 )
 
-// newProgress shows the work on models. With bars, w is a terminal whose
+// NewProgress shows the work on models. With bars, w is a terminal whose
 // size is asked for at each redraw.
-func newProgress(w io.Writer, mode progressMode, warnings bool) *progress {
-	p := &progress{mode: mode, warnings: warnings, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{},
-		size: func() (int, int) { return terminalSize(w) }}
-	if mode == progressBar {
+func NewProgress(w io.Writer, mode Mode, warnings bool) *Progress {
+	p := &Progress{mode: mode, warnings: warnings, w: w, items: map[string]*item{}, printed: map[string]bool{}, retried: map[string]*retryLines{},
+		size: func() (int, int) { return TerminalSize(w) }}
+	if mode == ModeBar {
 		p.stop, p.done = make(chan struct{}), make(chan struct{})
 		sigs, stop := resizes()
 		go func() {
@@ -90,8 +94,8 @@ func newProgress(w io.Writer, mode progressMode, warnings bool) *progress {
 	return p
 }
 
-// terminalSize is w's size when it is a terminal, else 80 columns.
-func terminalSize(w io.Writer) (width, height int) {
+// TerminalSize is w's size when it is a terminal, else 80 columns.
+func TerminalSize(w io.Writer) (width, height int) {
 	if f, ok := w.(*os.File); ok {
 		if width, height, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
 			return width, height
@@ -100,7 +104,7 @@ func terminalSize(w io.Writer) (width, height int) {
 	return 80, 0
 }
 
-func (p *progress) Start(name string, total int64) {
+func (p *Progress) Start(name string, total int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
@@ -110,7 +114,7 @@ func (p *progress) Start(name string, total int64) {
 }
 
 // Served: what the source sent so far, before decoding (fetch.ServedObserver).
-func (p *progress) Served(name string, n int64) {
+func (p *Progress) Served(name string, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if it := p.items[name]; it != nil {
@@ -118,7 +122,17 @@ func (p *progress) Served(name string, n int64) {
 	}
 }
 
-func (p *progress) Progress(name string, n int64) {
+// Received: what came off the network so far, in any order
+// (fetch.ReceivedObserver).
+func (p *Progress) Received(name string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if it := p.items[name]; it != nil {
+		it.received = max(it.received, n)
+	}
+}
+
+func (p *Progress) Progress(name string, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	it := p.items[name]
@@ -126,22 +140,22 @@ func (p *progress) Progress(name string, n int64) {
 		return
 	}
 	it.n = n
-	if p.mode != progressPlain {
+	if p.mode != ModePlain {
 		return
 	}
 	if now := time.Now(); now.Sub(it.last) >= plainEvery {
 		it.last = now
 		rate := float64(n) / now.Sub(it.start).Seconds()
 		if it.total > 0 {
-			fmt.Fprintf(p.w, "modelfetch: %s: %s of %s (%d%%), %s/s\n", name, humanSize(n), humanSize(it.total), n*100/it.total, humanSize(int64(rate)))
+			fmt.Fprintf(p.w, "modelfetch: %s: %s of %s (%d%%), %s/s\n", name, HumanSize(n), HumanSize(it.total), n*100/it.total, HumanSize(int64(rate)))
 		} else {
-			fmt.Fprintf(p.w, "modelfetch: %s: %s, %s/s\n", name, humanSize(n), humanSize(int64(rate)))
+			fmt.Fprintf(p.w, "modelfetch: %s: %s, %s/s\n", name, HumanSize(n), HumanSize(int64(rate)))
 		}
 	}
 }
 
-func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration) {
-	if p.mode == progressNone {
+func (p *Progress) Retry(name string, err *fetch.SourceError, wait time.Duration) {
+	if p.mode == ModeNone {
 		return
 	}
 	p.mu.Lock()
@@ -171,19 +185,19 @@ func (p *progress) Retry(name string, err *fetch.SourceError, wait time.Duration
 	p.println(fmt.Sprintf("modelfetch: %s: %s: retrying in %s: %s%s", name, err.Source, wait.Round(time.Millisecond), err.Reason(), more))
 }
 
-func (p *progress) SourceFailed(name string, err *fetch.SourceError) {
+func (p *Progress) SourceFailed(name string, err *fetch.SourceError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.warnings || !err.Next {
 		return
 	}
-	line := name + ": " + oneLine(err)
+	line := name + ": " + OneLine(err)
 	p.printed[line] = true
 	p.println("modelfetch: " + line + "; trying the next source")
 }
 
-// shown reports whether a failure line was already printed during the run.
-func (p *progress) shown(line string) bool {
+// Shown reports whether a failure line was already printed during the run.
+func (p *Progress) Shown(line string) bool {
 	if p == nil {
 		return false
 	}
@@ -192,20 +206,20 @@ func (p *progress) shown(line string) bool {
 	return p.printed[line]
 }
 
-// drop forgets an artifact without a line.
-func (p *progress) drop(name string) {
+// Drop forgets an artifact without a line.
+func (p *Progress) Drop(name string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forget(name)
 }
 
 // forget removes an artifact (the caller holds mu).
-func (p *progress) forget(name string) {
+func (p *Progress) forget(name string) {
 	delete(p.items, name)
 	p.forgetOrder(name)
 }
 
-func (p *progress) forgetOrder(name string) {
+func (p *Progress) forgetOrder(name string) {
 	for i, n := range p.order {
 		if n == name {
 			p.order = append(p.order[:i], p.order[i+1:]...)
@@ -214,11 +228,11 @@ func (p *progress) forgetOrder(name string) {
 	}
 }
 
-func (p *progress) Done(r fetch.Result) {
+func (p *Progress) Done(r fetch.Result) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.forget(r.Name)
-	if p.mode == progressNone {
+	if p.mode == ModeNone {
 		return
 	}
 	switch r.Status {
@@ -231,33 +245,44 @@ func (p *progress) Done(r fetch.Result) {
 			p.println(fmt.Sprintf("modelfetch: %s: up to date", r.Name))
 		}
 	default:
-		head := fmt.Sprintf("modelfetch: %s: %s %s", r.Name, r.Status, humanSize(r.Size))
-		tail := fmt.Sprintf(" in %.1fs", r.Duration.Seconds())
-		from := " from " + dash(r.Source)
-		if p.mode == progressBar {
-			// Among the bars, a line that fits: the source shortened, or
-			// left to the summary.
-			width, _ := p.size()
-			room := width - 1 - utf8.RuneCountInString(head+tail+" from ")
-			from = " from " + shorten(dash(r.Source), room)
-			if room < minShownSource {
-				from = ""
-			}
+		width := 0
+		if p.mode == ModeBar {
+			width, _ = p.size()
 		}
-		p.println(head + from + tail)
+		p.println(doneLine(r, width))
 	}
 }
 
-func oneLine(err error) string {
+// doneLine says how an artifact was installed, for a terminal width columns
+// wide (0: a log, where the line is whole). Among the bars the line must not
+// wrap: the name is shortened if it must be, then the source, which is left
+// to the summary when too little of it would show.
+func doneLine(r fetch.Result, width int) string {
+	name, what := r.Name, fmt.Sprintf(": %s %s", r.Status, HumanSize(r.Size))
+	tail := fmt.Sprintf(" in %.1fs", r.Duration.Seconds())
+	if width <= 0 {
+		return "modelfetch: " + name + what + " from " + Dash(r.Source) + tail
+	}
+	fixed := utf8.RuneCountInString("modelfetch: " + what + tail)
+	head := "modelfetch: " + shorten(name, max(width-1-fixed, minNameCell)) + what
+	room := width - 1 - utf8.RuneCountInString(head+tail+" from ")
+	if room < minShownSource {
+		return head + tail
+	}
+	return head + " from " + shorten(Dash(r.Source), room) + tail
+}
+
+// OneLine is an error's first line.
+func OneLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
 }
 
 // println prints a line above the bars (the caller holds mu): the bars are
 // erased first and drawn again at the next tick.
-func (p *progress) println(line string) {
+func (p *Progress) println(line string) {
 	width, _ := p.size()
-	fmt.Fprint(p.w, p.erase(width)+line+"\n")
+	fmt.Fprint(p.w, p.erase(width)+safetext.Escape(line)+"\n")
 }
 
 // erase returns what erases the lines drawn last, at the terminal's width
@@ -266,8 +291,8 @@ func (p *progress) println(line string) {
 // the cursor is), and erases row by row, upwards: erasing "to the end of the
 // screen" from its top corner is a clear screen, which tmux and others
 // scroll into the history.
-func (p *progress) erase(width int) string {
-	if p.mode != progressBar || len(p.drawn) == 0 {
+func (p *Progress) erase(width int) string {
+	if p.mode != ModeBar || len(p.drawn) == 0 {
 		return ""
 	}
 	rows := rowsUp(p.drawn, width)
@@ -276,13 +301,13 @@ func (p *progress) erase(width int) string {
 }
 
 // redraw draws every artifact in flight, in one write (the caller holds mu).
-func (p *progress) redraw(now time.Time) {
+func (p *Progress) redraw(now time.Time) {
 	width, height := p.size()
 	rows := make([]row, 0, len(p.order))
 	for _, name := range p.order {
 		it := p.items[name]
 		it.samples = addSample(it.samples, now, it.n)
-		rows = append(rows, row{name: name, total: it.total, n: it.n, served: it.served, rate: rateOf(it.samples), retryAt: it.retryAt})
+		rows = append(rows, row{name: name, total: it.total, n: it.n, served: it.served, received: it.received, rate: rateOf(it.samples), retryAt: it.retryAt})
 	}
 	var b strings.Builder
 	b.WriteString(p.erase(width))
@@ -293,7 +318,7 @@ func (p *progress) redraw(now time.Time) {
 	fmt.Fprint(p.w, b.String())
 }
 
-func (p *progress) loop(resized <-chan os.Signal) {
+func (p *Progress) loop(resized <-chan os.Signal) {
 	defer close(p.done)
 	t := time.NewTicker(redrawTick)
 	defer t.Stop()
@@ -310,9 +335,9 @@ func (p *progress) loop(resized <-chan os.Signal) {
 	}
 }
 
-// finish stops drawing and erases the bars, before the summary or the error.
-func (p *progress) finish() {
-	if p.mode != progressBar {
+// Finish stops drawing and erases the bars, before the summary or the error.
+func (p *Progress) Finish() {
+	if p.mode != ModeBar {
 		return
 	}
 	close(p.stop)

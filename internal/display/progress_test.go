@@ -1,0 +1,67 @@
+package display
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/djok/modelfetch/pkg/fetch"
+)
+
+func TestPlainProgressIsThrottled(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, ModePlain, true)
+	p.Start("codeformer", 1000)
+	for i := int64(1); i <= 1000; i++ {
+		p.Progress("codeformer", i)
+	}
+	p.Done(fetch.Result{Name: "codeformer", Status: fetch.StatusInstalled, Size: 1000, Source: "https://h/c", Duration: time.Second})
+	p.Finish()
+	out := buf.String()
+	assert.NotContains(t, out, "\r")
+	assert.NotContains(t, out, "\x1b")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	assert.Equal(t, []string{"modelfetch: codeformer: installed 1.0 kB from https://h/c in 1.0s"}, lines,
+		"a thousand progress calls within a second print nothing but the result")
+}
+
+func TestRetryLinesAreThrottled(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, ModePlain, true)
+	p.Start("m", 1000)
+	se := &fetch.SourceError{Source: "https://h/m", Kind: fetch.KindNetwork, Err: errors.New("connection reset")}
+	for range 300 {
+		p.Retry("m", se, time.Millisecond)
+	}
+	p.retried["m"].last = time.Now().Add(-plainEvery)
+	p.Retry("m", se, time.Millisecond)
+	p.Finish()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	require.Len(t, lines, 2)
+	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset", lines[0])
+	assert.Equal(t, "modelfetch: m: https://h/m: retrying in 1ms: connection reset (and 299 more retries since the last line)", lines[1])
+}
+
+func TestFixedLine(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, ModePlain, true)
+	p.Done(fetch.Result{Name: "a", Status: fetch.StatusUpToDate, Fixed: true})
+	p.Finish()
+	assert.Equal(t, "modelfetch: a: up to date (mode and owner set again)\n", buf.String())
+}
+
+func TestNoProgressPrintsNothing(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, ModeNone, false)
+	p.Start("a", 10)
+	p.Progress("a", 5)
+	p.Retry("a", &fetch.SourceError{Source: "https://h/a", Err: assert.AnError}, time.Second)
+	p.Done(fetch.Result{Name: "a", Status: fetch.StatusInstalled})
+	p.Finish()
+	assert.Empty(t, buf.String())
+}
