@@ -9,7 +9,8 @@
 // with -redirect), once it accepts connections and the CA file is written.
 // With -count it also prints "served METHOD PATH STATUS BYTES" as each request
 // for a file ends, BYTES being the body bytes sent, so a script can count what
-// its clients took from this origin (bench/farm.sh).
+// its clients took from this origin (bench/farm.sh). With -timeline FILE it
+// samples the requests in flight and the bytes sent (timeline.go).
 package main
 
 import (
@@ -38,6 +39,8 @@ func main() {
 	flag.DurationVar(&c.hopDelay, "hop-delay", 0, "with -redirect, how long the first host takes to answer")
 	flag.BoolVar(&c.verbose, "v", false, "log each request: client address, protocol, method, path and range")
 	count := flag.Bool("count", false, `log each finished request for a file: "served METHOD PATH STATUS BYTES" (body bytes sent)`)
+	tlFile := flag.String("timeline", "", "append a sample of the requests in flight and the bytes sent to `FILE` every -timeline-every")
+	tlEvery := flag.Duration("timeline-every", 100*time.Millisecond, "the interval of -timeline")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("throttle: ")
@@ -46,6 +49,14 @@ func main() {
 	}
 	if *count {
 		c.countTo = os.Stderr
+	}
+	if *tlFile != "" {
+		f, err := os.OpenFile(*tlFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer f.Close()
+		c.timeline = newTimeline(f, *tlEvery)
 	}
 	s, err := start(c)
 	if err != nil {
@@ -70,21 +81,23 @@ type config struct {
 	hopDelay time.Duration
 	verbose  bool      // log each request on stderr
 	countTo  io.Writer // nil, or where each finished file request is logged with its bytes
+	timeline *timeline // nil, or what samples the requests in flight
 }
 
 // server is a running throttle: one listener, or two with the redirect hop.
 type server struct {
-	url     string // where clients start
-	dataURL string // the host that serves the files (url without -redirect)
-	caPEM   []byte // nil without TLS
-	lns     []*pacedListener
-	srvs    []*http.Server
-	errc    chan error
+	url      string // where clients start
+	dataURL  string // the host that serves the files (url without -redirect)
+	caPEM    []byte // nil without TLS
+	lns      []*pacedListener
+	srvs     []*http.Server
+	errc     chan error
+	timeline *timeline // nil without -timeline
 }
 
 // start listens, writes the CA file, and serves in the background.
 func start(c config) (*server, error) {
-	s := &server{errc: make(chan error, 2)}
+	s := &server{errc: make(chan error, 2), timeline: c.timeline}
 	var link *bucket
 	if c.link > 0 {
 		link = newBucket(c.link, time.Now())
@@ -122,13 +135,7 @@ func start(c config) (*server, error) {
 	}
 	s.url = scheme + "://" + first.Addr().String()
 	s.dataURL = scheme + "://" + data.Addr().String()
-	var files http.Handler = http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
-	if c.countTo != nil {
-		files = counted(files, log.New(c.countTo, "throttle: ", 0))
-	}
-	if c.verbose {
-		files = logged(files)
-	}
+	files := c.files()
 	if c.redirect {
 		var h http.Handler = hop(s.dataURL, c.hopDelay)
 		if c.verbose {
@@ -158,6 +165,23 @@ func (s *server) tlsConfig(c config, ip net.IP) (*tls.Config, error) {
 		NextProtos:   []string{"h2", "http/1.1"},
 		MinVersion:   tls.VersionTLS12,
 	}, nil
+}
+
+// files is the handler of the folder, with the logging and sampling c asks
+// for (the timeline's sampler starts with it).
+func (c config) files() http.Handler {
+	var files http.Handler = http.FileServer(http.Dir(c.dir)) // Range through http.ServeContent
+	if c.countTo != nil {
+		files = counted(files, log.New(c.countTo, "throttle: ", 0))
+	}
+	if c.verbose {
+		files = logged(files)
+	}
+	if c.timeline != nil {
+		files = c.timeline.wrap(files)
+		go c.timeline.run()
+	}
+	return files
 }
 
 func (s *server) serve(ln net.Listener, h http.Handler, cfg *tls.Config) {
@@ -197,6 +221,9 @@ func (s *server) Close() error {
 		errs = append(errs, srv.Close())
 	}
 	s.closeListeners() // a Serve not yet running has not taken its listener
+	if s.timeline != nil {
+		s.timeline.close()
+	}
 	return errors.Join(errs...)
 }
 

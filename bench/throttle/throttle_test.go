@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,4 +243,26 @@ func TestCountLogsEachFileRequestWithTheBytesSent(t *testing.T) {
 		"throttle: served HEAD /small 200 0\nthrottle: served GET /missing 404 19\n", size)
 	// The handler logs after the client has its last byte: wait for it.
 	require.Eventually(t, func() bool { return logs.String() == want }, 5*time.Second, 10*time.Millisecond, "log: %q", logs.String())
+}
+
+func TestTimelineSamplesRequestsInFlightAndBytes(t *testing.T) {
+	t.Parallel()
+	var out lockedBuffer
+	s, data := serve(t, config{rate: rate, timeline: newTimeline(&out, 50*time.Millisecond)})
+	c := client(t, s, false)
+	timeGets(t, c, s.url+"/f", 2, data) // two connections, 0.75 s each at rate
+	time.Sleep(150 * time.Millisecond)  // the last samples
+	var sent int64
+	sawTwo := false
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var at float64
+		var flight int
+		var n int64
+		_, err := fmt.Sscanf(line, "%f %d %d", &at, &flight, &n)
+		require.NoError(t, err, line)
+		sent += n
+		sawTwo = sawTwo || strings.HasSuffix(line, " f=2")
+	}
+	assert.True(t, sawTwo, "two requests for f in flight: %q", out.String())
+	assert.Equal(t, int64(2*size), sent, "every body byte counted once")
 }

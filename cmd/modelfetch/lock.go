@@ -60,7 +60,7 @@ longer serves what is recorded.`,
 	fs.BoolVar(&o.firstSource, "first-source", false, "record what the first working source serves; do not compare the others")
 	fs.Int64Var(&o.maxSize, "max-size", lock.DefaultMaxSize, "most `BYTES` decoded from a source of a model without a trusted size")
 	fs.BoolVar(&o.download, "download", false, "download and hash hf:// files too, trusting no hub metadata")
-	o.netOptions.addFlags(fs, "jobs", "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
+	o.netOptions.addFlags(fs, "offline", "mirror", "mirror-only") // lock reads the origins: it records what they serve
 	o.outputOptions.addFlags(fs, true, false)
 	help := cmd.HelpFunc()
 	cmd.SetHelpFunc(func(c *cobra.Command, args []string) {
@@ -76,7 +76,6 @@ longer serves what is recorded.`,
 }
 
 func runLock(cmd *cobra.Command, o *lockOptions, names []string, stderr io.Writer, env env) error {
-	o.jobs = 1
 	if err := o.netOptions.validate(env); err != nil {
 		return err
 	}
@@ -132,7 +131,7 @@ func (o *lockOptions) selection(m *manifest.Manifest, names []string) ([]*manife
 	case err != nil:
 		return nil, lo, &usageError{err}
 	}
-	lo.FirstSource, lo.Check, lo.MaxSize = o.firstSource, o.check, o.maxSize
+	lo.FirstSource, lo.Check, lo.MaxSize, lo.Jobs = o.firstSource, o.check, o.maxSize, o.jobs
 	return models, lo, nil
 }
 

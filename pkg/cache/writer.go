@@ -24,8 +24,9 @@ type Writer struct {
 	c    *Cache
 	root *os.Root
 	f    *os.File
-	name string // under root
-	err  error  // the first failure; once set, bytes are discarded
+	wb   fsutil.Flusher // starts the write-back of f as it grows
+	name string         // under root
+	err  error          // the first failure; once set, bytes are discarded
 }
 
 // Create starts a new blob in the cache's temp folder. An error matches
@@ -54,9 +55,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 		w.err = errors.New("cache: write after commit or abort")
 		return len(p), nil
 	}
-	if _, err := w.f.Write(p); err != nil {
+	n, err := w.f.Write(p)
+	if err != nil {
 		w.failNow(err)
+		return len(p), nil
 	}
+	w.wb.Wrote(w.f, n)
 	return len(p), nil
 }
 
@@ -73,6 +77,7 @@ func (w *Writer) Reset() error {
 		w.failNow(err)
 		return nil
 	}
+	w.wb.Reset()
 	if _, err := w.f.Seek(0, io.SeekStart); err != nil {
 		w.failNow(err)
 	}

@@ -184,7 +184,13 @@ func TestHostLimiterCutsAndGrows(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, h.peak, "acquired on an idle host: the peak starts again")
 	release(true)
-	assert.Equal(t, 5, h.limit, "a success grows the budget again")
+	assert.Equal(t, 4, h.limit, "one success is not yet a round")
+	for range 3 {
+		release, err := h.acquire(t.Context())
+		require.NoError(t, err)
+		release(true)
+	}
+	assert.Equal(t, 5, h.limit, "a round of successes (as many as the budget) grows it again")
 }
 
 func TestRetryAfterGetsJitterWithinTheClamp(t *testing.T) {

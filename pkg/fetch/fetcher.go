@@ -61,8 +61,11 @@ type Options struct {
 	Observer Observer
 	// Now is the clock (for Retry-After dates); nil means time.Now.
 	Now func() time.Time
-	// Connections is how many connections one large file is fetched over
-	// when its server allows ranges; 0 means 1.
+	// Connections is the most connections one large file is fetched over
+	// when its server allows ranges; 0 means 1. The files of one host share
+	// its HostConnections: a free connection goes to the file with the
+	// fewest in flight (share.go), so with Connections at HostConnections
+	// the last file left takes them all.
 	Connections int
 	// ChunkSize is the size of each ranged request; 0 means 4 MiB.
 	ChunkSize int64
@@ -125,7 +128,9 @@ func (nopObserver) Retry(string, *SourceError, time.Duration) {}
 func (nopObserver) SourceFailed(string, *SourceError)         {}
 func (nopObserver) Done(Result)                               {}
 
-// Fetcher runs the pipeline. It is safe for one call at a time.
+// Fetcher runs the pipeline. It is safe for one call at a time, except
+// Probe, which may run in several goroutines at once (lock reads several
+// models at once), sharing the host budgets as the artifacts of one call do.
 type Fetcher struct {
 	o      Options
 	policy policy
@@ -133,6 +138,10 @@ type Fetcher struct {
 	obs    Observer
 	pool   chan struct{}
 	chunks chan struct{} // chunk buffers, across all artifacts
+	// Chunk buffers to reuse, across all artifacts: as many as the budget
+	// has tokens, so the buffers ever made are at most those in use at
+	// once (one per token, and one per artifact being read).
+	free chan []byte
 
 	mu    sync.Mutex
 	hosts map[string]*hostLimiter
@@ -171,6 +180,7 @@ func New(opts Options) *Fetcher {
 		f.pool = decompress.NewPool(0)
 	}
 	f.chunks = make(chan struct{}, max(2, opts.BufferBytes/opts.ChunkSize))
+	f.free = make(chan []byte, cap(f.chunks))
 	if f.client == nil {
 		f.client = NewClient(nil, nil, opts.IdleTimeout)
 	}

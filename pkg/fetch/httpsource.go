@@ -28,6 +28,7 @@ type httpSource struct {
 	conns      int
 	chunk      int64
 	buffers    chan struct{} // chunk buffer budget shared by all artifacts
+	free       chan []byte   // chunk buffers to reuse, shared likewise
 	newRetrier func() *retrier
 	// expect is the served length the manifest declares (-1: unknown). A
 	// server's claim is never trusted over it: a different total is read

@@ -303,6 +303,7 @@ type tempFile struct {
 	name string // inside root
 	dest string // inside root
 	f    *os.File
+	wb   fsutil.Flusher // starts the write-back of f as it grows
 }
 
 func createTemp(root *os.Root, dest string) (*tempFile, error) {
@@ -313,12 +314,17 @@ func createTemp(root *os.Root, dest string) (*tempFile, error) {
 	return &tempFile{root: root, name: name, dest: dest, f: f}, nil
 }
 
-func (t *tempFile) Write(p []byte) (int, error) { return t.f.Write(p) }
+func (t *tempFile) Write(p []byte) (int, error) {
+	n, err := t.f.Write(p)
+	t.wb.Wrote(t.f, n)
+	return n, err
+}
 
 func (t *tempFile) reset() error {
 	if err := t.f.Truncate(0); err != nil {
 		return err
 	}
+	t.wb.Reset()
 	_, err := t.f.Seek(0, io.SeekStart)
 	return err
 }

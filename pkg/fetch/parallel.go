@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // parallel is the body of a large file from a server that allows ranges:
@@ -19,6 +20,14 @@ import (
 // that many slots. Tokens are taken in chunk order, so the chunk a reader
 // waits for always has one and the budget cannot deadlock. Each chunk is
 // retried and resumed on its own. Close waits for every worker.
+//
+// Its requests carry one claim (share.go): the host's free slots go to the
+// file with the fewest in flight, so a file alone gets up to its
+// connections (Options.Connections) while files that compete share them.
+// A file whose reader falls behind (bzip2 decoding on busy cores) asks for
+// chunks only as fast as it reads them (readahead.go): its connections and
+// buffer tokens go to the files that can use them, not to bytes that would
+// wait in memory.
 type parallel struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -26,15 +35,17 @@ type parallel struct {
 	total  int64
 	chunk  int64
 	n      int64 // chunks
+	claim  *claim
 
 	slots  []chan []byte // chunk i's bytes, once complete, in slots[i%len]
 	window chan struct{} // one token per chunk fetched or buffered, not yet read
-	free   chan []byte   // buffers to reuse
+	free   chan []byte   // buffers to reuse: the Fetcher's, else this file's
 	done   chan struct{} // closed on the first failure
 	once   sync.Once
 	err    error
 	wg     sync.WaitGroup
 	held   atomic.Int64 // buffer tokens taken and not yet given back
+	ahead  *readahead
 
 	idx int64  // next chunk to read
 	cur []byte // unread part of the chunk being read
@@ -42,12 +53,16 @@ type parallel struct {
 }
 
 func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
-	ctx, cancel := context.WithCancel(ctx)
+	cl := newClaim(first.total - src.chunk) // the first chunk is asked for
+	ctx, cancel := context.WithCancel(withClaim(ctx, cl))
 	window := src.conns + 2
-	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk,
+	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk, claim: cl,
 		n:     (first.total + src.chunk - 1) / src.chunk,
 		slots: make([]chan []byte, window), window: make(chan struct{}, window),
-		free: make(chan []byte, window+1), done: make(chan struct{})}
+		free: src.free, done: make(chan struct{}), ahead: newReadahead()}
+	if p.free == nil {
+		p.free = make(chan []byte, window+1)
+	}
 	for i := range p.slots {
 		p.slots[i] = make(chan []byte, 1)
 	}
@@ -88,6 +103,10 @@ func (p *parallel) dispatch(first *reply) {
 		if !p.take(p.window) {
 			return
 		}
+		// Holding a slot of this file's window, none of the shared budget.
+		if !p.ahead.wait(p.ctx) {
+			return
+		}
 		if p.src.buffers != nil {
 			if !p.take(p.src.buffers) {
 				return
@@ -101,15 +120,19 @@ func (p *parallel) dispatch(first *reply) {
 		if i == 0 {
 			r, first = first, nil
 		}
+		p.claim.left.Store(max(0, p.total-(i+1)*p.chunk))
+		p.ahead.ask(i)
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer func() { <-sem }()
+			start := time.Now()
 			b, err := p.fetchChunk(i, r)
 			if err != nil {
 				p.fail(err)
 				return
 			}
+			p.ahead.fetched(time.Since(start))
 			p.slots[i%int64(len(p.slots))] <- b
 		}()
 	}
@@ -172,6 +195,7 @@ func (p *parallel) fetchChunk(i int64, r *reply) ([]byte, error) {
 func (p *parallel) Read(b []byte) (int, error) {
 	for len(p.cur) == 0 {
 		if p.buf != nil {
+			p.ahead.read()
 			select {
 			case p.free <- p.buf[:cap(p.buf)]:
 			default:
@@ -184,6 +208,7 @@ func (p *parallel) Read(b []byte) (int, error) {
 		select {
 		case c := <-p.slots[p.idx%int64(len(p.slots))]:
 			p.cur, p.buf = c, c
+			p.ahead.taken(p.idx)
 			p.idx++
 			<-p.window
 			p.giveBack(1)

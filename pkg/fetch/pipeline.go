@@ -201,7 +201,7 @@ func (f *Fetcher) openSource(m *manifest.Model, src *manifest.Source, expect int
 func (f *Fetcher) httpSource(u *url.URL, expect int64, newRetrier func() *retrier) *httpSource {
 	return &httpSource{client: f.client, orig: u, hosts: f.host, idle: f.o.IdleTimeout,
 		speed: speed{Min: f.o.MinSpeed, Window: f.o.SpeedWindow}, now: f.o.Now,
-		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, newRetrier: newRetrier, expect: expect}
+		conns: f.o.Connections, chunk: f.o.ChunkSize, buffers: f.chunks, free: f.free, newRetrier: newRetrier, expect: expect}
 }
 
 // again decides, after a pass failed with err, whether the source gets

@@ -42,6 +42,10 @@ type Options struct {
 	// Resolver pins the moving references of hub sources (hub.go); nil
 	// pins nothing.
 	Resolver Resolver
+	// Jobs is how many models are read at once (jobs.go); 0 means 1. The
+	// Prober and the Resolver are then called from as many goroutines at
+	// once.
+	Jobs int
 }
 
 // DefaultMaxSize is the bound on what a probe decodes when neither the
@@ -216,32 +220,26 @@ func (o Options) limit(m *manifest.Model, update bool) (int64, string) {
 	return max, "max-size"
 }
 
-// Run checks models against their sources and returns the edits to make.
+// Run checks models against their sources and returns the edits to make,
+// reading o.Jobs models at once; the report lists them in the order given.
 func Run(ctx context.Context, p Prober, models []*manifest.Model, o Options) (*Report, error) {
-	r := &Report{}
-	for _, m := range models {
-		if err := ctx.Err(); err != nil {
-			return r, err
-		}
+	return runJobs(ctx, models, o.Jobs, func(r *Report, m *manifest.Model) error {
 		if !o.Reads(m) {
 			if o.Check {
 				r.incomplete(m)
 			}
-			continue
+			return nil
 		}
 		edits, findings := len(r.Edits), len(r.Findings)
 		if ok, err := r.pin(ctx, o.Resolver, m, o.UpdateAll || o.Update[m.Name]); err != nil || !ok {
-			if err != nil {
-				return r, err
-			}
-			continue
+			return err
 		}
 		if err := r.model(ctx, p, m, o); err != nil {
-			return r, err
+			return err
 		}
 		r.keepPinIfRead(m, edits, findings)
-	}
-	return r, nil
+		return nil
+	})
 }
 
 func (r *Report) incomplete(m *manifest.Model) {
