@@ -189,10 +189,13 @@ func TestServerThatAllowsFewerSeesFewer(t *testing.T) {
 	t.Logf("per wave: requests %v, connections in use %v; %d refused", reqs, conns, refused)
 	require.Greater(t, len(reqs), 2, "the 429s held the host back")
 	assert.Equal(t, 6, conns[0], "the whole budget before the first refusal")
-	for i := 1; i < len(reqs); i++ {
-		// Halved, and grown by one only after a round of successes.
-		assert.LessOrEqual(t, reqs[i], o.HostConnections/2+1, "after its 429s the server sees fewer requests at once")
-		assert.LessOrEqual(t, conns[i], o.HostConnections/2+1, "and fewer connections")
+	for i := 1; i < len(conns); i++ {
+		// Halved, and grown by one only after a round of successes. (The
+		// requests of a wave are only logged: under -race on a busy machine
+		// a wave's boundary, found by timing, can take in the next round's
+		// first request; the connections in use at once are what the
+		// budget bounds.)
+		assert.LessOrEqual(t, conns[i], o.HostConnections/2+1, "after its 429s the server sees fewer connections at once")
 	}
 	assert.Less(t, refused, 12, "connections were cut instead of hammering")
 }
