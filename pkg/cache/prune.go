@@ -57,23 +57,7 @@ type JunkEntry struct {
 // Junk lists the junk entries of the blob folder, without following or
 // opening any of them.
 func (c *Cache) Junk() ([]JunkEntry, error) {
-	root, des, err := c.blobEntries()
-	if root == nil {
-		return nil, err
-	}
-	root.Close()
-	var out []JunkEntry
-	for _, de := range des {
-		if _, err := digest.Parse(de.Name()); err == nil {
-			continue
-		}
-		j := JunkEntry{Name: de.Name(), Type: de.Type(), Size: -1}
-		if fi, err := de.Info(); err == nil && de.Type().IsRegular() {
-			j.Size = fi.Size()
-		}
-		out = append(out, j)
-	}
-	return out, nil
+	return c.blobsWhere(func(de fs.DirEntry, hex bool) bool { return !hex })
 }
 
 // Damaged lists the entries of the blob folder named by a sha256 that are
@@ -81,6 +65,12 @@ func (c *Cache) Junk() ([]JunkEntry, error) {
 // opening any of them: Open treats them as misses, and Clean (so Prune)
 // removes them.
 func (c *Cache) Damaged() ([]JunkEntry, error) {
+	return c.blobsWhere(func(de fs.DirEntry, hex bool) bool { return hex && !de.Type().IsRegular() })
+}
+
+// blobsWhere lists the entries of the blob folder that keep says to, told
+// whether each is named by a sha256; the size is a regular file's only.
+func (c *Cache) blobsWhere(keep func(de fs.DirEntry, hex bool) bool) ([]JunkEntry, error) {
 	root, des, err := c.blobEntries()
 	if root == nil {
 		return nil, err
@@ -88,9 +78,15 @@ func (c *Cache) Damaged() ([]JunkEntry, error) {
 	root.Close()
 	var out []JunkEntry
 	for _, de := range des {
-		if _, err := digest.Parse(de.Name()); err == nil && !de.Type().IsRegular() {
-			out = append(out, JunkEntry{Name: de.Name(), Type: de.Type(), Size: -1})
+		_, perr := digest.Parse(de.Name())
+		if !keep(de, perr == nil) {
+			continue
 		}
+		j := JunkEntry{Name: de.Name(), Type: de.Type(), Size: -1}
+		if fi, err := de.Info(); err == nil && de.Type().IsRegular() {
+			j.Size = fi.Size()
+		}
+		out = append(out, j)
 	}
 	return out, nil
 }
