@@ -2,8 +2,8 @@ package lock
 
 import (
 	"context"
-	"sync"
 
+	"github.com/djok/modelfetch/internal/fanout"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
 
@@ -14,28 +14,14 @@ import (
 // before it; a model not started by then is not read.
 func runJobs(ctx context.Context, models []*manifest.Model, jobs int, one func(r *Report, m *manifest.Model) error) (*Report, error) {
 	parts := make([]Report, len(models))
-	errs := make([]error, len(models))
-	sem := make(chan struct{}, max(jobs, 1))
-	var wg sync.WaitGroup
-	for i, m := range models {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				errs[i] = ctx.Err()
-				return
-			}
-			if errs[i] = ctx.Err(); errs[i] == nil {
-				errs[i] = one(&parts[i], m)
-			}
-		}()
-	}
-	wg.Wait()
+	errs, ran := fanout.Map(ctx, jobs, len(models), func(i int) error {
+		return one(&parts[i], models[i])
+	})
 	r := &Report{}
 	for i := range parts {
+		if !ran[i] {
+			return r, ctx.Err()
+		}
 		if errs[i] != nil {
 			return r, errs[i]
 		}
