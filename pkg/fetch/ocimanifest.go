@@ -33,19 +33,20 @@ func (f *Fetcher) resolveManifest(ctx context.Context, ref oci.Ref) (*oci.Artifa
 	case err == nil || ctx.Err() != nil:
 		return a, err
 	case wt.stalled():
-		return nil, &manifestStallError{Idle: f.o.IdleTimeout}
+		return nil, &manifestStallError{&StallError{Idle: f.o.IdleTimeout}}
 	case errors.Is(rctx.Err(), context.DeadlineExceeded):
-		return nil, &manifestStallError{Idle: limit, Whole: true}
+		return nil, &manifestStallError{&StallError{Idle: limit, Whole: true}}
 	}
 	return a, err
 }
 
-// manifestStallError is a registry that stopped sending a manifest (Whole:
-// did not finish it within Idle). Transient, as any stall; and its
-// registry is given up for the run (unreachable).
+// manifestStallError is a *StallError of a registry's manifest (Whole: the
+// manifest was not complete within Idle). It adds only the registry's
+// wording and one meaning: its registry is given up for the run
+// (unreachable, dead.go). Transient, as any stall (the embedded
+// StallError's Permanent).
 type manifestStallError struct {
-	Idle  time.Duration
-	Whole bool
+	*StallError
 }
 
 func (e *manifestStallError) Error() string {
@@ -55,7 +56,7 @@ func (e *manifestStallError) Error() string {
 	return fmt.Sprintf("stalled: the registry sent nothing of the manifest for %s", e.Idle)
 }
 
-func (e *manifestStallError) Permanent() bool { return false }
+func (e *manifestStallError) Unwrap() error { return e.StallError }
 
 // watchedTransport puts each response body under an idle watchdog that
 // cancels the whole resolve when it fires.

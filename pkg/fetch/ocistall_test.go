@@ -96,6 +96,9 @@ func TestOCIDrippedManifest(t *testing.T) {
 	r := e.install(t, o, ociModel(t, "oci+http://"+host+"/acme/m:v1#m.bin", []byte("x"), ""))
 	require.Error(t, r.Err)
 	assert.Contains(t, r.Err.Error(), "the registry did not send the manifest within 1.6s")
+	var stall *StallError
+	require.ErrorAs(t, r.Err, &stall, "a manifest's stall is a stall")
+	assert.Equal(t, StallError{Idle: 1600 * time.Millisecond, Whole: true}, *stall)
 	assert.Less(t, time.Since(start), 3*time.Second)
 }
 
@@ -114,10 +117,30 @@ func TestOCIManifestDigestStalledOnce(t *testing.T) {
 		require.Error(t, err)
 		if i == 0 {
 			assert.Contains(t, err.Error(), "stalled: the registry sent nothing of the manifest for 200ms")
+			var stall *StallError
+			require.ErrorAs(t, err, &stall, "a manifest's stall is a stall")
+			assert.Equal(t, StallError{Idle: 200 * time.Millisecond}, *stall)
 		} else {
 			assert.Contains(t, err.Error(), "not tried")
 		}
 	}
 	assert.Equal(t, int64(1), gets.Load())
 	assert.Less(t, time.Since(start), time.Second)
+}
+
+// TestManifestStallIsAStallThatGivesUpItsRegistry: a manifest's stall is a
+// *StallError (transient, as any stall) with the registry's wording, and
+// only it, not a stall of a body, makes its host unreachable.
+func TestManifestStallIsAStallThatGivesUpItsRegistry(t *testing.T) {
+	plain := &StallError{Idle: time.Second}
+	err := fmt.Errorf("resolve: %w", &manifestStallError{plain})
+	var stall *StallError
+	require.ErrorAs(t, err, &stall)
+	assert.Same(t, plain, stall)
+	assert.True(t, unreachable(err))
+	assert.False(t, unreachable(fmt.Errorf("body: %w", plain)))
+	assert.False(t, (&manifestStallError{plain}).Permanent())
+	assert.Equal(t, "resolve: stalled: the registry sent nothing of the manifest for 1s", err.Error())
+	whole := &manifestStallError{&StallError{Idle: 2 * time.Minute, Whole: true}}
+	assert.Equal(t, "the registry did not send the manifest within 2m0s", whole.Error())
 }
