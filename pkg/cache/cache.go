@@ -36,7 +36,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/djok/modelfetch/internal/fsutil"
@@ -166,27 +165,8 @@ type Entry struct {
 // List returns the blobs, sorted by digest. Entries that are not regular
 // files named by a digest are skipped.
 func (c *Cache) List() ([]Entry, error) {
-	root, des, err := c.blobEntries()
-	if err != nil {
-		return nil, err
-	}
-	if root != nil {
-		root.Close() // the entries carry what List needs
-	}
-	var out []Entry
-	for _, de := range des {
-		d, err := digest.Parse(de.Name())
-		if err != nil || !de.Type().IsRegular() {
-			continue
-		}
-		fi, err := de.Info()
-		if err != nil {
-			continue
-		}
-		out = append(out, Entry{Digest: d, Size: fi.Size(), ModTime: fi.ModTime()})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Digest.String() < out[j].Digest.String() })
-	return out, nil
+	f, err := c.readBlobs()
+	return f.blobs, err
 }
 
 // blobEntries reads the blob folder. A cache or folder that does not exist

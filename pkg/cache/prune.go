@@ -54,41 +54,20 @@ type JunkEntry struct {
 	Size int64       // of a regular file; -1 for anything else
 }
 
-// Junk lists the junk entries of the blob folder, without following or
-// opening any of them.
+// Junk lists the junk entries of the blob folder, in name order, without
+// following or opening any of them.
 func (c *Cache) Junk() ([]JunkEntry, error) {
-	return c.blobsWhere(func(de fs.DirEntry, hex bool) bool { return !hex })
+	f, err := c.readBlobs()
+	return f.junk, err
 }
 
 // Damaged lists the entries of the blob folder named by a sha256 that are
-// not regular files (a symlink, a FIFO, a folder), without following or
-// opening any of them: Open treats them as misses, and Clean (so Prune)
-// removes them.
+// not regular files (a symlink, a FIFO, a folder), in name order, without
+// following or opening any of them: Open treats them as misses, and Clean
+// (so Prune) removes them.
 func (c *Cache) Damaged() ([]JunkEntry, error) {
-	return c.blobsWhere(func(de fs.DirEntry, hex bool) bool { return hex && !de.Type().IsRegular() })
-}
-
-// blobsWhere lists the entries of the blob folder that keep says to, told
-// whether each is named by a sha256; the size is a regular file's only.
-func (c *Cache) blobsWhere(keep func(de fs.DirEntry, hex bool) bool) ([]JunkEntry, error) {
-	root, des, err := c.blobEntries()
-	if root == nil {
-		return nil, err
-	}
-	root.Close()
-	var out []JunkEntry
-	for _, de := range des {
-		_, perr := digest.Parse(de.Name())
-		if !keep(de, perr == nil) {
-			continue
-		}
-		j := JunkEntry{Name: de.Name(), Type: de.Type(), Size: -1}
-		if fi, err := de.Info(); err == nil && de.Type().IsRegular() {
-			j.Size = fi.Size()
-		}
-		out = append(out, j)
-	}
-	return out, nil
+	f, err := c.readBlobs()
+	return f.damaged, err
 }
 
 // removeJunk removes the junk entries: a link itself, never what it names.
