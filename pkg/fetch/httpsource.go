@@ -241,7 +241,11 @@ func (s *httpSource) check(resp *http.Response, body *watchedBody, a asked) (*re
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusGone:
 		if a.resolved {
 			s.mu.Lock()
-			s.final = nil
+			// Only the link that expired: a chunk sent before another one
+			// resolved the source again must not throw the new link away.
+			if s.final != nil && s.final.String() == a.u.String() {
+				s.final = nil
+			}
 			s.mu.Unlock()
 			return nil, &expiredError{se}
 		}
