@@ -411,6 +411,6 @@ func TestInterruptInATerminal(t *testing.T) {
 	assert.Equal(t, 130, r.wait())
 	out := r.raw.String()
 	assert.NotContains(t, out, "retrying")
-	assert.Contains(t, out, "modelfetch: error: u2net: interrupted (SIGINT)")
+	assert.Contains(t, out, "modelfetch: error: interrupted (SIGINT): 3 of 3 artifacts not finished, none left half-written")
 	assertNoBarLeft(t, v)
 }
