@@ -28,8 +28,26 @@ import (
 // three whose server sends a little, then stalls: a run of it is mid-download
 // on three artifacts, with one installed, once stalled reaches 3.
 func interruptJourney(t *testing.T) (manifest string, stalled *atomic.Int32) {
+	url, small, stalled := stallServer(t)
+	sum := sha256.Sum256(small)
+	var m strings.Builder
+	fmt.Fprintf(&m, "version = 1\n[models.small]\npath = \"small.bin\"\nsha256 = %q\nsize = %d\nurls = [\"%s/small.bin\"]\n",
+		hex.EncodeToString(sum[:]), len(small), url)
+	for _, n := range []string{"a", "b", "c"} {
+		fmt.Fprintf(&m, "[models.%s]\npath = \"sub/%s.bin\"\nsha256 = %q\nsize = 3000000\nurls = [\"%s/%s.bin\"]\n",
+			n, n, strings.Repeat(n, 64), url, n) // three digests: three downloads at once
+	}
+	dir := t.TempDir()
+	manifest = filepath.Join(dir, "models.toml")
+	require.NoError(t, os.WriteFile(manifest, []byte(m.String()), 0o644))
+	return manifest, stalled
+}
+
+// stallServer serves small at /small.bin; any other path gets the first
+// 100 kB of 3 MB, then nothing until the client goes (stalled counts them).
+func stallServer(t *testing.T) (url string, small []byte, stalled *atomic.Int32) {
 	stalled = &atomic.Int32{}
-	small := bytes.Repeat([]byte("s"), 5000)
+	small = bytes.Repeat([]byte("s"), 5000)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/small.bin" {
 			w.Write(small)
@@ -42,18 +60,7 @@ func interruptJourney(t *testing.T) (manifest string, stalled *atomic.Int32) {
 		<-r.Context().Done()
 	}))
 	t.Cleanup(srv.Close)
-	sum := sha256.Sum256(small)
-	var m strings.Builder
-	fmt.Fprintf(&m, "version = 1\n[models.small]\npath = \"small.bin\"\nsha256 = %q\nsize = %d\nurls = [\"%s/small.bin\"]\n",
-		hex.EncodeToString(sum[:]), len(small), srv.URL)
-	for _, n := range []string{"a", "b", "c"} {
-		fmt.Fprintf(&m, "[models.%s]\npath = \"sub/%s.bin\"\nsha256 = %q\nsize = 3000000\nurls = [\"%s/%s.bin\"]\n",
-			n, n, strings.Repeat(n, 64), srv.URL, n) // three digests: three downloads at once
-	}
-	dir := t.TempDir()
-	manifest = filepath.Join(dir, "models.toml")
-	require.NoError(t, os.WriteFile(manifest, []byte(m.String()), 0o644))
-	return manifest, stalled
+	return srv.URL, small, stalled
 }
 
 // interruptRun runs modelfetch with args on the journey's manifest, sends
