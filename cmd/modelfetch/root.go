@@ -128,6 +128,9 @@ func (o *manifestOptions) load(env env) (*manifest.Manifest, []*manifest.Model, 
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := o.checkRoots(m, models); err != nil {
+		return nil, nil, err
+	}
 	return m, models, nil
 }
 
