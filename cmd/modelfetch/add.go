@@ -64,7 +64,7 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	if err != nil {
 		return err
 	}
-	if err := newManifestFolder(o.manifest); err != nil {
+	if err := addManifestPath(o.manifest); err != nil {
 		return err
 	}
 	p := display.NewProgress(stderr, mode, !o.quiet)

@@ -2,8 +2,8 @@ package main
 
 // Paths the command line names that cannot be what they must: an install
 // root (--out, --dir, [dirs]) that is, or is below, a file; a manifest add
-// would make in a folder that does not exist. Each is one line, with a hint,
-// before anything is read or written.
+// would make in a folder that does not exist, or a folder as add's manifest.
+// Each is one line, with a hint, before anything is read or written.
 
 import (
 	"errors"
@@ -94,10 +94,14 @@ func flagName(flag string) string {
 	return name
 }
 
-// newManifestFolder refuses, before anything is read, a manifest add must
-// make in a folder that does not exist (or is a file).
-func newManifestFolder(file string) error {
-	if _, err := os.Stat(file); err == nil {
+// addManifestPath refuses, before anything is read, a manifest add must
+// make in a folder that does not exist (or is a file), or one that is a
+// folder.
+func addManifestPath(file string) error {
+	if fi, err := os.Stat(file); err == nil && fi.IsDir() {
+		return &usageError{&hinted{fmt.Errorf("cannot add to the manifest %s: it is a folder, not a file", file),
+			fmt.Sprintf("pass -m the manifest's file, such as %s", filepath.Join(file, "models.toml"))}}
+	} else if err == nil {
 		return nil
 	}
 	dir := filepath.Dir(file)
