@@ -64,6 +64,9 @@ func runAdd(cmd *cobra.Command, o *addOptions, stderr io.Writer, env env) error 
 	if err != nil {
 		return err
 	}
+	if err := addManifestPath(o.manifest); err != nil {
+		return err
+	}
 	p := display.NewProgress(stderr, mode, !o.quiet)
 	// Listing the source (the hub's tree, a HEAD) is before any model exists
 	// for the url rules to rewrite; they still say which hosts it may reach.

@@ -29,11 +29,17 @@ func manifestArg(file string, env env) []string {
 }
 
 // missingManifest says where the manifest's name came from when the file
-// does not exist: the default, or MODELFETCH_MANIFEST.
+// does not exist: the default, or MODELFETCH_MANIFEST; or, for another name,
+// that its folder does not exist or is a file.
 func missingManifest(err error, file string, env env) error {
 	var ml manifest.ErrorList
-	if !errors.As(err, &ml) || len(ml) != 1 || ml[0].Line != 0 || file != env.defaultManifest() ||
-		!errors.Is(statErr(file), fs.ErrNotExist) {
+	if !errors.As(err, &ml) || len(ml) != 1 || ml[0].Line != 0 || statErr(file) == nil {
+		return err
+	}
+	if file != env.defaultManifest() || !errors.Is(statErr(file), fs.ErrNotExist) {
+		if ml[0].Hint == "" {
+			ml[0].Hint = manifestFolderHint(file)
+		}
 		return err
 	}
 	if env.Manifest != "" {

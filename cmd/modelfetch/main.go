@@ -50,6 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env env) 
 		err = sig // say which signal
 	}
 	if err != nil && !errors.Is(err, errReported) {
+		if ctx.Err() != nil {
+			display.FreshLine(stderr, stdout) // after the terminal's "^C"
+		}
 		u.PrintError(err)
 		// A failure before any result still gets its document.
 		if wantsJSON(cmd, args) {

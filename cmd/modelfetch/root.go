@@ -191,8 +191,9 @@ func (o *manifestOptions) targets(env env) (*manifest.Manifest, []fetch.Target, 
 	return m, targets, err
 }
 
-// selected loads the manifest and the models asked for, each fully locked;
-// ownerFlag is --owner ("" for none).
+// selected loads the manifest and the models asked for, each fully locked
+// and with a root that is or can be a folder; ownerFlag is --owner ("" for
+// none).
 func (o *manifestOptions) selected(ownerFlag string, env env) (*manifest.Manifest, []*manifest.Model, *manifest.Owner, error) {
 	var owner *manifest.Owner
 	if ownerFlag != "" {
@@ -203,6 +204,9 @@ func (o *manifestOptions) selected(ownerFlag string, env env) (*manifest.Manifes
 	}
 	m, models, err := o.load(env)
 	if err != nil {
+		return nil, nil, nil, err
+	}
+	if err := o.checkRoots(m, models); err != nil {
 		return nil, nil, nil, err
 	}
 	if err := m.RequireLocked(models); err != nil {

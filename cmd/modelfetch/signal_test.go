@@ -59,7 +59,7 @@ func TestInterruptExits130AndCleansUp(t *testing.T) {
 			var ee *exec.ExitError
 			require.ErrorAs(t, err, &ee, stderr.String())
 			assert.Equal(t, want.code, ee.ExitCode(), stderr.String())
-			assert.Contains(t, stderr.String(), "modelfetch: error: m: "+want.msg+"\n")
+			assert.Contains(t, stderr.String(), "modelfetch: error: "+want.msg+": 1 of 1 artifact not finished, none left half-written\n")
 			assert.Less(t, time.Since(sent), 5*time.Second, "exits promptly")
 			var files []string
 			filepath.Walk(out, func(p string, fi os.FileInfo, err error) error {

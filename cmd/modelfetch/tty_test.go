@@ -126,8 +126,24 @@ type ttyRun struct {
 
 func startInTTY(t *testing.T, width int, manifest string, v *vt) *ttyRun {
 	dir := filepath.Dir(manifest)
-	cmd := exec.Command("modelfetch", "-m", manifest, "--out", filepath.Join(dir, "out"), "--connections", "1")
+	return startCmdInTTY(t, width, dir, v, "-m", manifest, "--out", filepath.Join(dir, "out"), "--connections", "1")
+}
+
+// startCmdInTTY runs modelfetch with args in a pseudo-terminal, at home in dir.
+func startCmdInTTY(t *testing.T, width int, dir string, v *vt, args ...string) *ttyRun {
+	return runInTTY(t, width, ttyCmd(dir, args...), v)
+}
+
+// ttyCmd is modelfetch with args, at home in dir.
+func ttyCmd(dir string, args ...string) *exec.Cmd {
+	cmd := exec.Command("modelfetch", args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "MODELFETCH_CACHE=" + filepath.Join(dir, "cache"), "TERM=xterm"}
+	return cmd
+}
+
+// runInTTY starts cmd with a pseudo-terminal for what it has not set of its
+// stdin, stdout and stderr.
+func runInTTY(t *testing.T, width int, cmd *exec.Cmd, v *vt) *ttyRun {
 	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: uint16(width), Rows: 40})
 	require.NoError(t, err)
 	r := &ttyRun{t: t, cmd: cmd, tty: tty, vt: v, done: make(chan error, 1)}
@@ -411,6 +427,6 @@ func TestInterruptInATerminal(t *testing.T) {
 	assert.Equal(t, 130, r.wait())
 	out := r.raw.String()
 	assert.NotContains(t, out, "retrying")
-	assert.Contains(t, out, "modelfetch: error: u2net: interrupted (SIGINT)")
+	assert.Contains(t, out, "modelfetch: error: interrupted (SIGINT): 3 of 3 artifacts not finished, none left half-written")
 	assertNoBarLeft(t, v)
 }

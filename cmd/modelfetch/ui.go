@@ -36,10 +36,15 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 		}
 		problems = display.Problems(r.blocked)
 	}
-	code := kind.code()
+	// An interrupt is said once, after the table, not once per artifact.
+	stopped, interrupted := display.Interruption(results)
+	if interrupted {
+		display.FreshLine(r.stderr, r.stdout) // after the terminal's "^C"
+		problems = append(problems, display.Problem{Message: stopped})
+	}
 	u := &display.UI{Stderr: r.stderr}
 	if r.out.json {
-		if err := display.WriteJSON(r.stdout, r.command, code, results, r.urls, problems, r.push); err != nil {
+		if err := display.WriteJSON(r.stdout, r.command, kind.code(), results, r.urls, problems, r.push); err != nil {
 			return err
 		}
 	} else if !r.out.quiet {
@@ -48,6 +53,22 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 	if r.blocked != nil {
 		u.PrintError(r.blocked)
 	}
+	r.failures(u, results)
+	if interrupted {
+		u.Errorf("%s", stopped)
+	}
+	if r.hints != nil {
+		for _, h := range r.hints(results) {
+			u.Hintf("%s", h)
+		}
+	}
+	return reported(kind)
+}
+
+// failures prints the results' warnings (unless quiet) and each failure's
+// lines not already shown during the run; an interrupted artifact has none:
+// the interrupt's one line says it.
+func (r reporter) failures(u *display.UI, results []fetch.Result) {
 	if !r.out.quiet {
 		for _, res := range results {
 			for _, w := range res.Warnings {
@@ -57,7 +78,7 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 	}
 	for _, res := range results {
 		var fe *fetch.Error
-		if res.Status != fetch.StatusFailed || !errors.As(res.Err, &fe) {
+		if res.Status != fetch.StatusFailed || !errors.As(res.Err, &fe) || display.Interrupted(res) {
 			continue
 		}
 		for _, l := range fe.Lines() {
@@ -66,10 +87,4 @@ func (r reporter) report(results []fetch.Result, dry bool) error {
 			}
 		}
 	}
-	if r.hints != nil {
-		for _, h := range r.hints(results) {
-			u.Hintf("%s", h)
-		}
-	}
-	return reported(kind)
 }

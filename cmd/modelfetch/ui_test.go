@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,3 +94,21 @@ func TestSummaryThroughputCountsInstalledBytes(t *testing.T) {
 
 // On a terminal the summary's sources are shortened in the middle so its
 // lines fit; in a log (width 0) they stay whole.
+
+// An interrupt with a real failure before it: the failure keeps its lines
+// and its kind (integrity wins, docs/DESIGN.md), the interrupt is one line
+// after them, and the artifacts it stopped are "interrupted" in the table.
+func TestInterruptKeepsTheRealFailures(t *testing.T) {
+	canceled := fetch.Result{Name: "b", Status: fetch.StatusFailed,
+		Err: &fetch.Error{Artifact: "b", Kind: fetch.KindCanceled, Err: &signalError{syscall.SIGINT}}}
+	bad := fetch.Result{Name: "a", Status: fetch.StatusFailed,
+		Err: &fetch.Error{Artifact: "a", Kind: fetch.KindIntegrity, Err: errors.New("sha256 mismatch")}}
+	var stderr bytes.Buffer
+	rep := reporter{stdout: &bytes.Buffer{}, stderr: &stderr, command: "fetch"}
+	err := rep.report([]fetch.Result{bad, canceled}, false)
+	assert.Equal(t, 3, exitCode(context.Background(), err))
+	assert.Regexp(t, `(?m)^a +0 B +failed `, stderr.String())
+	assert.Regexp(t, `(?m)^b +0 B +interrupted `, stderr.String())
+	assert.True(t, strings.HasSuffix(stderr.String(), "modelfetch: error: a: sha256 mismatch\n"+
+		"modelfetch: error: interrupted (SIGINT): 1 of 2 artifacts not finished, none left half-written\n"), stderr.String())
+}

@@ -53,7 +53,7 @@ func WriteJSON(w io.Writer, command string, code int, results []fetch.Result, ur
 		doc.Errors = []Problem{}
 	}
 	for _, r := range results {
-		jr := jsonResult{Name: r.Name, Status: string(r.Status), Path: r.Dest, Size: r.Size,
+		jr := jsonResult{Name: r.Name, Status: string(resultStatus(r)), Path: r.Dest, Size: r.Size,
 			SHA256: r.Digest.String(), Source: r.Source, Mirror: r.Mirror, URLs: urls[r.Name], ServedBytes: r.Served, Retries: r.Retries,
 			Seconds: float64(r.Duration.Milliseconds()) / 1000, Fixed: r.Fixed}
 		for _, w := range r.Warnings {

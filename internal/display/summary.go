@@ -34,12 +34,12 @@ func (u *UI) Summary(results []fetch.Result, command string, dry bool) {
 	case dry:
 		fmt.Fprintln(tw, "artifact\tsize\twould\tdestination\tsource")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, HumanSize(r.Size), StatusText(r.Status), r.Dest, Dash(r.Source))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Name, HumanSize(r.Size), StatusText(resultStatus(r)), r.Dest, Dash(r.Source))
 		}
 	case command == "verify":
 		fmt.Fprintln(tw, "artifact\tsize\tstatus")
 		for _, r := range results {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, HumanSize(r.Size), StatusText(r.Status))
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, HumanSize(r.Size), StatusText(resultStatus(r)))
 		}
 	default:
 		rows := [][]string{{"artifact", "size", "status", "source", "time", "throughput"}}
@@ -49,7 +49,7 @@ func (u *UI) Summary(results []fetch.Result, command string, dry bool) {
 			if moved && r.Size > 0 && r.Duration > 0 {
 				rate = HumanSize(int64(float64(r.Size)/r.Duration.Seconds())) + "/s"
 			}
-			rows = append(rows, []string{r.Name, HumanSize(r.Size), StatusText(r.Status), Dash(r.Source), fmt.Sprintf("%.1fs", r.Duration.Seconds()), rate})
+			rows = append(rows, []string{r.Name, HumanSize(r.Size), StatusText(resultStatus(r)), Dash(r.Source), fmt.Sprintf("%.1fs", r.Duration.Seconds()), rate})
 		}
 		for _, row := range fitColumns(rows, ttyWidth(u.Stderr)) {
 			fmt.Fprintln(tw, strings.Join(row, "\t"))

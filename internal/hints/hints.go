@@ -227,8 +227,11 @@ func Lock(findings []lock.Finding, run Run) []string {
 var plainArg = regexp.MustCompile(`^[A-Za-z0-9_./=:@%+,-]+$`)
 
 // Command renders a modelfetch command line, quoting for a POSIX shell.
-func Command(args ...string) string {
-	q := []string{"modelfetch"}
+func Command(args ...string) string { return Shell(append([]string{"modelfetch"}, args...)...) }
+
+// Shell renders a command line (mkdir -p DIR), quoting for a POSIX shell.
+func Shell(args ...string) string {
+	q := make([]string, 0, len(args))
 	for _, a := range args {
 		if !plainArg.MatchString(a) {
 			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
