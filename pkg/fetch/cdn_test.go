@@ -155,7 +155,7 @@ func TestRateLimitedHostIsFetchedPolitely(t *testing.T) {
 
 func TestHostLimiterCutsAndGrows(t *testing.T) {
 	now := time.Unix(1000, 0)
-	h := newHostLimiter(8, func() time.Time { return now })
+	h := newHostLimiter(8, 8, func() time.Time { return now })
 	h.peak = 8 // eight in flight at once, the throttled one among them
 	assert.True(t, h.slowDown(time.Second), "8 → 4, with 8 in use")
 	assert.Equal(t, 4, h.limit)
@@ -172,7 +172,7 @@ func TestHostLimiterCutsAndGrows(t *testing.T) {
 	now = now.Add(2 * time.Second)
 	h.peak = 1
 	assert.False(t, h.slowDown(time.Second), "at one connection the try counts")
-	h = newHostLimiter(16, func() time.Time { return now })
+	h = newHostLimiter(16, 16, func() time.Time { return now })
 	h.peak = 1
 	assert.False(t, h.slowDown(time.Second), "one connection alone: 16 → 8 lowers nothing, the try counts")
 	assert.Equal(t, 8, h.limit)

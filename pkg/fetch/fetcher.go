@@ -69,10 +69,15 @@ type Options struct {
 	Connections int
 	// ChunkSize is the size of each ranged request; 0 means 4 MiB.
 	ChunkSize int64
-	// HostConnections caps the connections to one host across all
-	// artifacts at once; 0 means 16. A host that answers 429 or 503 gets
-	// fewer, down to one, and more again as requests succeed.
-	HostConnections int
+	// HostConnections is the connection budget of one host across all
+	// artifacts at once, to start with; 0 means 16. While requests wait for
+	// a slot and each connection more makes the host faster, the budget
+	// grows by one per round of requests, up to HostMaxConnections; 0 means
+	// 32 (less than HostConnections means HostConnections: no growth). A
+	// host that answers 429 or 503 gets fewer, down to one, and more again
+	// as requests succeed, never again as many as when it refused (host.go).
+	HostConnections    int
+	HostMaxConnections int
 	// BufferBytes bounds the memory that ranged downloads of all artifacts
 	// together use for chunks fetched but not yet decoded; 0 means 96 MiB.
 	// Peak buffering is this plus one chunk per artifact being read.
@@ -161,6 +166,7 @@ func New(opts Options) *Fetcher {
 	opts.Connections = orDefault(opts.Connections, 1)
 	opts.ChunkSize = orDefault(opts.ChunkSize, 4<<20)
 	opts.HostConnections = orDefault(opts.HostConnections, 16)
+	opts.HostMaxConnections = orDefault(opts.HostMaxConnections, 32)
 	opts.BufferBytes = orDefault(opts.BufferBytes, 96<<20)
 	opts.MaxFaults = orDefault(opts.MaxFaults, 10*int64(max(opts.Retries, 0)+1))
 	opts.SpeedWindow = orDefault(opts.SpeedWindow, time.Minute)
@@ -206,7 +212,7 @@ func (f *Fetcher) host(host string) *hostLimiter {
 	}
 	h, ok := f.hosts[host]
 	if !ok {
-		h = newHostLimiter(f.o.HostConnections, f.o.Now)
+		h = newHostLimiter(f.o.HostConnections, f.o.HostMaxConnections, f.o.Now)
 		f.hosts[host] = h
 	}
 	return h

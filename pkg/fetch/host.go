@@ -4,16 +4,28 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // hostLimiter is the connection budget of one host, shared by every
-// artifact: at most limit requests in flight, none before notBefore. A
-// throttled answer halves limit (down to one) and holds every request back
-// for the server's delay; it grows by one again after limit successes in a
-// row, up to max (additive increase per round of requests, multiplicative
-// decrease, as TCP's congestion avoidance does), so a server that allows
-// fewer connections keeps seeing fewer.
+// artifact: at most limit requests in flight, none before notBefore.
+//
+// The budget starts at start (Options.HostConnections) and grows by one
+// after each round of successes (as many successes as the budget) in
+// which requests waited for a slot, up to max (Options.
+// HostMaxConnections): up to start, as it is; above it, only while each
+// step makes the host faster (the bytes per second of a round beat the
+// round before by at least half a connection's share). Servers that pace
+// each connection, as CDNs do, so get more connections; one whose link is
+// full stops the growth, where it is, for the rest of the run.
+//
+// A throttled answer (429, 503) halves limit (down to one) and holds every
+// request back for the server's delay; the budget then grows back by one
+// per round of successes, never again past the limit it was cut from less
+// one (additive increase, multiplicative decrease, as TCP's congestion
+// avoidance does), so a server that allows fewer connections keeps seeing
+// fewer.
 //
 // A free slot goes to the waiting claim (share.go) with the fewest requests
 // in flight on this host, ties to the one with the most bytes left: each
@@ -21,17 +33,35 @@ import (
 // every slot the others free.
 type hostLimiter struct {
 	mu        sync.Mutex
-	max       int
+	start     int // the budget before any growth; regrowth after a cut stops here
+	max       int // the most the budget may grow to; a cut lowers it
 	limit     int
 	inflight  int
 	peak      int // most requests in flight at once since the host was last idle
 	notBefore time.Time
-	cutUntil  time.Time // one cut per throttling episode
-	succeeded int       // successes since limit last grew
+	cutUntil  time.Time    // one cut per throttling episode
+	succeeded int          // successes since limit last grew
+	round     round        // the bytes and time of the successes counted in succeeded
+	last      step         // the round before, above start
+	recv      atomic.Int64 // bytes received from the host, on every request
 	changed   chan struct{}
 	now       func() time.Time
 	held      map[*claim]int     // requests in flight, per claim
 	waiting   map[*claim]*queued // claims with requests waiting for a slot
+}
+
+// round is what the successes of one round (as many as the budget) brought:
+// counted from when, and the bytes received on the host by then.
+type round struct {
+	at     time.Time
+	recv   int64
+	waited bool // a request waited for a slot: the budget was the bound
+}
+
+// step is the budget at the last round above start, and its bytes per second.
+type step struct {
+	limit int
+	rate  float64
 }
 
 // queued is a claim's requests waiting for a slot, and the bytes it had
@@ -42,8 +72,10 @@ type queued struct {
 	left int64
 }
 
-func newHostLimiter(max int, now func() time.Time) *hostLimiter {
-	return &hostLimiter{max: max, limit: max, changed: make(chan struct{}), now: now,
+// newHostLimiter is a budget of start connections that may grow to max
+// (at least start).
+func newHostLimiter(start, most int, now func() time.Time) *hostLimiter {
+	return &hostLimiter{start: start, max: max(start, most), limit: start, changed: make(chan struct{}), now: now,
 		held: map[*claim]int{}, waiting: map[*claim]*queued{}}
 }
 
@@ -61,7 +93,10 @@ func (h *hostLimiter) acquire(ctx context.Context) (release func(ok bool), err e
 				h.unqueue(c)
 			}
 			if h.inflight == 0 {
-				h.peak = 0 // idle: what was in use before says nothing now
+				// Idle: what was in use before says nothing now, and the
+				// time idle is no part of a round's speed.
+				h.peak = 0
+				h.round = round{at: h.now(), recv: h.recv.Load()}
 			}
 			h.inflight++
 			h.peak = max(h.peak, h.inflight)
@@ -72,6 +107,9 @@ func (h *hostLimiter) acquire(ctx context.Context) (release func(ok bool), err e
 			h.mu.Unlock()
 			var once sync.Once
 			return func(ok bool) { once.Do(func() { h.release(c, ok) }) }, nil
+		}
+		if wait <= 0 && h.inflight >= h.limit {
+			h.round.waited = true
 		}
 		if !queuedUp {
 			h.queue(c)
@@ -150,13 +188,36 @@ func (h *hostLimiter) release(c *claim, ok bool) {
 	if h.held[c]--; h.held[c] == 0 {
 		delete(h.held, c)
 	}
-	if ok && h.limit < h.max {
+	if ok {
 		if h.succeeded++; h.succeeded >= h.limit {
-			h.limit++
-			h.succeeded = 0
+			h.endRound()
 		}
 	}
 	h.broadcast()
+}
+
+// endRound closes a round of successes: below start the budget grows back
+// by one; from start, by one more while requests wait for a slot and each
+// step is faster than the one before by half a connection's share. A step
+// that is not stops the growth where it is.
+func (h *hostLimiter) endRound() {
+	r, now, recv := h.round, h.now(), h.recv.Load()
+	h.succeeded = 0
+	h.round = round{at: now, recv: recv}
+	switch {
+	case h.limit >= h.max:
+	case h.limit < h.start:
+		h.limit++
+	case !r.waited || !now.After(r.at):
+	default:
+		rate := float64(recv-r.recv) / now.Sub(r.at).Seconds()
+		if h.last.limit == h.limit-1 && rate < h.last.rate*(1+0.5/float64(h.last.limit)) {
+			h.max = h.limit // the last connection added brought too little
+			return
+		}
+		h.last = step{limit: h.limit, rate: rate}
+		h.limit++
+	}
 }
 
 // slowDown records a throttled answer asking for a pause of d, by a
@@ -175,6 +236,8 @@ func (h *hostLimiter) slowDown(d time.Duration) bool {
 	}
 	defer h.broadcast()
 	if !now.Before(h.cutUntil) && h.limit > 1 {
+		h.max = max(1, min(h.max, h.limit-1))
+		h.start = min(h.start, h.max)
 		h.limit = max(1, h.limit/2)
 		h.succeeded = 0
 		h.cutUntil = now.Add(max(d, time.Second))

@@ -177,7 +177,7 @@ func (s *httpSource) get(ctx context.Context, from, to int64) (*reply, error) {
 		release(false)
 		return nil, err
 	}
-	wb := &watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: release, count: s.received}
+	wb := &watchedBody{body: resp.Body, dog: dog, ctx: ctx, cancel: cancel, release: release, count: s.received, host: a.host}
 	r, err := s.check(resp, wb, a)
 	if err != nil {
 		wb.release = func(bool) { release(false) }

@@ -106,6 +106,7 @@ func TestConnectionsFollowTheWorkWithinTheHostCap(t *testing.T) {
 	e := newEnv(t)
 	o := e.opts()
 	o.HostConnections, o.Connections, o.Jobs = 4, 4, 2
+	o.HostMaxConnections = 4 // a fixed budget: what it shares, not how it grows
 	o.ChunkSize = 64 << 10
 	mb, ms := model(big, srv.URL+"/big.bin"), model(small, srv.URL+"/small.bin")
 	mb.Name, mb.Path, ms.Name, ms.Path = "big", "big.bin", "small", "small.bin"
@@ -163,6 +164,7 @@ func TestServerThatAllowsFewerSeesFewer(t *testing.T) {
 	o := e.opts()
 	o.Retries = 5
 	o.HostConnections, o.Connections, o.Jobs = 6, 6, 2
+	o.HostMaxConnections = 6 // no growth here: grow_test.go has it
 	o.ChunkSize = 128 << 10
 	var targets []Target
 	for _, name := range []string{"a.bin", "b.bin"} {
@@ -197,14 +199,17 @@ func TestServerThatAllowsFewerSeesFewer(t *testing.T) {
 		// budget bounds.)
 		assert.LessOrEqual(t, conns[i], o.HostConnections/2+1, "after its 429s the server sees fewer connections at once")
 	}
-	assert.Less(t, refused, 12, "connections were cut instead of hammering")
+	// The first wave's three, and at most two more: a budget grown back by
+	// one per success instead of per round climbs into the refusals again
+	// (seven of them).
+	assert.LessOrEqual(t, refused, 5, "connections were cut instead of hammering")
 }
 
 // A free slot goes to the waiting claim with the fewest requests in flight,
 // not to whichever waiter wakes first.
 func TestHostSlotGoesToTheClaimWithFewest(t *testing.T) {
 	for range 20 {
-		h := newHostLimiter(2, time.Now)
+		h := newHostLimiter(2, 2, time.Now)
 		a, b := withClaim(t.Context(), newClaim(1<<30)), withClaim(t.Context(), newClaim(1))
 		ra1, err := h.acquire(a)
 		require.NoError(t, err)
@@ -291,7 +296,7 @@ func TestProbesRunAtOnceOnOneFetcher(t *testing.T) {
 	srv := newConnCounter(t, slowRanges(files))
 	e := newEnv(t)
 	o := parallelOpts(e)
-	o.HostConnections = 3
+	o.HostConnections, o.HostMaxConnections = 3, 3
 	f := New(o)
 	var wg sync.WaitGroup
 	for name, data := range files {

@@ -123,7 +123,8 @@ type watchedBody struct {
 	ctx     context.Context // the caller's: cancelled means stop, not stalled
 	cancel  context.CancelFunc
 	release func(ok bool)
-	count   func(n int) // nil: nobody counts the bytes received
+	count   func(n int)  // nil: nobody counts the bytes received
+	host    *hostLimiter // nil: none counts them against its speed
 	once    sync.Once
 }
 
@@ -132,6 +133,9 @@ func (w *watchedBody) Read(p []byte) (int, error) {
 	w.dog.kick(n)
 	if n > 0 && w.count != nil {
 		w.count(n)
+	}
+	if n > 0 && w.host != nil {
+		w.host.recv.Add(int64(n))
 	}
 	if err != nil && err != io.EOF && w.ctx.Err() == nil {
 		if why := w.dog.fired(); why != nil {
