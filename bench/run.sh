@@ -20,7 +20,7 @@
 # RATE (bytes/s per connection, default 20 MiB/s), LINK (bytes/s of the link
 # cap, default 125000000: 1 Gb/s), HOP_DELAY (how long the redirecting host
 # takes to answer, a Go duration, default 0s), CONNS (connections the physical
-# bound allows, default 16: modelfetch's per-host cap), RUNS (hyperfine runs per
+# bound allows, default 16: a host's budget in modelfetch before it grows), RUNS (hyperfine runs per
 # command, default 3), BENCH_DIR (work folder, default a new temp folder), OUT
 # (markdown report; default docs/BENCHMARKS.md for a full-size run, else stdout
 # only), MODELFETCH (a modelfetch binary to time instead of one built from
@@ -326,8 +326,12 @@ for line in open("settings.tsv"):
     print()
     far = ", ".join(f"{who} {med[k + key] / bound:.2f}x{it}" for who, key, it in
                     [("modelfetch cold is", "_mf_cold", " it"), ("aria2c alone", "_aria", "")] if k + key in med)
+    grown = ""
+    if not (link and link < conns * rate):
+        grown = (f" With a host budget grown to its most, 32 connections, the network part would be "
+                 f"{served / (32 * rate):.2f} s.")
     print(f"Physical bound: max(network {how} = {net:.2f} s, bzip2 CPU {bz_cpu:.2f} s ÷ {cores} cores) "
-          f"= {bound:.2f} s; {far}.  ")
+          f"= {bound:.2f} s; {far}.{grown}  ")
     print(f"Peak RSS of modelfetch cold: {rss_kb/1024:.0f} MiB.\n")
 
 if os.path.exists("timeline-http.run"):
