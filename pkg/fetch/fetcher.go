@@ -80,7 +80,8 @@ type Options struct {
 	HostMaxConnections int
 	// BufferBytes bounds the memory that ranged downloads of all artifacts
 	// together use for chunks fetched but not yet decoded; 0 means 96 MiB.
-	// Peak buffering is this plus one chunk per artifact being read.
+	// A chunk holds its share from when it is asked for until it has been
+	// read, so this is the peak.
 	BufferBytes int64
 	// DecodePool bounds parallel bzip2 decoding across all artifacts at once
 	// (see decompress.NewPool); nil means one block per CPU.
@@ -145,7 +146,7 @@ type Fetcher struct {
 	chunks chan struct{} // chunk buffers, across all artifacts
 	// Chunk buffers to reuse, across all artifacts: as many as the budget
 	// has tokens, so the buffers ever made are at most those in use at
-	// once (one per token, and one per artifact being read).
+	// once (one per token).
 	free chan []byte
 
 	mu    sync.Mutex

@@ -10,8 +10,9 @@ import (
 )
 
 // parallel is the body of a large file from a server that allows ranges:
-// chunks fetched over several connections and handed over in order, so
-// decoding and hashing run while later chunks download.
+// chunks fetched over several connections and handed over in order, each
+// as its bytes come (piece), so decoding and hashing run while later
+// chunks download.
 //
 // Memory is bounded whatever the file size, or the size a server claims: a
 // chunk is fetched only with a token from the budget shared by every
@@ -37,8 +38,8 @@ type parallel struct {
 	n      int64 // chunks
 	claim  *claim
 
-	slots  []chan []byte // chunk i's bytes, once complete, in slots[i%len]
-	window chan struct{} // one token per chunk fetched or buffered, not yet read
+	slots  []chan *piece // chunk i, from when it is asked for, in slots[i%len]
+	window chan struct{} // one token per chunk asked for and not yet read
 	free   chan []byte   // buffers to reuse: the Fetcher's, else this file's
 	done   chan struct{} // closed on the first failure
 	once   sync.Once
@@ -47,9 +48,30 @@ type parallel struct {
 	held   atomic.Int64 // buffer tokens taken and not yet given back
 	ahead  *readahead
 
-	idx int64  // next chunk to read
-	cur []byte // unread part of the chunk being read
-	buf []byte // its whole buffer, returned to free when read
+	idx   int64  // next chunk to read
+	cur   *piece // the chunk being read
+	off   int    // how much of it has been read
+	ready bool   // cur is all there, and the readahead knows
+}
+
+// piece is one chunk on its way. Its buffer fills as the bytes come, and
+// the reader reads what has come while the rest downloads: the chunk the
+// decoder waits for is read as it arrives, not once complete, so decoding
+// and hashing start with the first bytes of a file instead of a chunk's
+// time later, and the last chunks of a run are not waited for whole.
+type piece struct {
+	buf  []byte        // the chunk's bytes: buf[:n] have come
+	n    atomic.Int64  // stored after the bytes it counts
+	done atomic.Bool   // all of buf has come; stored after the last n
+	wake chan struct{} // one pending signal: n grew, or done
+}
+
+// grew wakes the reader, if it waits.
+func (c *piece) grew() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
@@ -58,13 +80,13 @@ func newParallel(ctx context.Context, src *httpSource, first *reply) *parallel {
 	window := src.conns + 2
 	p := &parallel{ctx: ctx, cancel: cancel, src: src, total: first.total, chunk: src.chunk, claim: cl,
 		n:     (first.total + src.chunk - 1) / src.chunk,
-		slots: make([]chan []byte, window), window: make(chan struct{}, window),
+		slots: make([]chan *piece, window), window: make(chan struct{}, window),
 		free: src.free, done: make(chan struct{}), ahead: newReadahead()}
 	if p.free == nil {
 		p.free = make(chan []byte, window+1)
 	}
 	for i := range p.slots {
-		p.slots[i] = make(chan []byte, 1)
+		p.slots[i] = make(chan *piece, 1)
 	}
 	p.wg.Add(1)
 	go p.dispatch(first)
@@ -122,34 +144,42 @@ func (p *parallel) dispatch(first *reply) {
 		}
 		p.claim.left.Store(max(0, p.total-(i+1)*p.chunk))
 		p.ahead.ask(i)
+		pc := p.newPiece(i)
+		p.slots[i%int64(len(p.slots))] <- pc // free: the window holds fewer chunks than there are slots
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer func() { <-sem }()
 			start := time.Now()
-			b, err := p.fetchChunk(i, r)
-			if err != nil {
+			if err := p.fetchChunk(i, r, pc); err != nil {
 				p.fail(err)
 				return
 			}
 			p.ahead.fetched(time.Since(start))
-			p.slots[i%int64(len(p.slots))] <- b
+			pc.done.Store(true)
+			pc.grew()
 		}()
 	}
 }
 
-// fetchChunk downloads chunk i (starting from r, when given: the answer
-// that probed for ranges), resuming within the chunk after faults.
-func (p *parallel) fetchChunk(i int64, r *reply) ([]byte, error) {
+// newPiece is chunk i with a buffer: the Fetcher's to reuse, else a new one.
+func (p *parallel) newPiece(i int64) *piece {
 	start := i * p.chunk
-	end := min(start+p.chunk, p.total) // exclusive
+	end := min(start+p.chunk, p.total)
 	var buf []byte
 	select {
 	case buf = <-p.free:
 	default:
 		buf = make([]byte, p.chunk)
 	}
-	buf = buf[:end-start]
+	return &piece{buf: buf[:end-start], wake: make(chan struct{}, 1)}
+}
+
+// fetchChunk downloads chunk i into pc (starting from r, when given: the
+// answer that probed for ranges), resuming within the chunk after faults.
+func (p *parallel) fetchChunk(i int64, r *reply, pc *piece) error {
+	start := i * p.chunk
+	end := start + int64(len(pc.buf)) // exclusive
 	got := 0
 	rt := p.src.newRetrier()
 	for {
@@ -163,64 +193,103 @@ func (p *parallel) fetchChunk(i int64, r *reply) ([]byte, error) {
 			}
 			if err != nil {
 				if errors.Is(err, errNoRanges) || errors.Is(err, errRestart) {
-					return nil, err
+					return err
 				}
 				if werr := rt.wait(p.ctx, err); werr != nil {
-					return nil, werr
+					return werr
 				}
 				continue
 			}
 		}
-		n, err := io.ReadFull(r.body, buf[got:])
-		got += n
+		err := fill(r.body, pc, &got)
 		r.body.Close()
 		r = nil
-		if got == len(buf) {
-			return buf, nil
+		if got == len(pc.buf) {
+			return nil
 		}
 		if p.ctx.Err() != nil {
-			return nil, p.ctx.Err()
+			return p.ctx.Err()
 		}
-		if err == nil || err == io.EOF || err == io.ErrUnexpectedEOF {
+		if err == nil || err == io.EOF {
 			err = &TruncatedError{Got: start + int64(got), Want: end}
 		}
 		rt.progress(int64(got))
 		if werr := rt.wait(p.ctx, err); werr != nil {
-			return nil, werr
+			return werr
 		}
 	}
 }
 
-// Read hands over the chunks in order.
-func (p *parallel) Read(b []byte) (int, error) {
-	for len(p.cur) == 0 {
-		if p.buf != nil {
-			p.ahead.read()
-			select {
-			case p.free <- p.buf[:cap(p.buf)]:
-			default:
-			}
-			p.buf = nil
+// fill reads body into pc's buffer from *got until it is full or the body
+// ends, making each read visible to the reader as it comes.
+func fill(body io.Reader, pc *piece, got *int) error {
+	for *got < len(pc.buf) {
+		n, err := body.Read(pc.buf[*got:])
+		if n > 0 {
+			*got += n
+			pc.n.Store(int64(*got))
+			pc.grew()
 		}
-		if p.idx == p.n {
-			return 0, io.EOF
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Read hands over the chunks in order, each as its bytes come.
+func (p *parallel) Read(b []byte) (int, error) {
+	for {
+		if p.cur == nil {
+			if p.idx == p.n {
+				return 0, io.EOF
+			}
+			select {
+			case pc := <-p.slots[p.idx%int64(len(p.slots))]:
+				p.cur, p.off, p.ready = pc, 0, false
+				p.ahead.taken(p.idx)
+				p.idx++
+			case <-p.done:
+				return 0, p.err
+			case <-p.ctx.Done():
+				return 0, p.ctx.Err()
+			}
+		}
+		done := p.cur.done.Load() // before n: once done, n is final
+		if done && !p.ready {
+			p.ready = true
+			p.ahead.ready() // the reader's own time on the chunk starts now
+		}
+		if have := int(p.cur.n.Load()); have > p.off {
+			n := copy(b, p.cur.buf[p.off:have])
+			p.off += n
+			return n, nil
+		}
+		if done {
+			p.finish()
+			continue
 		}
 		select {
-		case c := <-p.slots[p.idx%int64(len(p.slots))]:
-			p.cur, p.buf = c, c
-			p.ahead.taken(p.idx)
-			p.idx++
-			<-p.window
-			p.giveBack(1)
+		case <-p.cur.wake:
 		case <-p.done:
 			return 0, p.err
 		case <-p.ctx.Done():
 			return 0, p.ctx.Err()
 		}
 	}
-	n := copy(b, p.cur)
-	p.cur = p.cur[n:]
-	return n, nil
+}
+
+// finish is the reader done with the chunk it read: its buffer goes back
+// to be reused, its place in the window and its buffer token to the budget.
+func (p *parallel) finish() {
+	p.ahead.read()
+	select {
+	case p.free <- p.cur.buf[:cap(p.cur.buf)]:
+	default:
+	}
+	p.cur = nil
+	<-p.window
+	p.giveBack(1)
 }
 
 // giveBack returns n buffer tokens to the shared budget.

@@ -3,12 +3,14 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -190,4 +192,58 @@ func TestParallelSharedBufferBudget(t *testing.T) {
 	r := f.Install(context.Background(), []Target{e.target(m)})[0]
 	require.Error(t, r.Err)
 	assert.Len(t, f.chunks, 0, "a failed download gives its tokens back")
+}
+
+// The chunk the reader waits for is read as its bytes come: with the first
+// half of every chunk sent and the rest held back, the reader gets that
+// half of the first chunk at once, not a chunk's time later.
+func TestChunkIsReadAsItArrives(t *testing.T) {
+	const chunk = 64 << 10
+	data := randomBytes(4*chunk, 98)
+	hold := make(chan struct{})
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		var from, to int
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err != nil {
+			http.Error(w, "ranges only", http.StatusBadRequest)
+			return
+		}
+		to = min(to, len(data)-1)
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(to-from+1))
+		w.WriteHeader(http.StatusPartialContent)
+		half := from + (to-from+1)/2
+		w.Write(data[from:half])
+		w.(http.Flusher).Flush()
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return
+		}
+		w.Write(data[half : to+1])
+	})
+	defer close(hold)
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.ChunkSize = chunk
+	f := New(o)
+	src := f.httpSource(srcOf(srv.URL+"/m.bin", decompress.None).Parsed, int64(len(data)), func() *retrier { return &retrier{p: &f.policy} })
+	b, err := src.open(t.Context(), 0)
+	require.NoError(t, err)
+	defer b.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, chunk/2)
+		n, err := io.ReadFull(b, buf)
+		if err != nil {
+			n = 0
+		}
+		got <- buf[:n]
+	}()
+	select {
+	case head := <-got:
+		assert.Equal(t, data[:chunk/2], head, "the first half of the first chunk, while the rest is held back")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader waited for the whole chunk")
+	}
 }

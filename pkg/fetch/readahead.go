@@ -61,6 +61,15 @@ func (a *readahead) taken(i int64) {
 	}
 }
 
+// ready records that the chunk the reader took, which was still coming,
+// is all there: the reader's own time on it starts now, not at the take
+// (the time it waited for the network is no part of its pace).
+func (a *readahead) ready() {
+	a.mu.Lock()
+	a.took = time.Now()
+	a.mu.Unlock()
+}
+
 // read records that the reader is done with the chunk it took.
 func (a *readahead) read() {
 	a.mu.Lock()
