@@ -41,7 +41,7 @@ for _ in $(seq 100); do grep -q '://' throttle.log 2>/dev/null && break; sleep 0
 url=$(grep -o 'http://[0-9.:]*' throttle.log | head -1)
 write_manifest "$url" timeline.toml
 for _ in $(seq "$runs"); do
-  rm -rf out cache dl
+  rm -rf out cache dl && sync # nothing left to write back from before
   : > timeline.txt
   srv_cpu0=$(awk '{print $14 + $15}' "/proc/$srv/stat")
   start=$(date +%s.%N)
