@@ -11,34 +11,34 @@ package fanout
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
 // Map calls fn(i) for every i in [0, n), with at most jobs calls running at
 // once (jobs < 1 counts as 1), waits for every call that started, and returns
 // the results in index order.
 //
+// Indexes get their turn in index order: the first jobs start at once, and
+// each call that ends hands its slot to the lowest index not yet started, so
+// a caller decides which work starts first by how it orders the list.
+//
 // An index whose turn comes after ctx is done is skipped: fn is not called
 // for it, out[i] is the zero T and ran[i] is false. A call that started is
-// not interrupted; fn watches ctx itself if it should stop early. The order
-// in which waiting indexes get their turn is not defined.
+// not interrupted; fn watches ctx itself if it should stop early.
 func Map[T any](ctx context.Context, jobs, n int, fn func(i int) T) (out []T, ran []bool) {
 	out = make([]T, n)
 	ran = make([]bool, n)
-	sem := make(chan struct{}, max(jobs, 1))
+	var next atomic.Int64 // the lowest index not yet given a turn
 	var wg sync.WaitGroup
-	for i := range n {
+	for range min(max(jobs, 1), n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				return
-			}
-			// Both cases of the select may be ready at once, and select
-			// picks at random: look at ctx again before the call.
-			if ctx.Err() == nil {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
 				ran[i] = true
 				out[i] = fn(i)
 			}

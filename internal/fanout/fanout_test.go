@@ -139,3 +139,31 @@ func TestNoIndexes(t *testing.T) {
 	assert.Empty(t, out)
 	assert.Empty(t, ran)
 }
+
+// Indexes start in index order, so the caller's order of the list is the
+// order work starts in: with one slot, exactly that order; with several,
+// each freed slot goes to the lowest index not yet started.
+func TestIndexesStartInOrder(t *testing.T) {
+	for _, jobs := range []int{1, 3} {
+		var mu sync.Mutex
+		var started []int
+		Map(context.Background(), jobs, 20, func(i int) int {
+			mu.Lock()
+			started = append(started, i)
+			mu.Unlock()
+			time.Sleep(time.Duration(20-i) * 100 * time.Microsecond) // later ones end sooner
+			return i
+		})
+		if jobs == 1 {
+			for i, got := range started {
+				assert.Equal(t, i, got, "with one slot, the list's order")
+			}
+			continue
+		}
+		// A call starts only once every index before it has started (the
+		// first jobs at once may be logged in any order among themselves).
+		for k, got := range started {
+			assert.Less(t, got, k+jobs, "index %d started %dth", got, k)
+		}
+	}
+}

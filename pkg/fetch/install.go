@@ -29,9 +29,9 @@ import (
 
 // Install makes every target's destination hold its verified bytes: left
 // alone when it already matches, copied from the cache when there, otherwise
-// downloaded. Results are in the order of targets. Temp files that killed
-// runs left in the roots are removed first; folders the run created and
-// left empty (a failed model's) are removed last.
+// downloaded. They start in startOrder; results are in the order of
+// targets. Temp files that killed runs left in the roots are removed first;
+// folders the run created and left empty (a failed model's) are removed last.
 func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
 	swept := map[string]bool{}
 	for _, t := range targets {
@@ -50,7 +50,15 @@ func (f *Fetcher) Install(ctx context.Context, targets []Target) []Result {
 	}
 	made := &created{}
 	defer made.removeEmpty()
-	return each(ctx, f.o.Jobs, len(targets), targetResult(targets), func(i int) Result { return f.install(ctx, targets[i], made) })
+	order := startOrder(targets)
+	base := targetResult(targets)
+	started := each(ctx, f.o.Jobs, len(targets), func(k int) Result { return base(order[k]) },
+		func(k int) Result { return f.install(ctx, targets[order[k]], made) })
+	out := make([]Result, len(targets))
+	for k, i := range order {
+		out[i] = started[k]
+	}
+	return out
 }
 
 func (f *Fetcher) install(ctx context.Context, t Target, made *created) (r Result) {
