@@ -334,8 +334,8 @@ for line in open("settings.tsv"):
                     [("modelfetch cold is", "_mf_cold", " it"), ("aria2c alone", "_aria", "")] if k + key in med)
     grown = ""
     if not (link and link < conns * rate):
-        grown = (f" With a host budget grown to its most, 32 connections, the network part would be "
-                 f"{served / (32 * rate):.2f} s.")
+        grown = (f" With a host budget grown to its most, 24 connections, the network part would be "
+                 f"{served / (24 * rate):.2f} s.")
     print(f"Physical bound: max(network {how} = {net:.2f} s, bzip2 CPU {bz_cpu:.2f} s ÷ {cores} cores) "
           f"= {bound:.2f} s; {far}.{grown}  ")
     print(f"Peak RSS of modelfetch cold: {rss_kb/1024:.0f} MiB.\n")

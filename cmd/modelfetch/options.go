@@ -48,7 +48,7 @@ type netOptions struct {
 func (o *netOptions) addFlags(fs *pflag.FlagSet, skip ...string) {
 	all := pflag.NewFlagSet("network", pflag.ContinueOnError)
 	all.IntVar(&o.jobs, "jobs", 4, "artifacts fetched at once")
-	all.IntVar(&o.connections, "connections", 32, "most connections per large file, when its server allows ranges (the files of one host share its budget fairly: 16 at first, up to 32 while each one more makes the host faster)")
+	all.IntVar(&o.connections, "connections", 24, "most connections per large file, when its server allows ranges (the files of one host share its budget fairly: 16 at first, up to 24 while more make the host faster)")
 	all.IntVar(&o.retries, "retries", 5, "retries of a transient fault per source")
 	all.DurationVar(&o.idle, "idle-timeout", 30*time.Second, "a connection silent this long is stalled")
 	all.Int64Var(&o.speedLimit, "speed-limit", 1024, "a connection slower than this many `BYTES` per second over --speed-time gives its source up (0: never)")

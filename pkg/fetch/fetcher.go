@@ -71,9 +71,11 @@ type Options struct {
 	ChunkSize int64
 	// HostConnections is the connection budget of one host across all
 	// artifacts at once, to start with; 0 means 16. While requests wait for
-	// a slot and each connection more makes the host faster, the budget
-	// grows by one per round of requests, up to HostMaxConnections; 0 means
-	// 32 (less than HostConnections means HostConnections: no growth). A
+	// a slot and more connections make the host faster, the budget grows by
+	// a quarter per round of requests, up to HostMaxConnections; 0 means 24,
+	// the chunks that the default BufferBytes holds (a request in flight
+	// holds a chunk's share of it), and less than HostConnections means
+	// HostConnections: no growth. A
 	// host that answers 429 or 503 gets fewer, down to one, and more again
 	// as requests succeed, never again as many as when it refused (host.go).
 	HostConnections    int
@@ -167,7 +169,7 @@ func New(opts Options) *Fetcher {
 	opts.Connections = orDefault(opts.Connections, 1)
 	opts.ChunkSize = orDefault(opts.ChunkSize, 4<<20)
 	opts.HostConnections = orDefault(opts.HostConnections, 16)
-	opts.HostMaxConnections = orDefault(opts.HostMaxConnections, 32)
+	opts.HostMaxConnections = orDefault(opts.HostMaxConnections, 24)
 	opts.BufferBytes = orDefault(opts.BufferBytes, 96<<20)
 	opts.MaxFaults = orDefault(opts.MaxFaults, 10*int64(max(opts.Retries, 0)+1))
 	opts.SpeedWindow = orDefault(opts.SpeedWindow, time.Minute)

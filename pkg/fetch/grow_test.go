@@ -196,3 +196,15 @@ func TestFullLinkIsNotGivenMoreConnections(t *testing.T) {
 	assert.Equal(t, data, readFile(t, r.Dest))
 	assert.LessOrEqual(t, srv.peak, 4, "the growth stopped at the first step that was not faster")
 }
+
+// The budget grows by a quarter a round: from 16, a CDN that paces each
+// connection gets 32 in four rounds, not sixteen.
+func TestBudgetGrowsByAQuarterARound(t *testing.T) {
+	c := newBudgetClock(t, 16, 32)
+	var limits []int
+	for range 5 {
+		c.round(int64(c.h.limit)<<20, time.Second, true)
+		limits = append(limits, c.h.limit)
+	}
+	assert.Equal(t, []int{20, 25, 31, 32, 32}, limits)
+}

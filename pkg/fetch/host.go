@@ -11,14 +11,15 @@ import (
 // hostLimiter is the connection budget of one host, shared by every
 // artifact: at most limit requests in flight, none before notBefore.
 //
-// The budget starts at start (Options.HostConnections) and grows by one
-// after each round of successes (as many successes as the budget) in
-// which requests waited for a slot, up to max (Options.
-// HostMaxConnections): up to start, as it is; above it, only while each
-// step makes the host faster (the bytes per second of a round beat the
-// round before by at least half a connection's share). Servers that pace
-// each connection, as CDNs do, so get more connections; one whose link is
-// full stops the growth, where it is, for the rest of the run.
+// The budget starts at start (Options.HostConnections). After each round of
+// successes (as many successes as the budget) in which requests waited for
+// a slot, it grows by a quarter (at least one), up to max (Options.
+// HostMaxConnections), while each step makes the host faster: the bytes per
+// second of a round must beat the round before by at least half the share
+// the added connections would bring if each did as well as the others.
+// Servers that pace each connection, as CDNs do, so get more connections
+// (16, 20, 24 in two rounds, by default); one whose link is full stops the
+// growth, where it is, for the rest of the run.
 //
 // A throttled answer (429, 503) halves limit (down to one) and holds every
 // request back for the server's delay; the budget then grows back by one
@@ -197,9 +198,9 @@ func (h *hostLimiter) release(c *claim, ok bool) {
 }
 
 // endRound closes a round of successes: below start the budget grows back
-// by one; from start, by one more while requests wait for a slot and each
-// step is faster than the one before by half a connection's share. A step
-// that is not stops the growth where it is.
+// by one; from start, by a quarter while requests wait for a slot and each
+// step is faster than the one before by half of what it added. A step that
+// is not stops the growth where it is.
 func (h *hostLimiter) endRound() {
 	r, now, recv := h.round, h.now(), h.recv.Load()
 	h.succeeded = 0
@@ -211,12 +212,12 @@ func (h *hostLimiter) endRound() {
 	case !r.waited || !now.After(r.at):
 	default:
 		rate := float64(recv-r.recv) / now.Sub(r.at).Seconds()
-		if h.last.limit == h.limit-1 && rate < h.last.rate*(1+0.5/float64(h.last.limit)) {
-			h.max = h.limit // the last connection added brought too little
+		if l := h.last; l.limit > 0 && rate < l.rate*(1+float64(h.limit-l.limit)/float64(2*l.limit)) {
+			h.max = h.limit // the connections added last brought too little
 			return
 		}
 		h.last = step{limit: h.limit, rate: rate}
-		h.limit++
+		h.limit = min(h.max, h.limit+max(1, h.limit/4))
 	}
 }
 
@@ -237,6 +238,7 @@ func (h *hostLimiter) slowDown(d time.Duration) bool {
 	defer h.broadcast()
 	if !now.Before(h.cutUntil) && h.limit > 1 {
 		h.max = max(1, min(h.max, h.limit-1))
+		h.last = step{} // rates before the cut say nothing of the host now
 		h.start = min(h.start, h.max)
 		h.limit = max(1, h.limit/2)
 		h.succeeded = 0
