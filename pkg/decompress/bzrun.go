@@ -47,19 +47,26 @@ func (d *bzRun) Read(p []byte) (int, error) {
 		if rd == len(raw) {
 			break
 		}
-		b := raw[rd]
-		rd++
 		if nsame == 4 {
-			rep, nsame = int(b), 0
+			rep, nsame = int(raw[rd]), 0
+			rd++
 			continue
 		}
-		if b != last {
-			last, nsame = b, 1
-		} else {
-			nsame++
+		// Bytes up to the fourth of a run (the next one is its count) are
+		// emitted as they are: find where that is, then copy them at once.
+		end := min(len(raw), rd+len(p)-i)
+		j := rd
+		for j < end {
+			b := raw[j]
+			j++
+			if b != last {
+				last, nsame = b, 1
+			} else if nsame++; nsame == 4 {
+				break
+			}
 		}
-		p[i] = b
-		i++
+		i += copy(p[i:], raw[rd:j])
+		rd = j
 	}
 	d.rd, d.last, d.nsame, d.rep = rd, last, nsame, rep
 	d.crc = bzCRC(d.crc, p[:i])
