@@ -168,7 +168,7 @@ func resultsKind(results []fetch.Result) exitKind {
 		case k == kindIntegrity:
 			return kindIntegrity
 		case k == kindInterrupted:
-			kind = kindInterrupted
+			kind = signaledKind(r.Err) // 143 for SIGTERM, in the JSON too
 		case kind == kindOK, k == kindManifest && kind == kindNetwork:
 			kind = k
 		}

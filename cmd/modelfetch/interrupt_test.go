@@ -67,6 +67,11 @@ func stallServer(t *testing.T) (url string, small []byte, stalled *atomic.Int32)
 // SIGINT once the three downloads are stalled, and returns the exit status,
 // stdout and stderr.
 func interruptRun(t *testing.T, manifest string, stalled *atomic.Int32, args ...string) (int, string, string) {
+	return signalRun(t, manifest, stalled, syscall.SIGINT, args...)
+}
+
+// signalRun is interruptRun with sig for the signal.
+func signalRun(t *testing.T, manifest string, stalled *atomic.Int32, sig syscall.Signal, args ...string) (int, string, string) {
 	dir := filepath.Dir(manifest)
 	cmd := exec.Command("modelfetch", append([]string{"-m", manifest, "--out", filepath.Join(dir, "out"),
 		"--cache", filepath.Join(dir, "cache")}, args...)...)
@@ -81,7 +86,7 @@ func interruptRun(t *testing.T, manifest string, stalled *atomic.Int32, args ...
 		}
 	}
 	time.Sleep(100 * time.Millisecond)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, cmd.Process.Signal(sig))
 	var ee *exec.ExitError
 	require.ErrorAs(t, cmd.Wait(), &ee, stderr.String())
 	return ee.ExitCode(), stdout.String(), stderr.String()
@@ -159,4 +164,20 @@ func installedFiles(t *testing.T, root string) []string {
 		require.NoError(t, err)
 	}
 	return files
+}
+
+// SIGTERM (docker stop) is 143 in the JSON document as in the exit status:
+// the document's exit_code once said 130 for it.
+func TestTerminateJSONSays143(t *testing.T) {
+	manifest, stalled := interruptJourney(t)
+	code, stdout, stderr := signalRun(t, manifest, stalled, syscall.SIGTERM, "--json")
+	assert.Equal(t, 143, code, stderr)
+	var doc struct {
+		ExitCode int `json:"exit_code"`
+		Errors   []struct{ Message string }
+	}
+	require.NoError(t, json.Unmarshal([]byte(stdout), &doc), stdout)
+	assert.Equal(t, 143, doc.ExitCode, stdout)
+	require.Len(t, doc.Errors, 1, stdout)
+	assert.Equal(t, "terminated (SIGTERM): 3 of 4 artifacts not finished, none left half-written", doc.Errors[0].Message)
 }

@@ -39,6 +39,17 @@ func interruptedKind(ctx context.Context, kind exitKind) exitKind {
 	return kind
 }
 
+// signaledKind is the kind of an artifact the run's cancel stopped: the
+// signal that caused it is in err (kindTerminated for SIGTERM), else
+// kindInterrupted.
+func signaledKind(err error) exitKind {
+	var se *signalError
+	if errors.As(err, &se) {
+		return signalKind(se.sig)
+	}
+	return kindInterrupted
+}
+
 // withSignals returns a context canceled by the first signal from sigs;
 // a second one calls exit at once with its status. stop ends the watch.
 func withSignals(parent context.Context, sigs <-chan os.Signal, exit func(int)) (ctx context.Context, stop func()) {
