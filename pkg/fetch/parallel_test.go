@@ -247,3 +247,50 @@ func TestChunkIsReadAsItArrives(t *testing.T) {
 		t.Fatal("the reader waited for the whole chunk")
 	}
 }
+
+// An interrupted ranged download reports what the network carried: the
+// chunks received behind the one its reader waits for count, not only the
+// bytes read in order (served_bytes once said a tenth of it).
+func TestInterruptedRangedDownloadCountsWhatCame(t *testing.T) {
+	const chunk = 64 << 10
+	data := randomBytes(6*chunk, 102)
+	var sent atomic.Int64
+	hold := make(chan struct{})
+	defer close(hold)
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		var from, to int
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err != nil {
+			http.Error(w, "ranges only", http.StatusBadRequest)
+			return
+		}
+		to = min(to, len(data)-1)
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(to-from+1))
+		w.WriteHeader(http.StatusPartialContent)
+		if from == 0 { // the first chunk never comes: the reader waits
+			w.(http.Flusher).Flush()
+			select {
+			case <-hold:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		n, _ := w.Write(data[from : to+1])
+		w.(http.Flusher).Flush()
+		sent.Add(int64(n))
+	})
+	e := newEnv(t)
+	o := parallelOpts(e)
+	o.ChunkSize = chunk
+	o.Connections = 6
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan Result, 1)
+	go func() { done <- New(o).Install(ctx, []Target{e.target(model(data, srv.URL+"/m.bin"))})[0] }()
+	require.Eventually(t, func() bool { return sent.Load() == 5*chunk }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // the last bytes off the socket
+	cancel()
+	r := <-done
+	require.Error(t, r.Err)
+	assert.GreaterOrEqual(t, r.Served, int64(5*chunk), "the five chunks that came")
+}

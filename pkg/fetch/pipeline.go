@@ -151,11 +151,18 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	if so, ok := f.obs.(ServedObserver); ok {
 		counted.report = func(n int64) { so.Served(m.Name, n) }
 	}
-	if ro, ok := f.obs.(ReceivedObserver); ok {
-		if rs, ok := sc.(receiver); ok {
-			var got atomic.Int64
-			rs.receive(func(n int) { ro.Received(m.Name, got.Add(int64(n))) })
-		}
+	// What the network carried: for a source whose connections count it,
+	// every byte received, read in order or not yet (a ranged download that
+	// is interrupted has chunks received behind the one its reader waits for).
+	var received atomic.Int64
+	rs, counts := sc.(receiver)
+	if counts {
+		ro, _ := f.obs.(ReceivedObserver)
+		rs.receive(func(n int) {
+			if got := received.Add(int64(n)); ro != nil {
+				ro.Received(m.Name, got)
+			}
+		})
 	}
 	lastShort := int64(-1)
 	for {
@@ -165,7 +172,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 			}
 		}
 		res.pass, err = f.pipe(ctx, m, src, st, counted, sinks, o)
-		res.served = counted.n
+		res.served = max(counted.n, received.Load())
 		if err == nil {
 			return res, nil
 		}
