@@ -143,28 +143,35 @@ func (p *Progress) Received(name string, n int64) {
 	defer p.mu.Unlock()
 	if it := p.items[name]; it != nil {
 		it.received = max(it.received, n)
+		p.plainLine(name, it)
 	}
 }
 
 func (p *Progress) Progress(name string, n int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	it := p.items[name]
-	if it == nil {
+	if it := p.items[name]; it != nil {
+		it.n = n
+		p.plainLine(name, it)
+	}
+}
+
+// plainLine prints an artifact's plain progress line, at most one every
+// plainEvery: the bytes done as the bar counts them (item.done), so a
+// ranged download whose chunks come out of order is not shown a tenth as
+// far along in a build log as on a terminal.
+func (p *Progress) plainLine(name string, it *item) {
+	now := time.Now()
+	if p.mode != ModePlain || now.Sub(it.last) < plainEvery {
 		return
 	}
-	it.n = n
-	if p.mode != ModePlain {
-		return
-	}
-	if now := time.Now(); now.Sub(it.last) >= plainEvery {
-		it.last = now
-		rate := float64(n) / now.Sub(it.start).Seconds()
-		if it.total > 0 {
-			fmt.Fprintf(p.w, "modelfetch: %s: %s of %s (%d%%), %s/s\n", name, HumanSize(n), HumanSize(it.total), n*100/it.total, HumanSize(int64(rate)))
-		} else {
-			fmt.Fprintf(p.w, "modelfetch: %s: %s, %s/s\n", name, HumanSize(n), HumanSize(int64(rate)))
-		}
+	it.last = now
+	n := it.done()
+	rate := float64(n) / now.Sub(it.start).Seconds()
+	if it.total > 0 {
+		fmt.Fprintf(p.w, "modelfetch: %s: %s of %s (%d%%), %s/s\n", name, HumanSize(n), HumanSize(it.total), n*100/it.total, HumanSize(int64(rate)))
+	} else {
+		fmt.Fprintf(p.w, "modelfetch: %s: %s, %s/s\n", name, HumanSize(n), HumanSize(int64(rate)))
 	}
 }
 

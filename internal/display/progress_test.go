@@ -83,3 +83,19 @@ func TestLinesAmongTheBarsDoNotWrap(t *testing.T) {
 	p.println(long)
 	assert.Equal(t, long+"\n", buf.String(), "a log keeps the line whole")
 }
+
+// A plain line counts the bytes done as the bar does: a ranged download
+// with most of its chunks received but few read in order is shown as far
+// along as it is (a build log once said 2.2 MB where 25.8 MB had come).
+func TestPlainLineCountsWhatTheBarCounts(t *testing.T) {
+	var buf bytes.Buffer
+	p := NewProgress(&buf, ModePlain, true)
+	p.Start("f1", 40_000_000)
+	p.Progress("f1", 2_000_000)
+	p.items["f1"].last = time.Now().Add(-plainEvery)
+	p.items["f1"].start = time.Now().Add(-5 * time.Second)
+	p.Received("f1", 25_000_000)
+	p.Finish()
+	line := strings.TrimSpace(buf.String())
+	assert.True(t, strings.HasPrefix(line, "modelfetch: f1: 25.0 MB of 40.0 MB (62%), "), line)
+}
