@@ -314,8 +314,8 @@ func (p *Progress) println(line string) {
 
 // erase returns what erases the lines drawn last, at the terminal's width
 // now (the caller holds mu), leaving the cursor where the first one began.
-// It returns to the start of the line first (the terminal echoes ^C where
-// the cursor is), and erases row by row, upwards: erasing "to the end of the
+// It erases the line the cursor is on first (below the bars, where the
+// terminal echoes ^C), then row by row, upwards: erasing "to the end of the
 // screen" from its top corner is a clear screen, which tmux and others
 // scroll into the history.
 func (p *Progress) erase(width int) string {
@@ -324,7 +324,7 @@ func (p *Progress) erase(width int) string {
 	}
 	rows := rowsUp(p.drawn, width)
 	p.drawn = p.drawn[:0]
-	return "\r" + strings.Repeat("\x1b[1A\x1b[2K", rows)
+	return "\r\x1b[2K" + strings.Repeat("\x1b[1A\x1b[2K", rows)
 }
 
 // redraw draws every artifact in flight, in one write (the caller holds mu).

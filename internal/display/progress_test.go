@@ -99,3 +99,12 @@ func TestPlainLineCountsWhatTheBarCounts(t *testing.T) {
 	line := strings.TrimSpace(buf.String())
 	assert.True(t, strings.HasPrefix(line, "modelfetch: f1: 25.0 MB of 40.0 MB (62%), "), line)
 }
+
+// Erasing the bars erases the line below them too, where the cursor waits
+// and the terminal echoes "^C": with --json no table follows to cover it,
+// and a stray "^C" was left under the prompt (black-box run).
+func TestEraseClearsTheLineBelowTheBars(t *testing.T) {
+	p := NewProgress(&bytes.Buffer{}, ModePlain, true)
+	p.mode, p.drawn = ModeBar, []int{20, 20}
+	assert.Equal(t, "\r\x1b[2K\x1b[1A\x1b[2K\x1b[1A\x1b[2K", p.erase(80))
+}
