@@ -147,23 +147,7 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 	// Closed after every pass's decoder has been closed (and joined) in pipe.
 	defer st.Close()
 
-	counted := &countingReader{r: st}
-	if so, ok := f.obs.(ServedObserver); ok {
-		counted.report = func(n int64) { so.Served(m.Name, n) }
-	}
-	// What the network carried: for a source whose connections count it,
-	// every byte received, read in order or not yet (a ranged download that
-	// is interrupted has chunks received behind the one its reader waits for).
-	var received atomic.Int64
-	rs, counts := sc.(receiver)
-	if counts {
-		ro, _ := f.obs.(ReceivedObserver)
-		rs.receive(func(n int) {
-			if got := received.Add(int64(n)); ro != nil {
-				ro.Received(m.Name, got)
-			}
-		})
-	}
+	counted, received := f.counters(m.Name, sc, st)
 	lastShort := int64(-1)
 	for {
 		for _, s := range sinks {
@@ -185,6 +169,28 @@ func (f *Fetcher) fetchSource(ctx context.Context, m *manifest.Model, src *manif
 		}
 		st.rewind(fresh)
 	}
+}
+
+// counters count what the pipeline reads of st (telling a ServedObserver),
+// and, for a source whose connections count it, every byte received, read
+// in order or not yet (telling a ReceivedObserver): what the network
+// carried, since an interrupted ranged download has chunks received behind
+// the one its reader waits for.
+func (f *Fetcher) counters(name string, sc source, st *stream) (*countingReader, *atomic.Int64) {
+	counted := &countingReader{r: st}
+	if so, ok := f.obs.(ServedObserver); ok {
+		counted.report = func(n int64) { so.Served(name, n) }
+	}
+	received := new(atomic.Int64)
+	if rs, ok := sc.(receiver); ok {
+		ro, _ := f.obs.(ReceivedObserver)
+		rs.receive(func(n int) {
+			if got := received.Add(int64(n)); ro != nil {
+				ro.Received(name, got)
+			}
+		})
+	}
+	return counted, received
 }
 
 // openSource is the source for src; expect is its declared served length.

@@ -7,6 +7,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/djok/modelfetch/pkg/digest"
@@ -74,6 +78,8 @@ func checkInstalled(ctx context.Context, root *os.Root, rel string, want digest.
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return errMissing
+	case errors.Is(err, syscall.ENOTDIR):
+		return notAFolder(root, rel, err)
 	case err != nil:
 		return err
 	case !fi.Mode().IsRegular():
@@ -101,4 +107,17 @@ func matches(ctx context.Context, root *os.Root, rel string, want digest.Digest,
 	default:
 		return false, err
 	}
+}
+
+// notAFolder names the first folder of rel that is a file (or anything but
+// a folder), for err, which said only that some part was not a directory.
+func notAFolder(root *os.Root, rel string, err error) error {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	for i := 1; i < len(parts); i++ {
+		dir := path.Join(parts[:i]...)
+		if fi, serr := root.Lstat(dir); serr == nil && !fi.IsDir() {
+			return fmt.Errorf("%s is a file, not a folder: %s cannot be made in it: %w", dir, rel, syscall.ENOTDIR)
+		}
+	}
+	return err
 }
