@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"fmt"
 	"net/http"
 	"path"
 	"sync"
@@ -122,15 +121,11 @@ func TestCutBudgetNeverRegrowsToWhereTheServerRefused(t *testing.T) {
 func pacedRanges(files map[string][]byte, pace func(n int) time.Duration) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
 		data := files[path.Base(r.URL.Path)]
-		var from, to int
-		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err != nil {
+		from, to, ok := askedRange(r, data)
+		if !ok {
 			from, to = 0, len(data)-1
 		}
-		to = min(to, len(data)-1)
-		w.Header().Set("ETag", `"v1"`)
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)))
-		w.Header().Set("Content-Length", fmt.Sprint(to-from+1))
-		w.WriteHeader(http.StatusPartialContent)
+		startPartial(w, from, to, len(data))
 		for off := from; off <= to; off += 8 << 10 {
 			end := min(off+8<<10, to+1)
 			time.Sleep(pace(end - off))

@@ -75,20 +75,34 @@ func newConnCounter(t *testing.T, handle func(w http.ResponseWriter, r *http.Req
 	return c
 }
 
+// askedRange is the byte range r asks of data ("bytes=FROM-TO", TO clipped
+// to its end); ok is false when r asks for none.
+func askedRange(r *http.Request, data []byte) (from, to int, ok bool) {
+	if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err != nil {
+		return 0, 0, false
+	}
+	return from, min(to, len(data)-1), true
+}
+
+// startPartial writes the head of a 206 answer carrying bytes [from, to]
+// of total.
+func startPartial(w http.ResponseWriter, from, to, total int) {
+	w.Header().Set("ETag", `"v1"`)
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, total))
+	w.Header().Set("Content-Length", fmt.Sprint(to-from+1))
+	w.WriteHeader(http.StatusPartialContent)
+}
+
 // slowRanges serves data in pieces with a pause between them, so that
 // requests overlap as they do on a paced link.
 func slowRanges(files map[string][]byte) func(http.ResponseWriter, *http.Request) {
 	return func(w http.ResponseWriter, r *http.Request) {
 		data := files[path.Base(r.URL.Path)]
-		var from, to int
-		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &from, &to); err != nil {
+		from, to, ok := askedRange(r, data)
+		if !ok {
 			from, to = 0, len(data)-1
 		}
-		to = min(to, len(data)-1)
-		w.Header().Set("ETag", `"v1"`)
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to, len(data)))
-		w.Header().Set("Content-Length", fmt.Sprint(to-from+1))
-		w.WriteHeader(http.StatusPartialContent)
+		startPartial(w, from, to, len(data))
 		for off := from; off <= to; off += 16 << 10 {
 			w.Write(data[off:min(off+16<<10, to+1)])
 			w.(http.Flusher).Flush()
