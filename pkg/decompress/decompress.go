@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 )
 
 // Format is a compressed encoding. The zero value, Auto, means "detect it from
@@ -62,6 +63,25 @@ func Parse(s string) (Format, error) {
 		}
 	}
 	return Auto, fmt.Errorf("unknown compression %q: want one of %s", s, Formats)
+}
+
+// exts are the file name endings that say a format.
+var exts = []struct {
+	f   Format
+	ext string
+}{{Bzip2, ".bz2"}, {Gzip, ".gz"}, {Zstd, ".zst"}, {Xz, ".xz"}}
+
+// ByName is the format a file name's ending says (".bz2", ".gz", ".zst",
+// ".xz", in any case), and the name without that ending; None and the name
+// itself when it says none. The bytes decide, when they are read (Sniff);
+// a name says only what to expect.
+func ByName(name string) (Format, string) {
+	for _, e := range exts {
+		if n := len(name) - len(e.ext); n >= 0 && strings.EqualFold(name[n:], e.ext) {
+			return e.f, name[:n]
+		}
+	}
+	return None, name
 }
 
 var magics = []struct {

@@ -175,3 +175,19 @@ func TestSerialAndParallelBzip2Agree(t *testing.T) {
 		assert.Equal(t, data, got)
 	}
 }
+
+// A name's ending says what to expect, in any case; the rest of the name is
+// kept as written.
+func TestByName(t *testing.T) {
+	for name, want := range map[string]struct {
+		f    Format
+		rest string
+	}{
+		"dlib.dat.bz2": {Bzip2, "dlib.dat"}, "m.onnx.GZ": {Gzip, "m.onnx"}, "a.zst": {Zstd, "a"},
+		"b.tar.xz": {Xz, "b.tar"}, "model.pth": {None, "model.pth"}, ".bz2": {Bzip2, ""}, "bz2": {None, "bz2"},
+	} {
+		f, rest := ByName(name)
+		assert.Equal(t, want.f, f, name)
+		assert.Equal(t, want.rest, rest, name)
+	}
+}

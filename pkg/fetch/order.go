@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"path"
 	"slices"
-	"strings"
 
 	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/manifest"
@@ -47,9 +46,6 @@ func decodes(m *manifest.Model) bool {
 	if s.Parsed == nil {
 		return false
 	}
-	switch strings.ToLower(path.Ext(s.Parsed.Path)) {
-	case ".bz2", ".gz", ".xz", ".zst":
-		return true
-	}
-	return false
+	f, _ := decompress.ByName(path.Base(s.Parsed.Path))
+	return f != decompress.None
 }

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/djok/modelfetch/pkg/decompress"
 	"github.com/djok/modelfetch/pkg/fetch"
 	"github.com/djok/modelfetch/pkg/manifest"
 )
@@ -87,11 +88,8 @@ func fileName(src string) (string, error) {
 		p = u.Opaque
 	}
 	base := path.Base(p)
-	for _, ext := range []string{".bz2", ".gz", ".zst", ".xz"} {
-		if b, ok := strings.CutSuffix(base, ext); ok && b != "" {
-			base = b
-			break
-		}
+	if f, b := decompress.ByName(base); f != decompress.None && b != "" {
+		base = b
 	}
 	if base == "" || base == "." || base == "/" {
 		return "", badAdd("cannot tell a file name from %s: give --path", src)
