@@ -104,27 +104,33 @@ func addManifestPath(file string) error {
 	} else if err == nil {
 		return nil
 	}
-	dir := filepath.Dir(file)
-	if f := fileInTheWay(dir); f != "" {
-		return &usageError{&hinted{fmt.Errorf("cannot make the manifest %s: %s is a file, not a folder", file, f),
-			"pass -m a path in an existing folder"}}
+	why, missing := folderTrouble(file)
+	if why == "" {
+		return nil
 	}
-	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return &usageError{&hinted{fmt.Errorf("cannot make the manifest %s: the folder %s does not exist", file, dir),
-			fmt.Sprintf("make it first (`%s`), or pass -m a path in an existing folder", hints.Shell("mkdir", "-p", dir))}}
+	hint := "pass -m a path in an existing folder"
+	if missing {
+		hint = fmt.Sprintf("make it first (`%s`), or %s", hints.Shell("mkdir", "-p", filepath.Dir(file)), hint)
 	}
-	return nil
+	return &usageError{&hinted{fmt.Errorf("cannot make the manifest %s: %s", file, why), hint}}
 }
 
 // manifestFolderHint says why a manifest that cannot be opened is not there:
 // its folder does not exist, or is a file ("" when neither).
 func manifestFolderHint(file string) string {
+	why, _ := folderTrouble(file)
+	return why
+}
+
+// folderTrouble says why file's folder cannot hold it: a file is in the way,
+// or the folder does not exist (missing); "" when neither.
+func folderTrouble(file string) (why string, missing bool) {
 	dir := filepath.Dir(file)
 	if f := fileInTheWay(dir); f != "" {
-		return f + " is a file, not a folder"
+		return f + " is a file, not a folder", false
 	}
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return "the folder " + dir + " does not exist"
+		return "the folder " + dir + " does not exist", true
 	}
-	return ""
+	return "", false
 }

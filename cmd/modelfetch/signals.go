@@ -32,9 +32,8 @@ func signalKind(sig os.Signal) exitKind {
 // interruptedKind refines kind for a run canceled through ctx: a SIGTERM
 // made it kindTerminated. Any other kind is kept.
 func interruptedKind(ctx context.Context, kind exitKind) exitKind {
-	var se *signalError
-	if kind == kindInterrupted && errors.As(context.Cause(ctx), &se) {
-		return signalKind(se.sig)
+	if kind == kindInterrupted {
+		return signaledKind(context.Cause(ctx))
 	}
 	return kind
 }
