@@ -203,3 +203,13 @@ func TestBudgetGrowsByAQuarterARound(t *testing.T) {
 	}
 	assert.Equal(t, []int{20, 25, 31, 32, 32}, limits)
 }
+
+// The budget's default most is what the default buffers hold: a request in
+// flight holds a chunk's share of them, so a host could never see more
+// (docs/DESIGN.md: up to 24, as many 4 MiB chunks as 96 MiB hold).
+func TestDefaultMostIsWhatTheBuffersHold(t *testing.T) {
+	o := New(Options{}).o
+	assert.Equal(t, 16, o.HostConnections)
+	assert.Equal(t, int(o.BufferBytes/o.ChunkSize), o.HostMaxConnections)
+	assert.Equal(t, 24, o.HostMaxConnections)
+}
