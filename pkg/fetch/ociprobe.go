@@ -21,16 +21,7 @@ import (
 // cannot come from another push of a tag.
 func (f *Fetcher) probeOCI(ctx context.Context, m *manifest.Model, src *manifest.Source, limit int64) (Probe, error) {
 	name := redact.URL(src.Parsed)
-	fail := func(err error) (Probe, error) {
-		kind := KindNetwork
-		switch {
-		case ctx.Err() != nil:
-			kind, err = KindCanceled, context.Cause(ctx)
-		case isIntegrity(err):
-			kind = KindIntegrity
-		}
-		return Probe{Source: name}, &SourceError{Source: name, Kind: kind, Err: err}
-	}
+	fail := func(err error) (Probe, error) { return probeFailed(ctx, name, err) }
 	if f.o.Offline {
 		return fail(&permanentError{errors.New("offline: not reaching the network")})
 	}

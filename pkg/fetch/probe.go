@@ -58,18 +58,7 @@ func (f *Fetcher) probeStream(ctx context.Context, m *manifest.Model, src *manif
 		limit = m.Size
 	}
 	ss.SHA256, ss.Size = digest.Digest{}, -1
-	fail := func(err error) (Probe, error) {
-		kind := KindNetwork
-		switch {
-		case ctx.Err() != nil:
-			kind, err = KindCanceled, context.Cause(ctx)
-		case isLocal(err):
-			kind = KindLocal
-		case isIntegrity(err):
-			kind = KindIntegrity
-		}
-		return Probe{Source: name}, &SourceError{Source: name, Kind: kind, Err: err}
-	}
+	fail := func(err error) (Probe, error) { return probeFailed(ctx, name, err) }
 	var r Result
 	cs := f.cacheSink(&r)
 	defer cs.abort()
@@ -92,4 +81,20 @@ func (f *Fetcher) probeStream(ctx context.Context, m *manifest.Model, src *manif
 	cs.commit(p.installed, &r)
 	return Probe{Source: name, Format: p.format, Installed: p.installed, InstalledSize: p.installedSize,
 		Served: p.served, ServedSize: p.servedSize}, nil
+}
+
+// probeFailed is a probe of the source name that failed with err, classified:
+// cancelled (with the run's cause), this machine's fault, integrity, else
+// the network.
+func probeFailed(ctx context.Context, name string, err error) (Probe, error) {
+	kind := KindNetwork
+	switch {
+	case ctx.Err() != nil:
+		kind, err = KindCanceled, context.Cause(ctx)
+	case isLocal(err):
+		kind = KindLocal
+	case isIntegrity(err):
+		kind = KindIntegrity
+	}
+	return Probe{Source: name}, &SourceError{Source: name, Kind: kind, Err: err}
 }
